@@ -1,0 +1,212 @@
+//! An open hive: the base block plus bounds-checked access to cells.
+
+use crate::base::{BaseBlock, BASE_BLOCK_SIZE};
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::Key;
+use std::path::Path;
+
+/// A hive over a borrowed byte slice (zero-copy; a memory map in practice).
+#[derive(Clone)]
+pub struct Hive<'a> {
+    data: &'a [u8],
+    base: BaseBlock,
+    cells: Cells<'a>,
+    warnings: Vec<String>,
+}
+
+/// The hive-bins data and the format details needed to decode cells. Small
+/// and `Copy`, so keys and values carry it instead of a reference.
+#[derive(Clone, Copy)]
+pub struct Cells<'a> {
+    pub(crate) bins: &'a [u8],
+}
+
+impl<'a> Hive<'a> {
+    /// Parses the base block and locates the hive-bins data. Cells are
+    /// decoded lazily, so opening costs nothing whatever the hive's size.
+    pub fn new(data: &'a [u8]) -> Result<Hive<'a>> {
+        let base = BaseBlock::parse(data)?;
+        let mut warnings = Vec::new();
+        if !base.checksum_ok {
+            warnings.push(format!(
+                "base block checksum is {:#010x}, stored {:#010x}",
+                crate::base::compute_checksum(data),
+                base.checksum
+            ));
+        }
+        if data.len() < BASE_BLOCK_SIZE {
+            return Err(Error::at(
+                ErrorKind::Truncated(format!("hive: {} bytes, no hive bins", data.len())),
+                0,
+            ));
+        }
+        let avail = data.len() - BASE_BLOCK_SIZE;
+        let declared = base.bins_size as usize;
+        // Trust the declared size when it fits; a truncated file or a zeroed
+        // field falls back to what is there, with a warning.
+        let len = if declared == 0 || declared > avail {
+            warnings.push(format!(
+                "base block declares {declared} bytes of hive bins, file holds {avail}"
+            ));
+            avail
+        } else {
+            declared
+        };
+        let cells = Cells {
+            bins: &data[BASE_BLOCK_SIZE..BASE_BLOCK_SIZE + len],
+        };
+        Ok(Hive {
+            data,
+            base,
+            cells,
+            warnings,
+        })
+    }
+
+    pub fn base_block(&self) -> &BaseBlock {
+        &self.base
+    }
+
+    /// The whole file as given.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    pub fn cells(&self) -> Cells<'a> {
+        self.cells
+    }
+
+    /// Problems found while opening (checksum, sizes) that did not stop it.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.base.is_dirty()
+    }
+
+    /// The root key.
+    pub fn root(&self) -> Result<Key<'a>> {
+        if self.base.major != 1 || self.base.minor < 3 {
+            return Err(Error::at(
+                ErrorKind::UnsupportedVersion {
+                    major: self.base.major,
+                    minor: self.base.minor,
+                },
+                20,
+            ));
+        }
+        Key::parse(self.cells, self.base.root_offset)
+    }
+}
+
+impl<'a> Cells<'a> {
+    /// File offset of a cell offset, for messages.
+    pub fn file_offset(off: u32) -> u64 {
+        off as u64 + BASE_BLOCK_SIZE as u64
+    }
+
+    pub fn bins_len(&self) -> usize {
+        self.bins.len()
+    }
+
+    /// The payload of the cell at `off` (after its 4-byte size field).
+    /// Free cells are read too: forensic readers must see what a reference
+    /// points at even when the allocator has released it.
+    pub fn cell(&self, off: u32) -> Result<&'a [u8]> {
+        let pos = off as usize;
+        let at = Self::file_offset(off);
+        if off == u32::MAX || pos.checked_add(4).is_none_or(|e| e > self.bins.len()) {
+            return Err(Error::at(ErrorKind::OffsetOutOfRange, at));
+        }
+        if off % 4 != 0 {
+            return Err(Error::at(
+                ErrorKind::BadCell("misaligned offset".into()),
+                at,
+            ));
+        }
+        let raw = i32::from_le_bytes([
+            self.bins[pos],
+            self.bins[pos + 1],
+            self.bins[pos + 2],
+            self.bins[pos + 3],
+        ]);
+        let size = raw.unsigned_abs() as usize;
+        if size < 8 {
+            return Err(Error::at(ErrorKind::BadCell(format!("size {raw}")), at));
+        }
+        match pos.checked_add(size) {
+            Some(end) if end <= self.bins.len() => Ok(&self.bins[pos + 4..end]),
+            _ => Err(Error::at(
+                ErrorKind::BadCell(format!("size {size} runs past the end of the hive bins")),
+                at,
+            )),
+        }
+    }
+
+    /// A cell that must start with a two-byte signature.
+    pub fn cell_sig(&self, off: u32, sig: &'static str) -> Result<&'a [u8]> {
+        let c = self.cell(off)?;
+        if c.len() < 2 || &c[..2] != sig.as_bytes() {
+            let found = [
+                c.first().copied().unwrap_or(0),
+                c.get(1).copied().unwrap_or(0),
+            ];
+            return Err(Error::at(
+                ErrorKind::BadSignature {
+                    expected: sig,
+                    found,
+                },
+                Self::file_offset(off),
+            ));
+        }
+        Ok(c)
+    }
+}
+
+/// A hive file owned in memory: memory-mapped from disk, or bytes (e.g. the
+/// result of replaying transaction logs).
+pub struct HiveFile {
+    storage: Storage,
+}
+
+enum Storage {
+    Map(memmap2::Mmap),
+    Bytes(Vec<u8>),
+}
+
+impl HiveFile {
+    /// Maps the file read-only.
+    pub fn open(path: &Path) -> Result<HiveFile> {
+        let file = std::fs::File::open(path).map_err(Error::io)?;
+        let len = file.metadata().map_err(Error::io)?.len();
+        if len == 0 {
+            // Mapping an empty file fails on some systems; an empty Vec reads the same.
+            return Ok(HiveFile::from_bytes(Vec::new()));
+        }
+        // SAFETY: the map is read-only. Another process truncating the file while
+        // it is mapped could fault; hive files are copies or exclusively held by the
+        // OS in practice, and reading a live file races regardless of the method.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io)?;
+        Ok(HiveFile {
+            storage: Storage::Map(map),
+        })
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> HiveFile {
+        HiveFile {
+            storage: Storage::Bytes(bytes),
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Map(m) => m,
+            Storage::Bytes(b) => b,
+        }
+    }
+
+    pub fn hive(&self) -> Result<Hive<'_>> {
+        Hive::new(self.bytes())
+    }
+}

@@ -1,0 +1,2 @@
+//! Subcommands of the `regmon` binary.
+pub mod hive;
