@@ -119,7 +119,7 @@ impl<'a> Cells<'a> {
         if off == u32::MAX || pos.checked_add(4).is_none_or(|e| e > self.bins.len()) {
             return Err(Error::at(ErrorKind::OffsetOutOfRange, at));
         }
-        if off % 4 != 0 {
+        if !off.is_multiple_of(4) {
             return Err(Error::at(
                 ErrorKind::BadCell("misaligned offset".into()),
                 at,
