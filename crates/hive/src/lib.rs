@@ -8,6 +8,9 @@
 //! a hostile hive yields an [`Error`] naming the file offset, never a panic,
 //! and [`walk()`] visits a whole tree once even when lists form cycles.
 //!
+//! [`replay`] applies transaction logs (`.LOG1`/`.LOG2`/`.LOG`) to a dirty
+//! hive in memory, so a copied hive reads as Windows would see it.
+//!
 //! [`write`] builds a hive file from an in-memory tree (for tests and samples).
 //!
 //! Layout: `base` (base block), `hive` (cell access), `key` (nk and subkey
@@ -18,7 +21,9 @@ mod base;
 mod error;
 mod hive;
 mod key;
+mod marvin;
 mod name;
+pub mod replay;
 mod value;
 mod walk;
 pub mod write;

@@ -107,9 +107,7 @@ mod tests {
     /// with the seed read as a big constant the hash matches, read little-endian it does not.
     #[test]
     fn marvin32_regf_seed_byte_order() {
-        let header = hex(concat!(
-            "48764c45001e0000000000000300000000500000010000005d1e700717a84647"
-        ));
+        let header = hex("48764c45001e0000000000000300000000500000010000005d1e700717a84647");
         let want = u64::from_le_bytes([0x67, 0x72, 0x87, 0xf6, 0xaf, 0xdc, 0x37, 0xe6]);
         assert_eq!(marvin32(REGF_LOG_SEED, &header), want);
         let little = u64::from_le_bytes([0x82, 0xEF, 0x4D, 0x88, 0x7A, 0x4E, 0x55, 0xC5]);

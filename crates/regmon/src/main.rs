@@ -1,6 +1,13 @@
 //! The `regmon` command line.
 
+mod baseline;
 mod cmd;
+mod digest;
+mod event;
+mod hivefile;
+mod pattern;
+mod scan;
+mod wow64;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -19,6 +26,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The NEW / CHANGE / DELETE events between two hive files, as JSON lines.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// The registry path the hives are mounted at, e.g. 'HKLM\SOFTWARE'
+        /// (default: paths relative to the hive root).
+        #[arg(long)]
+        root: Option<String>,
+        /// Digest algorithm.
+        #[arg(long, default_value = "sha1")]
+        digest: String,
+        /// Do not replay transaction logs found beside dirty hives.
+        #[arg(long)]
+        no_logs: bool,
+    },
     /// Inspect a hive file.
     Hive {
         #[command(subcommand)]
@@ -29,18 +51,90 @@ enum Command {
 #[derive(Subcommand)]
 enum HiveCommand {
     /// One JSON line per value: key, name, type, size, sha1.
-    Dump { file: PathBuf },
+    Dump {
+        file: PathBuf,
+        /// Do not replay transaction logs found beside a dirty hive.
+        #[arg(long)]
+        no_logs: bool,
+    },
     /// Keys, values, format version and state of a hive, as JSON.
-    Stats { file: PathBuf },
+    Stats {
+        file: PathBuf,
+        /// Do not replay transaction logs found beside a dirty hive.
+        #[arg(long)]
+        no_logs: bool,
+    },
+    /// Change a hive file in place (rewritten by regmon's hive writer).
+    ///
+    /// Data: text for REG_SZ / REG_EXPAND_SZ, items separated by '|' for
+    /// REG_MULTI_SZ, decimal or 0x-hex for REG_DWORD / REG_QWORD, hex for the
+    /// others; 'hex:...' gives raw bytes for any type. Name '(Default)' or ''
+    /// is the default value.
+    Edit {
+        file: PathBuf,
+        /// Set a value: KEY NAME TYPE DATA (KEY relative to the hive root).
+        #[arg(long, num_args = 4, value_names = ["KEY", "NAME", "TYPE", "DATA"], action = clap::ArgAction::Append)]
+        set: Vec<String>,
+        /// Delete a value: KEY NAME.
+        #[arg(long, num_args = 2, value_names = ["KEY", "NAME"], action = clap::ArgAction::Append)]
+        delete_value: Vec<String>,
+        /// Delete a key and its subtree.
+        #[arg(long, value_name = "KEY", action = clap::ArgAction::Append)]
+        delete_key: Vec<String>,
+    },
+    /// Write the sample SOFTWARE hive used by the README and the examples.
+    Sample { out: PathBuf },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Hive { command }) => match command {
-            HiveCommand::Dump { file } => cmd::hive::dump(&file),
-            HiveCommand::Stats { file } => cmd::hive::stats(&file),
+            HiveCommand::Dump { file, no_logs } => cmd::hive::dump(&file, !no_logs),
+            HiveCommand::Stats { file, no_logs } => cmd::hive::stats(&file, !no_logs),
+            HiveCommand::Edit {
+                file,
+                set,
+                delete_value,
+                delete_key,
+            } => {
+                let mut edits = Vec::new();
+                for c in set.chunks(4) {
+                    edits.push(cmd::edit::Edit::Set {
+                        key: c[0].clone(),
+                        name: c[1].clone(),
+                        ty: c[2].clone(),
+                        data: c[3].clone(),
+                    });
+                }
+                for c in delete_value.chunks(2) {
+                    edits.push(cmd::edit::Edit::DeleteValue {
+                        key: c[0].clone(),
+                        name: c[1].clone(),
+                    });
+                }
+                for k in delete_key {
+                    edits.push(cmd::edit::Edit::DeleteKey { key: k });
+                }
+                cmd::edit::edit(&file, &edits)
+            }
+            HiveCommand::Sample { out } => cmd::edit::sample(&out),
         },
+        Some(Command::Diff {
+            old,
+            new,
+            root,
+            digest,
+            no_logs,
+        }) => digest::DigestAlg::parse(&digest).and_then(|digest| {
+            cmd::diff::run(&cmd::diff::Options {
+                old,
+                new,
+                root,
+                digest,
+                use_logs: !no_logs,
+            })
+        }),
         None => {
             eprintln!("regmon: nothing to do (see regmon --help)");
             return ExitCode::from(2);

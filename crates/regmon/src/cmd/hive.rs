@@ -1,5 +1,6 @@
 //! `regmon hive dump` and `regmon hive stats`.
 
+use hive::replay::ReplayReport;
 use hive::{json_escape_units, walk, HiveFile, Key, Step};
 use sha1::{Digest, Sha1};
 use std::fmt::Write as _;
@@ -10,8 +11,14 @@ use std::process::ExitCode;
 /// Exit status when the hive was read only in part (warnings were printed).
 const PARTIAL: u8 = 3;
 
-fn open(path: &Path) -> Result<HiveFile, String> {
-    HiveFile::open(path).map_err(|e| format!("{}: {e}", path.display()))
+fn open(path: &Path, use_logs: bool) -> Result<(HiveFile, Option<ReplayReport>), String> {
+    let o = crate::hivefile::open(path, use_logs)?;
+    if let Some(r) = &o.replay {
+        for w in &r.warnings {
+            eprintln!("regmon: warning: {w}");
+        }
+    }
+    Ok((o.file, o.replay))
 }
 
 /// Appends the JSON-escaped path of `chain` (root excluded), losslessly.
@@ -32,8 +39,8 @@ fn warn(path: &Path, chain: &[Key<'_>], e: impl std::fmt::Display) {
     );
 }
 
-pub fn dump(path: &Path) -> Result<ExitCode, String> {
-    let file = open(path)?;
+pub fn dump(path: &Path, use_logs: bool) -> Result<ExitCode, String> {
+    let (file, _) = open(path, use_logs)?;
     let hive = file
         .hive()
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -132,8 +139,8 @@ pub fn push_hex(bytes: &[u8], out: &mut String) {
     }
 }
 
-pub fn stats(path: &Path) -> Result<ExitCode, String> {
-    let file = open(path)?;
+pub fn stats(path: &Path, use_logs: bool) -> Result<ExitCode, String> {
+    let (file, replay) = open(path, use_logs)?;
     let hive = file
         .hive()
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -166,6 +173,13 @@ pub fn stats(path: &Path) -> Result<ExitCode, String> {
         }),
         Err(e) => warnings.push(e.to_string()),
     }
+    // Dirty describes the file on disk; the state says whether logs fixed it.
+    let dirty = replay.as_ref().map_or(base.is_dirty(), |r| r.dirty);
+    let state = match &replay {
+        Some(r) if r.entries_applied > 0 => "recovered",
+        _ if dirty => "dirty",
+        _ => "clean",
+    };
     let mut s = String::new();
     s.push('{');
     s.push_str("\"file\":\"");
@@ -174,8 +188,8 @@ pub fn stats(path: &Path) -> Result<ExitCode, String> {
         s,
         "\",\"keys\":{keys},\"values\":{values},\"version\":\"{}\",\"dirty\":{},\"state\":\"{}\",\"primary_seq\":{},\"secondary_seq\":{},\"checksum_ok\":{},\"file_type\":{},\"hive_bins_size\":{},\"root_name\":\"",
         base.version(),
-        base.is_dirty(),
-        if base.is_dirty() { "dirty" } else { "clean" },
+        dirty,
+        state,
         base.primary_seq,
         base.secondary_seq,
         base.checksum_ok,
@@ -187,7 +201,33 @@ pub fn stats(path: &Path) -> Result<ExitCode, String> {
     }
     s.push_str("\",\"embedded_name\":\"");
     json_str(&base.file_name, &mut s);
-    s.push_str("\",\"warnings\":[");
+    s.push_str("\",\"replay\":");
+    match &replay {
+        None => s.push_str("null"),
+        Some(r) => {
+            let _ = write!(
+                s,
+                "{{\"format\":\"{}\",\"entries\":{},\"first_seq\":{},\"last_seq\":{},\"pages\":{},\"bytes\":{},\"logs\":[",
+                r.format,
+                r.entries_applied,
+                r.first_seq.map_or("null".into(), |v| v.to_string()),
+                r.last_seq.map_or("null".into(), |v| v.to_string()),
+                r.pages_applied,
+                r.bytes_applied,
+            );
+            for (i, l) in r.logs_used.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push('"');
+                json_str(l, &mut s);
+                s.push('"');
+            }
+            s.push_str("]}");
+            warnings.extend(r.warnings.iter().cloned());
+        }
+    }
+    s.push_str(",\"warnings\":[");
     for (i, w) in warnings.iter().enumerate() {
         if i > 0 {
             s.push(',');

@@ -1,2 +1,4 @@
 //! Subcommands of the `regmon` binary.
 pub mod hive;
+pub mod diff;
+pub mod edit;

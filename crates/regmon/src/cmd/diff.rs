@@ -1,0 +1,92 @@
+//! `regmon diff OLD NEW`: the events between two hive files.
+
+use crate::baseline::{merge, Change};
+use crate::digest::DigestAlg;
+use crate::event::{self, Source};
+use crate::pattern::{Excludes, Pattern, Root};
+use crate::scan::{scan, Entry, Mount, Scope, Snapshot};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub struct Options {
+    pub old: PathBuf,
+    pub new: PathBuf,
+    /// Registry path the hives stand for (e.g. `HKLM\SOFTWARE`); none = paths
+    /// relative to the hive root.
+    pub root: Option<String>,
+    pub digest: DigestAlg,
+    pub use_logs: bool,
+}
+
+fn whole_hive(file: &Path, root: &Option<String>, digest: DigestAlg, use_logs: bool) -> Result<Snapshot, String> {
+    let mount_path = root.clone().unwrap_or_else(|| "HKLM".into());
+    let mount = Mount::parse(&mount_path, file.to_path_buf(), use_logs)?;
+    let pattern = Pattern::parse(&format!("{}\\*", mount.display()))?;
+    let scope = Scope {
+        patterns: vec![pattern],
+        excludes: Excludes::default(),
+        recursive: true,
+        view64: true,
+        digest,
+        mounts: vec![mount],
+    };
+    let snap = scan(&scope);
+    if !snap.failed_mounts.is_empty() {
+        return Err(snap.warnings.join("; "));
+    }
+    for w in &snap.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(snap)
+}
+
+pub fn run(opts: &Options) -> Result<ExitCode, String> {
+    let old = whole_hive(&opts.old, &opts.root, opts.digest, opts.use_logs)?;
+    let new = whole_hive(&opts.new, &opts.root, opts.digest, opts.use_logs)?;
+    let changes = merge(old.entries.into_iter().map(Ok), &new.entries, |_| false)?;
+    let host = event::short_hostname();
+    let src = Source {
+        hostname: &host,
+        module_name: "diff",
+        digest: opts.digest,
+    };
+    let now = chrono::Utc::now();
+    let strip = if opts.root.is_none() {
+        Some(format!("{}\\", Root::Hklm.short()))
+    } else {
+        None
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for c in &changes {
+        let c = match &strip {
+            Some(p) => relabel(c, p),
+            None => c.clone(),
+        };
+        let r = event::record(&c, &src, now);
+        if let Err(e) = writeln!(out, "{}", r.to_json()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(ExitCode::SUCCESS);
+            }
+            return Err(format!("writing output: {e}"));
+        }
+    }
+    out.flush().map_err(|e| format!("writing output: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn relabel(c: &Change, prefix: &str) -> Change {
+    let f = |e: &Entry| Entry {
+        path: e.path.strip_prefix(prefix).unwrap_or(&e.path).to_string(),
+        ..e.clone()
+    };
+    match c {
+        Change::New(e) => Change::New(f(e)),
+        Change::Delete(e) => Change::Delete(f(e)),
+        Change::Change { old, new } => Change::Change {
+            old: f(old),
+            new: f(new),
+        },
+    }
+}
