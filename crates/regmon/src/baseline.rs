@@ -47,7 +47,9 @@ pub struct Baseline {
 /// What `Baseline::compare` decided.
 pub enum Comparison {
     /// No usable baseline (first run or scope change): it is rebuilt, no events.
-    Rebuild { reason: &'static str },
+    Rebuild {
+        reason: &'static str,
+    },
     Changes(Vec<Change>),
 }
 
@@ -133,22 +135,21 @@ impl Baseline {
     /// The scope the stored baseline was built for, if any.
     pub fn scope(&self) -> Result<Option<String>, String> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = 'scope'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'scope'", [], |r| {
+                r.get(0)
+            })
             .optional()
-            .map_err(|e| self.err(e))
-    }
-
-    pub fn len(&self) -> Result<u64, String> {
-        self.conn
-            .query_row("SELECT count(*) FROM value", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
             .map_err(|e| self.err(e))
     }
 
     /// Compares a scan with the baseline built for `scope`.
     pub fn compare(&self, scope: &str, snap: &Snapshot) -> Result<Comparison, String> {
         match self.scope()? {
-            None => return Ok(Comparison::Rebuild { reason: "no baseline yet" }),
+            None => {
+                return Ok(Comparison::Rebuild {
+                    reason: "no baseline yet",
+                })
+            }
             Some(s) if s != scope => {
                 return Ok(Comparison::Rebuild {
                     reason: "the input's scope changed",
@@ -185,8 +186,13 @@ impl Baseline {
                 .prepare("INSERT OR REPLACE INTO value (path, type, size, digest) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(err)?;
             for e in &snap.entries {
-                ins.execute(params![e.path, e.value_type as i64, e.size as i64, e.digest])
-                    .map_err(err)?;
+                ins.execute(params![
+                    e.path,
+                    e.value_type as i64,
+                    e.size as i64,
+                    e.digest
+                ])
+                .map_err(err)?;
             }
         }
         tx.execute(
@@ -198,7 +204,11 @@ impl Baseline {
     }
 
     /// Applies changes and queues their rendered events, atomically.
-    pub fn commit(&mut self, changes: &[Change], events: &[(String, String, Vec<u8>)]) -> Result<(), String> {
+    pub fn commit(
+        &mut self,
+        changes: &[Change],
+        events: &[(String, String, Vec<u8>)],
+    ) -> Result<(), String> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         let tx = self.conn.transaction().map_err(err)?;
@@ -206,12 +216,19 @@ impl Baseline {
             let mut up = tx
                 .prepare("INSERT OR REPLACE INTO value (path, type, size, digest) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(err)?;
-            let mut del = tx.prepare("DELETE FROM value WHERE path = ?1").map_err(err)?;
+            let mut del = tx
+                .prepare("DELETE FROM value WHERE path = ?1")
+                .map_err(err)?;
             for c in changes {
                 match c {
                     Change::New(e) | Change::Change { new: e, .. } => {
-                        up.execute(params![e.path, e.value_type as i64, e.size as i64, e.digest])
-                            .map_err(err)?;
+                        up.execute(params![
+                            e.path,
+                            e.value_type as i64,
+                            e.size as i64,
+                            e.digest
+                        ])
+                        .map_err(err)?;
                     }
                     Change::Delete(e) => {
                         del.execute(params![e.path]).map_err(err)?;
@@ -253,7 +270,9 @@ impl Baseline {
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         let tx = self.conn.transaction().map_err(err)?;
         {
-            let mut del = tx.prepare("DELETE FROM outbox WHERE id = ?1").map_err(err)?;
+            let mut del = tx
+                .prepare("DELETE FROM outbox WHERE id = ?1")
+                .map_err(err)?;
             for id in ids {
                 del.execute(params![id]).map_err(err)?;
             }
@@ -283,7 +302,10 @@ mod tests {
             entries: vec![e("A\\a", 1), e("A\\b", 2), e("B\\c", 3), e("M\\x", 4)],
             ..Default::default()
         };
-        assert!(matches!(b.compare("s", &snap1).unwrap(), Comparison::Rebuild { .. }));
+        assert!(matches!(
+            b.compare("s", &snap1).unwrap(),
+            Comparison::Rebuild { .. }
+        ));
         b.rebuild("s", &snap1).unwrap();
         let snap2 = Snapshot {
             entries: vec![e("A\\a", 1), e("A\\b", 9), e("C\\d", 5)],
@@ -304,12 +326,16 @@ mod tests {
                 Change::New(e("C\\d", 5)),
             ]
         );
-        b.commit(&ch, &[("out".into(), "f".into(), b"line".to_vec())]).unwrap();
+        b.commit(&ch, &[("out".into(), "f".into(), b"line".to_vec())])
+            .unwrap();
         assert_eq!(b.pending().unwrap().len(), 1);
         let Comparison::Changes(ch) = b.compare("s", &snap2).unwrap() else {
             panic!()
         };
         assert!(ch.is_empty());
-        assert!(matches!(b.compare("other", &snap2).unwrap(), Comparison::Rebuild { .. }));
+        assert!(matches!(
+            b.compare("other", &snap2).unwrap(),
+            Comparison::Rebuild { .. }
+        ));
     }
 }

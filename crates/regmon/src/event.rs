@@ -2,7 +2,7 @@
 //! NXLog's order, with `$raw_event` in its default `Key=Value` form.
 
 use crate::baseline::Change;
-use crate::digest::{hex, DigestAlg};
+use crate::digest::{hex, DigestAlgorithm};
 use chrono::{DateTime, Utc};
 use nxconf::Record;
 
@@ -10,7 +10,7 @@ use nxconf::Record;
 pub struct Source<'a> {
     pub hostname: &'a str,
     pub module_name: &'a str,
-    pub digest: DigestAlg,
+    pub digest: DigestAlgorithm,
 }
 
 /// The event for one change, observed at `now`.
@@ -31,7 +31,7 @@ pub fn record(change: &Change, src: &Source<'_>, now: DateTime<Utc>) -> Record {
     if let Some(n) = new {
         r.set("ValueSize", n.size as i64);
     }
-    r.set("DigestName", src.digest.name());
+    r.set("DigestName", src.digest.canonical_name());
     if let Some(o) = old {
         r.set("PrevDigest", hex(&o.digest));
     }

@@ -5,7 +5,9 @@ mod cmd;
 mod digest;
 mod event;
 mod hivefile;
+mod output;
 mod pattern;
+mod runtime;
 mod scan;
 mod wow64;
 
@@ -20,6 +22,15 @@ use std::process::ExitCode;
     about = "Registry integrity monitor, a drop-in for NXLog's im_regmon"
 )]
 struct Cli {
+    /// The configuration file (NXLog syntax).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Scan every im_regmon input once, deliver the events, and exit.
+    #[arg(long, requires = "config")]
+    once: bool,
+    /// Check the configuration and exit: 0 when valid, 1 with every error listed.
+    #[arg(long, requires = "config", conflicts_with = "once")]
+    verify: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -88,6 +99,14 @@ enum HiveCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(path) = &cli.config {
+        if cli.command.is_some() {
+            eprintln!("regmon: -c runs the monitor; give either -c or a subcommand");
+            return ExitCode::from(2);
+        }
+        return cmd::run::run(path, cli.once, cli.verify);
+    }
+    logging_to_stderr();
     let result = match cli.command {
         Some(Command::Hive { command }) => match command {
             HiveCommand::Dump { file, no_logs } => cmd::hive::dump(&file, !no_logs),
@@ -126,7 +145,7 @@ fn main() -> ExitCode {
             root,
             digest,
             no_logs,
-        }) => digest::DigestAlg::parse(&digest).and_then(|digest| {
+        }) => digest::DigestAlgorithm::parse(&digest).and_then(|digest| {
             cmd::diff::run(&cmd::diff::Options {
                 old,
                 new,
@@ -147,4 +166,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Warnings of the one-shot commands go to stderr.
+fn logging_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .without_time()
+        .with_target(false)
+        .try_init();
 }

@@ -138,7 +138,8 @@ impl Pattern {
     /// Whether the value-name glob matches `name` ("" is the default value,
     /// also matched by a literal `(Default)`).
     pub fn matches_value_name(&self, name: &str) -> bool {
-        self.value.matches(name) || (name.is_empty() && self.value.text().eq_ignore_ascii_case("(Default)"))
+        self.value.matches(name)
+            || (name.is_empty() && self.value.text().eq_ignore_ascii_case("(Default)"))
     }
 }
 
@@ -163,10 +164,6 @@ impl Excludes {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.pats.is_empty()
-    }
-
     /// Whether the key at `path` (components below `root`) is excluded with
     /// its subtree: some pattern matches the key path or one of its ancestors.
     pub fn excludes_key(&self, root: Root, path: &[String]) -> bool {
@@ -184,7 +181,10 @@ impl Excludes {
         self.pats.iter().any(|(r, comps)| {
             *r == root
                 && comps.len() == path.len() + 1
-                && comps[..path.len()].iter().zip(path).all(|(g, s)| g.matches(s))
+                && comps[..path.len()]
+                    .iter()
+                    .zip(path)
+                    .all(|(g, s)| g.matches(s))
                 && {
                     let last = &comps[path.len()];
                     last.matches(name) || last.matches(shown)
@@ -219,9 +219,15 @@ mod tests {
         let p = Pattern::parse("HKEY_LOCAL_MACHINE\\X\\(Default)").unwrap();
         assert!(p.matches_value_name(""));
         assert!(!p.matches_value_name("x"));
-        assert!(Pattern::parse("HKXX\\a").unwrap_err().contains("must start with"));
-        assert!(Pattern::parse("HKLM").unwrap_err().contains("no value component"));
-        assert!(Pattern::parse("HKLM\\a\\\\b").unwrap_err().contains("empty key"));
+        assert!(Pattern::parse("HKXX\\a")
+            .unwrap_err()
+            .contains("must start with"));
+        assert!(Pattern::parse("HKLM")
+            .unwrap_err()
+            .contains("no value component"));
+        assert!(Pattern::parse("HKLM\\a\\\\b")
+            .unwrap_err()
+            .contains("empty key"));
     }
 
     #[test]

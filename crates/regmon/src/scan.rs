@@ -5,13 +5,34 @@
 //! mount points of `HiveFile` (e.g. `HKLM\SOFTWARE`) and, below each, the
 //! mounted hive's keys. Patterns resolve through it component by component;
 //! `Recursive` walks whole subtrees; `Exclude` prunes keys and values.
+//!
+//! The scanner does not know where keys come from: a backend gives it
+//! [`RegKey`]s (offline hive keys here, live registry keys on Windows).
 
-use crate::digest::DigestAlg;
+use crate::digest::DigestAlgorithm;
 use crate::pattern::{Excludes, Pattern, Root};
 use crate::wow64;
 use hive::{Hive, HiveFile, Key};
 use std::collections::HashSet;
 use std::path::PathBuf;
+
+/// A registry key as a backend presents it to the scanner. Problems are
+/// returned as text naming what failed; the scanner adds the key path.
+pub trait RegKey: Sized {
+    /// The subkeys with their names as stored. Entries that cannot be read
+    /// come as errors; the others still come.
+    fn subkeys(&self, path: &[String]) -> Result<Vec<Result<(String, Self), String>>, String>;
+    /// The subkey named `name` (case-insensitive).
+    fn subkey(&self, name: &str, path: &[String]) -> Result<Option<(String, Self)>, String>;
+    /// Calls `f(name, type, data)` for each value ("" = the default value).
+    fn for_each_value(
+        &self,
+        f: &mut dyn FnMut(&str, u32, &[u8]),
+        warn: &mut dyn FnMut(String),
+    ) -> Result<(), String>;
+    /// A stable identity for cycle detection, when the backend has one.
+    fn identity(&self) -> Option<(usize, u64)>;
+}
 
 /// One value as a scan found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,10 +58,11 @@ pub struct Mount {
 impl Mount {
     pub fn parse(key_path: &str, file: PathBuf, use_logs: bool) -> Result<Mount, String> {
         let mut parts = key_path.split('\\').filter(|p| !p.is_empty());
-        let root = parts
-            .next()
-            .and_then(Root::parse)
-            .ok_or_else(|| format!("HiveFile '{key_path}': the key path must start with HKLM, HKCU, HKU, HKCR or HKCC"))?;
+        let root = parts.next().and_then(Root::parse).ok_or_else(|| {
+            format!(
+                "HiveFile '{key_path}': the key path must start with HKLM, HKCU, HKU, HKCR or HKCC"
+            )
+        })?;
         let keys: Vec<String> = parts.map(String::from).collect();
         Ok(Mount {
             root,
@@ -68,7 +90,7 @@ pub struct Scope {
     pub recursive: bool,
     /// `64BitView`: false reads the 32-bit view (WOW64 redirection).
     pub view64: bool,
-    pub digest: DigestAlg,
+    pub digest: DigestAlgorithm,
     pub mounts: Vec<Mount>,
 }
 
@@ -104,48 +126,142 @@ pub fn open_hive(m: &Mount) -> Result<(HiveFile, Vec<String>), String> {
     Ok((o.file, notes))
 }
 
-/// A node of the virtual tree.
+/// A key of a mounted hive file (the offline backend).
 #[derive(Clone, Copy)]
-enum Node<'t, 'h> {
-    /// A root or a mount-path component with mounts below it.
-    Virtual(&'t VNode<'h>),
-    /// A key inside mounted hive `mount`.
-    Real { key: Key<'h>, mount: usize, depth: usize },
+pub struct HiveKey<'s, 'h> {
+    key: Key<'h>,
+    mount: usize,
+    mounts: &'s [Mount],
+    /// The hive's root key, for 32-bit view lookups.
+    root: Key<'h>,
+    view64: bool,
 }
 
-struct VNode<'h> {
-    name: String,
-    children: Vec<VNode<'h>>,
-    /// The hive mounted exactly here, if any.
-    hive: Option<(usize, Key<'h>)>,
-}
+impl<'s, 'h> HiveKey<'s, 'h> {
+    fn wrap(&self, key: Key<'h>) -> (String, Self) {
+        (
+            key.name().to_string_lossy().into_owned(),
+            HiveKey { key, ..*self },
+        )
+    }
 
-impl<'h> VNode<'h> {
-    fn child_mut(&mut self, name: &str) -> &mut VNode<'h> {
-        let i = match self.children.iter().position(|c| c.name.eq_ignore_ascii_case(name)) {
-            Some(i) => i,
-            None => {
-                self.children.push(VNode {
-                    name: name.to_string(),
-                    children: Vec::new(),
-                    hive: None,
-                });
-                self.children.len() - 1
-            }
-        };
-        &mut self.children[i]
+    fn view32(&self) -> bool {
+        !self.view64 && wow64::applies(&self.mounts[self.mount])
     }
 }
 
-/// Scans `scope`. Never fails as a whole: an unreadable mount is listed in
-/// `failed_mounts`, a damaged key or value becomes a warning.
+impl RegKey for HiveKey<'_, '_> {
+    fn subkeys(&self, path: &[String]) -> Result<Vec<Result<(String, Self), String>>, String> {
+        let list = if self.view32() {
+            wow64::children_32(&self.mounts[self.mount], self.root, path)
+        } else {
+            self.key.subkeys().map(|it| it.collect::<Vec<_>>())
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(list
+            .into_iter()
+            .map(|r| r.map(|k| self.wrap(k)).map_err(|e| e.to_string()))
+            .collect())
+    }
+
+    fn subkey(&self, name: &str, path: &[String]) -> Result<Option<(String, Self)>, String> {
+        if self.view32() {
+            // The 32-bit view merges two physical trees: enumerate and filter.
+            let kids = self.subkeys(path)?;
+            return Ok(kids
+                .into_iter()
+                .flatten()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name)));
+        }
+        match self.key.subkey(name) {
+            Ok(k) => Ok(k.map(|k| self.wrap(k))),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn for_each_value(
+        &self,
+        f: &mut dyn FnMut(&str, u32, &[u8]),
+        warn: &mut dyn FnMut(String),
+    ) -> Result<(), String> {
+        for v in self.key.values().map_err(|e| e.to_string())? {
+            let v = match v {
+                Ok(v) => v,
+                Err(e) => {
+                    warn(e.to_string());
+                    continue;
+                }
+            };
+            let name = v.name().to_string_lossy();
+            match v.data() {
+                Ok(d) => f(&name, v.value_type().0, &d),
+                Err(e) => warn(format!("value '{name}': {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn identity(&self) -> Option<(usize, u64)> {
+        Some((self.mount, u64::from(self.key.offset())))
+    }
+}
+
+/// A node of the virtual tree.
+enum Node<'t, K> {
+    /// A root or a mount-path component with mounts below it.
+    Virtual(&'t VNode<K>),
+    /// A key of a backend.
+    Real(K),
+}
+
+/// The virtual tree above the backends' keys: roots and mount points.
+pub struct VNode<K> {
+    name: String,
+    children: Vec<VNode<K>>,
+    /// The backend key mounted exactly here, if any.
+    key: Option<K>,
+}
+
+impl<K> VNode<K> {
+    pub fn new(name: &str) -> VNode<K> {
+        VNode {
+            name: name.to_string(),
+            children: Vec::new(),
+            key: None,
+        }
+    }
+
+    /// Mounts `key` at `path` below this node.
+    pub fn mount(&mut self, path: &[String], key: K) {
+        let mut v = self;
+        for p in path {
+            let i = match v
+                .children
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(p))
+            {
+                Some(i) => i,
+                None => {
+                    v.children.push(VNode::new(p));
+                    v.children.len() - 1
+                }
+            };
+            v = &mut v.children[i];
+        }
+        v.key = Some(key);
+    }
+}
+
+/// Scans `scope` over its mounted hive files. Never fails as a whole: an
+/// unreadable mount is listed in `failed_mounts`, a damaged key or value
+/// becomes a warning.
 pub fn scan(scope: &Scope) -> Snapshot {
     let mut snap = Snapshot::default();
     let mut files: Vec<Option<HiveFile>> = Vec::new();
     for m in &scope.mounts {
         match open_hive(m) {
-            Ok((f, warnings)) => {
-                for w in warnings {
+            Ok((f, notes)) => {
+                for w in notes {
                     snap.warnings.push(format!("{}: {w}", m.file.display()));
                 }
                 files.push(Some(f));
@@ -157,22 +273,11 @@ pub fn scan(scope: &Scope) -> Snapshot {
             }
         }
     }
+    let mut roots: Vec<(Root, VNode<HiveKey<'_, '_>>)> = Vec::new();
     let hives: Vec<Option<Hive<'_>>> = files
         .iter()
-        .zip(&scope.mounts)
-        .map(|(f, m)| {
-            let f = f.as_ref()?;
-            match f.hive() {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    snap.warnings.push(format!("{}: {e}", m.file.display()));
-                    snap.failed_mounts.push(m.display());
-                    None
-                }
-            }
-        })
+        .map(|f| f.as_ref().and_then(|f| f.hive().ok()))
         .collect();
-    let mut roots: Vec<(Root, VNode<'_>)> = Vec::new();
     for (i, (m, h)) in scope.mounts.iter().zip(&hives).enumerate() {
         let Some(h) = h else { continue };
         let root = match h.root() {
@@ -183,33 +288,36 @@ pub fn scan(scope: &Scope) -> Snapshot {
                 continue;
             }
         };
-        let vi = match roots.iter().position(|(r, _)| *r == m.root) {
-            Some(vi) => vi,
-            None => {
-                roots.push((
-                    m.root,
-                    VNode {
-                        name: m.root.short().to_string(),
-                        children: Vec::new(),
-                        hive: None,
-                    },
-                ));
-                roots.len() - 1
-            }
+        let key = HiveKey {
+            key: root,
+            mount: i,
+            mounts: &scope.mounts,
+            root,
+            view64: scope.view64,
         };
-        let mut v = &mut roots[vi].1;
-        for k in &m.keys {
-            v = v.child_mut(k);
+        match roots.iter_mut().find(|(r, _)| *r == m.root) {
+            Some((_, v)) => v.mount(&m.keys, key),
+            None => {
+                let mut v = VNode::new(m.root.short());
+                v.mount(&m.keys, key);
+                roots.push((m.root, v));
+            }
         }
-        v.hive = Some((i, root));
     }
+    scan_tree(scope, &roots, &mut snap);
+    snap
+}
 
+/// Scans `scope` over a virtual tree of backend keys, adding to `snap`.
+pub fn scan_tree<K: RegKey + Clone>(
+    scope: &Scope,
+    roots: &[(Root, VNode<K>)],
+    snap: &mut Snapshot,
+) {
     let mut scanner = Scanner {
         scope,
-        hives: &hives,
         out: Vec::new(),
         warnings: Vec::new(),
-        data_buf: Vec::new(),
     };
     for p in &scope.patterns {
         let Some((_, vroot)) = roots.iter().find(|(r, _)| *r == p.root) else {
@@ -223,126 +331,96 @@ pub fn scan(scope: &Scope) -> Snapshot {
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     entries.dedup_by(|a, b| a.path == b.path);
     snap.entries = entries;
-    snap
 }
 
-struct Scanner<'s, 'h> {
+struct Scanner<'s> {
     scope: &'s Scope,
-    hives: &'s [Option<Hive<'h>>],
     out: Vec<Entry>,
     warnings: Vec<String>,
-    data_buf: Vec<u8>,
 }
 
 /// Windows' maximum key depth; deeper chains are corrupt or hostile.
 const MAX_DEPTH: usize = 512;
 
-impl<'t, 'h> Scanner<'_, 'h> {
-    fn path_string(&self, root: Root, path: &[String]) -> String {
-        let mut s = root.short().to_string();
-        for p in path {
-            s.push('\\');
-            s.push_str(p);
-        }
-        s
+fn path_string(root: Root, path: &[String]) -> String {
+    let mut s = root.short().to_string();
+    for p in path {
+        s.push('\\');
+        s.push_str(p);
     }
+    s
+}
 
+impl<'s> Scanner<'s> {
     fn warn(&mut self, root: Root, path: &[String], e: impl std::fmt::Display) {
-        let p = self.path_string(root, path);
+        let p = path_string(root, path);
         self.warnings.push(format!("{p}: {e}"));
     }
 
     /// The children of a node, with their display names.
-    fn children(&mut self, root: Root, node: Node<'t, 'h>, path: &[String]) -> Vec<(String, Node<'t, 'h>)> {
-        match node {
-            Node::Virtual(v) => {
-                let mut out: Vec<(String, Node<'t, 'h>)> = v
-                    .children
-                    .iter()
-                    .map(|c| (c.name.clone(), Node::Virtual(c)))
-                    .collect();
-                if let Some((mount, key)) = v.hive {
-                    out.extend(self.key_children(root, key, mount, 0, path));
-                }
-                out
-            }
-            Node::Real { key, mount, depth } => self.key_children(root, key, mount, depth, path),
-        }
-    }
-
-    fn key_children(
+    fn children<'t, K: RegKey + Clone>(
         &mut self,
         root: Root,
-        key: Key<'h>,
-        mount: usize,
-        depth: usize,
+        node: &Node<'t, K>,
         path: &[String],
-    ) -> Vec<(String, Node<'t, 'h>)> {
-        if depth >= MAX_DEPTH {
-            self.warn(root, path, "key nesting deeper than 512 levels; not descending");
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        let view32 = !self.scope.view64 && wow64::applies(&self.scope.mounts[mount], depth);
-        let subkeys = if view32 {
-            wow64::children_32(&self.scope.mounts[mount], key, self.hive_root(mount), path)
-        } else {
-            key.subkeys().map(|it| it.collect::<Vec<_>>())
+    ) -> Vec<(String, Node<'t, K>)> {
+        let (mut out, key): (Vec<(String, Node<'t, K>)>, Option<&K>) = match node {
+            Node::Virtual(v) => (
+                v.children
+                    .iter()
+                    .map(|c| (c.name.clone(), Node::Virtual(c)))
+                    .collect(),
+                v.key.as_ref(),
+            ),
+            Node::Real(k) => (Vec::new(), Some(k)),
         };
-        match subkeys {
-            Ok(list) => {
-                for k in list {
-                    match k {
-                        Ok(k) => out.push((
-                            k.name().to_string_lossy().into_owned(),
-                            Node::Real {
-                                key: k,
-                                mount,
-                                depth: depth + 1,
-                            },
-                        )),
-                        Err(e) => self.warn(root, path, e),
+        if let Some(k) = key {
+            if path.len() >= MAX_DEPTH {
+                self.warn(
+                    root,
+                    path,
+                    "key nesting deeper than 512 levels; not descending",
+                );
+                return out;
+            }
+            match k.subkeys(path) {
+                Ok(list) => {
+                    for r in list {
+                        match r {
+                            Ok((n, k)) => out.push((n, Node::Real(k))),
+                            Err(e) => self.warn(root, path, e),
+                        }
                     }
                 }
+                Err(e) => self.warn(root, path, e),
             }
-            Err(e) => self.warn(root, path, e),
         }
         out
     }
 
-    fn hive_root(&self, mount: usize) -> Option<Key<'h>> {
-        self.hives[mount].as_ref().and_then(|h| h.root().ok())
-    }
-
     /// The child named `name` (case-insensitive), by lookup, not a scan.
-    fn child(&mut self, root: Root, node: Node<'t, 'h>, name: &str, path: &[String]) -> Option<(String, Node<'t, 'h>)> {
-        let (key, mount, depth) = match node {
+    fn child<'t, K: RegKey + Clone>(
+        &mut self,
+        root: Root,
+        node: &Node<'t, K>,
+        name: &str,
+        path: &[String],
+    ) -> Option<(String, Node<'t, K>)> {
+        let key = match node {
             Node::Virtual(v) => {
-                if let Some(c) = v.children.iter().find(|c| c.name.eq_ignore_ascii_case(name)) {
+                if let Some(c) = v
+                    .children
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(name))
+                {
                     return Some((c.name.clone(), Node::Virtual(c)));
                 }
-                let (mount, key) = v.hive?;
-                (key, mount, 0)
+                v.key.as_ref()?
             }
-            Node::Real { key, mount, depth } => (key, mount, depth),
+            Node::Real(k) => k,
         };
-        if !self.scope.view64 && wow64::applies(&self.scope.mounts[mount], depth) {
-            // The 32-bit view merges two physical trees: enumerate and filter.
-            return self
-                .key_children(root, key, mount, depth, path)
-                .into_iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name));
-        }
-        match key.subkey(name) {
-            Ok(Some(k)) => Some((
-                k.name().to_string_lossy().into_owned(),
-                Node::Real {
-                    key: k,
-                    mount,
-                    depth: depth + 1,
-                },
-            )),
-            Ok(None) => None,
+        match key.subkey(name, path) {
+            Ok(k) => k.map(|(n, k)| (n, Node::Real(k))),
             Err(e) => {
                 self.warn(root, path, e);
                 None
@@ -351,21 +429,27 @@ impl<'t, 'h> Scanner<'_, 'h> {
     }
 
     /// Follows the key components of `p` from `node` (at component `i`).
-    fn resolve(&mut self, p: &Pattern, node: Node<'t, 'h>, i: usize, path: &mut Vec<String>) {
-        let excludes = &self.scope.excludes;
-        if !path.is_empty() && excludes.excludes_key(p.root, path) {
+    fn resolve<'t, K: RegKey + Clone>(
+        &mut self,
+        p: &Pattern,
+        node: Node<'t, K>,
+        i: usize,
+        path: &mut Vec<String>,
+    ) {
+        if !path.is_empty() && self.scope.excludes.excludes_key(p.root, path) {
             return;
         }
         if i == p.keys.len() {
-            let mut seen = HashSet::new();
-            self.collect(p, node, path, &mut seen);
+            self.collect(p, node, path);
             return;
         }
         let g = &p.keys[i];
-        let next: Vec<(String, Node<'t, 'h>)> = if g.is_literal() {
-            self.child(p.root, node, g.text(), path).into_iter().collect()
+        let next: Vec<(String, Node<'t, K>)> = if g.is_literal() {
+            self.child(p.root, &node, g.text(), path)
+                .into_iter()
+                .collect()
         } else {
-            self.children(p.root, node, path)
+            self.children(p.root, &node, path)
                 .into_iter()
                 .filter(|(n, _)| g.matches(n))
                 .collect()
@@ -379,9 +463,15 @@ impl<'t, 'h> Scanner<'_, 'h> {
 
     /// Takes the matching values of `node` and, when recursive, of its
     /// whole subtree (iteratively: no recursion to overflow on deep trees).
-    fn collect(&mut self, p: &Pattern, node: Node<'t, 'h>, path: &mut Vec<String>, seen: &mut HashSet<(usize, u32)>) {
-        let mut stack: Vec<(Node<'t, 'h>, usize, Option<String>)> = vec![(node, path.len(), None)];
+    fn collect<'t, K: RegKey + Clone>(
+        &mut self,
+        p: &Pattern,
+        node: Node<'t, K>,
+        path: &mut Vec<String>,
+    ) {
+        let mut seen: HashSet<(usize, u64)> = HashSet::new();
         let base = path.len();
+        let mut stack: Vec<(Node<'t, K>, usize, Option<String>)> = vec![(node, base, None)];
         while let Some((node, level, name)) = stack.pop() {
             path.truncate(level);
             if let Some(n) = name {
@@ -390,21 +480,21 @@ impl<'t, 'h> Scanner<'_, 'h> {
                     continue;
                 }
             }
-            if let Node::Real { key, mount, .. } = node {
-                if !seen.insert((mount, key.offset())) {
-                    self.warn(p.root, path, "subkey cycle; key already visited");
-                    continue;
-                }
-                self.values(p, key, mount, path);
-            } else if let Node::Virtual(v) = node {
-                if let Some((mount, key)) = v.hive {
-                    if seen.insert((mount, key.offset())) {
-                        self.values(p, key, mount, path);
+            let key = match &node {
+                Node::Virtual(v) => v.key.as_ref(),
+                Node::Real(k) => Some(k),
+            };
+            if let Some(k) = key {
+                if let Some(id) = k.identity() {
+                    if !seen.insert(id) {
+                        self.warn(p.root, path, "subkey cycle; key already visited");
+                        continue;
                     }
                 }
+                self.values(p, k, path);
             }
             if self.scope.recursive {
-                let kids = self.children(p.root, node, path);
+                let kids = self.children(p.root, &node, path);
                 let level = path.len();
                 for (n, c) in kids.into_iter().rev() {
                     stack.push((c, level, Some(n)));
@@ -414,42 +504,33 @@ impl<'t, 'h> Scanner<'_, 'h> {
         path.truncate(base);
     }
 
-    fn values(&mut self, p: &Pattern, key: Key<'h>, _mount: usize, path: &[String]) {
-        let values = match key.values() {
-            Ok(v) => v,
-            Err(e) => return self.warn(p.root, path, e),
-        };
-        let prefix = self.path_string(p.root, path);
-        for v in values {
-            let v = match v {
-                Ok(v) => v,
-                Err(e) => {
-                    self.warnings.push(format!("{prefix}: {e}"));
-                    continue;
+    fn values<K: RegKey>(&mut self, p: &Pattern, key: &K, path: &[String]) {
+        let prefix = path_string(p.root, path);
+        let scope = self.scope;
+        let out = &mut self.out;
+        let mut warnings = Vec::new();
+        let r = key.for_each_value(
+            &mut |name, ty, data| {
+                if !p.matches_value_name(name) || scope.excludes.excludes_value(p.root, path, name)
+                {
+                    return;
                 }
-            };
-            let name = v.name().to_string_lossy();
-            if !p.matches_value_name(&name) || self.scope.excludes.excludes_value(p.root, path, &name) {
-                continue;
-            }
-            let data = match v.data() {
-                Ok(d) => d,
-                Err(e) => {
-                    self.warnings.push(format!("{prefix}\\{name}: {e}"));
-                    continue;
-                }
-            };
-            self.data_buf.clear();
-            let mut full = String::with_capacity(prefix.len() + 1 + name.len().max(9));
-            full.push_str(&prefix);
-            full.push('\\');
-            full.push_str(if name.is_empty() { "(Default)" } else { &name });
-            self.out.push(Entry {
-                path: full,
-                value_type: v.value_type().0,
-                size: data.len() as u64,
-                digest: self.scope.digest.digest(&data),
-            });
+                let mut full = String::with_capacity(prefix.len() + 1 + name.len().max(9));
+                full.push_str(&prefix);
+                full.push('\\');
+                full.push_str(if name.is_empty() { "(Default)" } else { name });
+                out.push(Entry {
+                    path: full,
+                    value_type: ty,
+                    size: data.len() as u64,
+                    digest: crate::digest::digest(scope.digest, data),
+                });
+            },
+            &mut |w| warnings.push(format!("{prefix}: {w}")),
+        );
+        self.warnings.append(&mut warnings);
+        if let Err(e) = r {
+            self.warnings.push(format!("{prefix}: {e}"));
         }
     }
 }

@@ -45,23 +45,47 @@ const TABLE: &[(&str, bool)] = &[
     ("Microsoft\\TermServLicensing", true),
     ("Microsoft\\Transaction Server", true),
     ("Microsoft\\Windows\\CurrentVersion\\App Paths", true),
-    ("Microsoft\\Windows\\CurrentVersion\\Control Panel\\Cursors\\Schemes", true),
-    ("Microsoft\\Windows\\CurrentVersion\\Explorer\\AutoplayHandlers", true),
-    ("Microsoft\\Windows\\CurrentVersion\\Explorer\\DriveIcons", true),
-    ("Microsoft\\Windows\\CurrentVersion\\Explorer\\KindMap", true),
+    (
+        "Microsoft\\Windows\\CurrentVersion\\Control Panel\\Cursors\\Schemes",
+        true,
+    ),
+    (
+        "Microsoft\\Windows\\CurrentVersion\\Explorer\\AutoplayHandlers",
+        true,
+    ),
+    (
+        "Microsoft\\Windows\\CurrentVersion\\Explorer\\DriveIcons",
+        true,
+    ),
+    (
+        "Microsoft\\Windows\\CurrentVersion\\Explorer\\KindMap",
+        true,
+    ),
     ("Microsoft\\Windows\\CurrentVersion\\Group Policy", true),
     ("Microsoft\\Windows\\CurrentVersion\\Policies", true),
     ("Microsoft\\Windows\\CurrentVersion\\PreviewHandlers", true),
     ("Microsoft\\Windows\\CurrentVersion\\Setup", true),
-    ("Microsoft\\Windows\\CurrentVersion\\Telephony\\Locations", true),
+    (
+        "Microsoft\\Windows\\CurrentVersion\\Telephony\\Locations",
+        true,
+    ),
     ("Microsoft\\Windows NT\\CurrentVersion\\Console", true),
     ("Microsoft\\Windows NT\\CurrentVersion\\FontDpi", true),
     ("Microsoft\\Windows NT\\CurrentVersion\\FontLink", true),
     ("Microsoft\\Windows NT\\CurrentVersion\\FontMapper", true),
     ("Microsoft\\Windows NT\\CurrentVersion\\Fonts", true),
-    ("Microsoft\\Windows NT\\CurrentVersion\\FontSubstitutes", true),
-    ("Microsoft\\Windows NT\\CurrentVersion\\Gre_Initialize", true),
-    ("Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options", true),
+    (
+        "Microsoft\\Windows NT\\CurrentVersion\\FontSubstitutes",
+        true,
+    ),
+    (
+        "Microsoft\\Windows NT\\CurrentVersion\\Gre_Initialize",
+        true,
+    ),
+    (
+        "Microsoft\\Windows NT\\CurrentVersion\\Image File Execution Options",
+        true,
+    ),
     ("Microsoft\\Windows NT\\CurrentVersion\\LanguagePack", true),
     ("Microsoft\\Windows NT\\CurrentVersion\\NetworkCards", true),
     ("Microsoft\\Windows NT\\CurrentVersion\\Perflib", true),
@@ -76,7 +100,7 @@ const TABLE: &[(&str, bool)] = &[
 const WOW: &str = "Wow6432Node";
 
 /// Whether the 32-bit view changes what is below this key of `mount`.
-pub fn applies(mount: &Mount, _depth: usize) -> bool {
+pub fn applies(mount: &Mount) -> bool {
     mount.root == crate::pattern::Root::Hklm
         && mount.keys.len() == 1
         && mount.keys[0].eq_ignore_ascii_case("SOFTWARE")
@@ -89,7 +113,10 @@ pub fn is_shared(rel: &[&str]) -> bool {
         let comps: Vec<&str> = p.split('\\').collect();
         if comps.len() <= rel.len()
             && comps.len() > best.0
-            && comps.iter().zip(rel).all(|(a, b)| a.eq_ignore_ascii_case(b))
+            && comps
+                .iter()
+                .zip(rel)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b))
         {
             best = (comps.len(), *shared);
         }
@@ -129,13 +156,9 @@ fn lookup<'h>(root: Key<'h>, path: &[String]) -> Result<Option<Key<'h>>> {
 /// registry root, the mount's own components first), each as its physical key.
 pub fn children_32<'h>(
     mount: &Mount,
-    _key: Key<'h>,
-    hive_root: Option<Key<'h>>,
+    root: Key<'h>,
     path: &[String],
 ) -> Result<Vec<Result<Key<'h>>>> {
-    let Some(root) = hive_root else {
-        return Ok(Vec::new());
-    };
     let rel: Vec<&str> = path[mount.keys.len().min(path.len())..]
         .iter()
         .map(String::as_str)
@@ -180,10 +203,27 @@ mod tests {
         assert!(is_shared(&["Policies", "x"]));
         assert!(is_shared(&["Classes", ".txt"]));
         assert!(!is_shared(&["Classes", "CLSID", "{x}"]));
-        assert!(is_shared(&["Microsoft", "Windows", "CurrentVersion", "App Paths", "a.exe"]));
-        assert!(!is_shared(&["Microsoft", "Windows", "CurrentVersion", "Run"]));
-        assert_eq!(physical(&["Vendor", "App"]), ["Wow6432Node", "Vendor", "App"]);
-        assert_eq!(physical(&["Classes", "CLSID"]), ["Classes", "Wow6432Node", "CLSID"]);
+        assert!(is_shared(&[
+            "Microsoft",
+            "Windows",
+            "CurrentVersion",
+            "App Paths",
+            "a.exe"
+        ]));
+        assert!(!is_shared(&[
+            "Microsoft",
+            "Windows",
+            "CurrentVersion",
+            "Run"
+        ]));
+        assert_eq!(
+            physical(&["Vendor", "App"]),
+            ["Wow6432Node", "Vendor", "App"]
+        );
+        assert_eq!(
+            physical(&["Classes", "CLSID"]),
+            ["Classes", "Wow6432Node", "CLSID"]
+        );
         assert_eq!(physical(&["Policies"]), ["Policies"]);
     }
 }

@@ -1,7 +1,7 @@
 //! `regmon diff OLD NEW`: the events between two hive files.
 
 use crate::baseline::{merge, Change};
-use crate::digest::DigestAlg;
+use crate::digest::DigestAlgorithm;
 use crate::event::{self, Source};
 use crate::pattern::{Excludes, Pattern, Root};
 use crate::scan::{scan, Entry, Mount, Scope, Snapshot};
@@ -15,11 +15,16 @@ pub struct Options {
     /// Registry path the hives stand for (e.g. `HKLM\SOFTWARE`); none = paths
     /// relative to the hive root.
     pub root: Option<String>,
-    pub digest: DigestAlg,
+    pub digest: DigestAlgorithm,
     pub use_logs: bool,
 }
 
-fn whole_hive(file: &Path, root: &Option<String>, digest: DigestAlg, use_logs: bool) -> Result<Snapshot, String> {
+fn whole_hive(
+    file: &Path,
+    root: &Option<String>,
+    digest: DigestAlgorithm,
+    use_logs: bool,
+) -> Result<Snapshot, String> {
     let mount_path = root.clone().unwrap_or_else(|| "HKLM".into());
     let mount = Mount::parse(&mount_path, file.to_path_buf(), use_logs)?;
     let pattern = Pattern::parse(&format!("{}\\*", mount.display()))?;

@@ -63,7 +63,10 @@ pub fn encode(ty: ValueType, data: &str) -> Result<Vec<u8>, String> {
 }
 
 fn decode_hex(h: &str) -> Result<Vec<u8>, String> {
-    let h: String = h.chars().filter(|c| !c.is_whitespace() && *c != ',').collect();
+    let h: String = h
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ',')
+        .collect();
     if h.len() % 2 != 0 {
         return Err(format!("hex data '{h}' has an odd number of digits"));
     }
@@ -90,18 +93,32 @@ pub fn edit(path: &Path, edits: &[Edit]) -> Result<ExitCode, String> {
     let now = now_filetime();
     for e in edits {
         match e {
-            Edit::Set { key, name, ty, data } => {
-                let t = ValueType::from_name(ty)
-                    .ok_or_else(|| format!("unknown value type '{ty}' (REG_SZ, ..., or a number)"))?;
+            Edit::Set {
+                key,
+                name,
+                ty,
+                data,
+            } => {
+                let t = ValueType::from_name(ty).ok_or_else(|| {
+                    format!("unknown value type '{ty}' (REG_SZ, ..., or a number)")
+                })?;
                 let bytes = encode(t, data)?;
                 let k = root.key_mut(key);
                 k.last_written = now;
-                let name = if name.eq_ignore_ascii_case("(Default)") { "" } else { name };
+                let name = if name.eq_ignore_ascii_case("(Default)") {
+                    ""
+                } else {
+                    name
+                };
                 k.set_value(name, t, bytes);
             }
             Edit::DeleteValue { key, name } => {
                 let k = root.key_mut(key);
-                let name = if name.eq_ignore_ascii_case("(Default)") { "" } else { name };
+                let name = if name.eq_ignore_ascii_case("(Default)") {
+                    ""
+                } else {
+                    name
+                };
                 if !k.remove_value(name) {
                     return Err(format!("no value '{name}' in key '{key}'"));
                 }
@@ -134,29 +151,78 @@ pub fn sample_tree() -> KeyNode {
     let pol = root.key_mut("Policies");
     pol.set_value("", ValueType::SZ, t(ValueType::SZ, "default value"));
     pol.set_value("NoAutoUpdate", ValueType::DWORD, t(ValueType::DWORD, "1"));
-    pol.set_value("ProxyServer", ValueType::SZ, t(ValueType::SZ, "proxy.corp.example:8080"));
-    pol.set_value("ScriptPath", ValueType::EXPAND_SZ, t(ValueType::EXPAND_SZ, "%SystemRoot%\\scripts"));
-    pol.set_value("TrustedSites", ValueType::MULTI_SZ, t(ValueType::MULTI_SZ, "https://a.example|https://b.example"));
-    pol.set_value("Blob", ValueType::BINARY, t(ValueType::BINARY, "00112233445566778899aabbccddeeff"));
-    pol.set_value("MaxSize", ValueType::QWORD, t(ValueType::QWORD, "1099511627776"));
+    pol.set_value(
+        "ProxyServer",
+        ValueType::SZ,
+        t(ValueType::SZ, "proxy.corp.example:8080"),
+    );
+    pol.set_value(
+        "ScriptPath",
+        ValueType::EXPAND_SZ,
+        t(ValueType::EXPAND_SZ, "%SystemRoot%\\scripts"),
+    );
+    pol.set_value(
+        "TrustedSites",
+        ValueType::MULTI_SZ,
+        t(ValueType::MULTI_SZ, "https://a.example|https://b.example"),
+    );
+    pol.set_value(
+        "Blob",
+        ValueType::BINARY,
+        t(ValueType::BINARY, "00112233445566778899aabbccddeeff"),
+    );
+    pol.set_value(
+        "MaxSize",
+        ValueType::QWORD,
+        t(ValueType::QWORD, "1099511627776"),
+    );
     pol.set_value("Marker", ValueType::NONE, Vec::new());
     pol.set_value("Größe", ValueType::DWORD, t(ValueType::DWORD, "42"));
     let defender = pol.key_mut("Microsoft\\Windows Defender");
-    defender.set_value("DisableAntiSpyware", ValueType::DWORD, t(ValueType::DWORD, "0"));
-    defender
-        .key_mut("Real-Time Protection")
-        .set_value("DisableRealtimeMonitoring", ValueType::DWORD, t(ValueType::DWORD, "0"));
+    defender.set_value(
+        "DisableAntiSpyware",
+        ValueType::DWORD,
+        t(ValueType::DWORD, "0"),
+    );
+    defender.key_mut("Real-Time Protection").set_value(
+        "DisableRealtimeMonitoring",
+        ValueType::DWORD,
+        t(ValueType::DWORD, "0"),
+    );
     let run = root.key_mut("Microsoft\\Windows\\CurrentVersion\\Run");
-    run.set_value("SecurityHealth", ValueType::EXPAND_SZ, t(ValueType::EXPAND_SZ, "%windir%\\system32\\SecurityHealthSystray.exe"));
-    run.set_value("OneDrive", ValueType::SZ, t(ValueType::SZ, "C:\\Program Files\\Microsoft OneDrive\\OneDrive.exe /background"));
+    run.set_value(
+        "SecurityHealth",
+        ValueType::EXPAND_SZ,
+        t(
+            ValueType::EXPAND_SZ,
+            "%windir%\\system32\\SecurityHealthSystray.exe",
+        ),
+    );
+    run.set_value(
+        "OneDrive",
+        ValueType::SZ,
+        t(
+            ValueType::SZ,
+            "C:\\Program Files\\Microsoft OneDrive\\OneDrive.exe /background",
+        ),
+    );
     let wow_run = root.key_mut("Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Run");
-    wow_run.set_value("LegacyAgent", ValueType::SZ, t(ValueType::SZ, "C:\\Program Files (x86)\\Agent\\agent.exe"));
+    wow_run.set_value(
+        "LegacyAgent",
+        ValueType::SZ,
+        t(ValueType::SZ, "C:\\Program Files (x86)\\Agent\\agent.exe"),
+    );
     let pg = root.key_mut("Program Groups");
     pg.set_value("Accessories", ValueType::SZ, t(ValueType::SZ, "noisy"));
-    pg.key_mut("Startup").set_value("Items", ValueType::DWORD, t(ValueType::DWORD, "3"));
+    pg.key_mut("Startup")
+        .set_value("Items", ValueType::DWORD, t(ValueType::DWORD, "3"));
     let vendor = root.key_mut("Vendor\\App");
     vendor.set_value("Version", ValueType::SZ, t(ValueType::SZ, "1.2.3"));
-    vendor.set_value("Certificate", ValueType::BINARY, (0..20_000u32).map(|i| (i % 251) as u8).collect());
+    vendor.set_value(
+        "Certificate",
+        ValueType::BINARY,
+        (0..20_000u32).map(|i| (i % 251) as u8).collect(),
+    );
     stamp(&mut root, ts);
     root
 }

@@ -1,4 +1,5 @@
 //! Subcommands of the `regmon` binary.
-pub mod hive;
 pub mod diff;
 pub mod edit;
+pub mod hive;
+pub mod run;

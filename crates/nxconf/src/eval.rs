@@ -1,0 +1,779 @@
+//! The Exec evaluator: runs compiled statements over a [`Record`].
+//!
+//! NXLog semantics: a run-time error (wrong types, bad conversion) is logged
+//! with the module name and config line, the statement is skipped and the
+//! event goes on; `drop()` ends the run and discards the event. Comparisons
+//! and arithmetic with `undef` give `undef`; `and`/`or`/`xor` use three-valued
+//! logic (`FALSE and undef` is FALSE, `TRUE or undef` is TRUE); an `if` whose
+//! condition is undef takes the `else` branch.
+
+use crate::diag::{Location, LogLevel};
+use crate::lang::ast::*;
+use crate::record::{JsonOptions, Record};
+use crate::value::{DateFormat, Value, Zone};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+
+/// What a program decided about the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Keep,
+    Drop,
+}
+
+/// A call of a host-implemented procedure (e.g. `start_scan()`).
+#[derive(Debug)]
+pub struct ProcedureCall<'a> {
+    /// The module instance the procedure belongs to (`regmon`).
+    pub instance: &'a str,
+    /// Its module type (`im_regmon`).
+    pub module: &'a str,
+    /// The procedure name, lower case (`start_scan`).
+    pub name: &'a str,
+    pub args: &'a [Value],
+    pub location: &'a Location,
+}
+
+/// The host side of Exec: module procedures, logging and the environment.
+/// Only `log` is required; the rest have working defaults.
+pub trait ExecContext {
+    /// Log a message from Exec code (log_info()...) or a run-time error.
+    fn log(&mut self, level: LogLevel, module: &str, message: &str);
+
+    /// Run a module procedure. `None` means "not available here" (a run-time
+    /// error); `Some(Err(msg))` a failure that is logged.
+    fn call_procedure(&mut self, call: &ProcedureCall<'_>) -> Option<Result<(), String>> {
+        let _ = call;
+        None
+    }
+
+    /// hostname(): the short host name.
+    fn hostname(&self) -> String {
+        let h = system_hostname();
+        h.split('.').next().unwrap_or("").to_string()
+    }
+
+    /// hostname_fqdn(): the fully qualified name; the system's own name
+    /// when no domain is known.
+    fn hostname_fqdn(&self) -> String {
+        system_hostname()
+    }
+
+    /// now()
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    /// The zone datetimes are rendered in.
+    fn zone(&self) -> Zone {
+        Zone::Local
+    }
+}
+
+/// The machine's host name.
+pub fn system_hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// An [`ExecContext`] that collects log lines; for tests and tools.
+#[derive(Debug, Default)]
+pub struct CollectingContext {
+    pub logs: Vec<(LogLevel, String, String)>,
+    pub calls: Vec<String>,
+    pub hostname: Option<String>,
+    pub now: Option<DateTime<Utc>>,
+    pub zone: Option<Zone>,
+}
+
+impl ExecContext for CollectingContext {
+    fn log(&mut self, level: LogLevel, module: &str, message: &str) {
+        self.logs
+            .push((level, module.to_string(), message.to_string()));
+    }
+    fn call_procedure(&mut self, call: &ProcedureCall<'_>) -> Option<Result<(), String>> {
+        self.calls.push(format!("{}->{}", call.instance, call.name));
+        Some(Ok(()))
+    }
+    fn hostname(&self) -> String {
+        self.hostname.clone().unwrap_or_else(|| "host".into())
+    }
+    fn hostname_fqdn(&self) -> String {
+        self.hostname
+            .clone()
+            .unwrap_or_else(|| "host.example.com".into())
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.now.unwrap_or_else(Utc::now)
+    }
+    fn zone(&self) -> Zone {
+        self.zone.unwrap_or(Zone::Local)
+    }
+}
+
+/// Compiled Exec code of one module (all its Exec directives, in order) or of
+/// one Schedule block.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub(crate) stmts: Vec<Stmt>,
+    pub(crate) instance: String,
+    pub(crate) json: JsonOptions,
+    pub(crate) date_format: DateFormat,
+}
+
+impl Program {
+    /// Compile Exec code outside a configuration file (tests, tools).
+    /// `file` names the code in messages.
+    pub fn compile(
+        code: &str,
+        scope: &crate::ExecScope,
+        file: &str,
+    ) -> Result<Program, crate::Errors> {
+        let mut src = crate::lang::parser::ExecSource::default();
+        for (i, line) in code.split('\n').enumerate() {
+            src.push(line, Location::new(file, i + 1), line, 1);
+        }
+        let stmts = crate::lang::parser::parse_program(&src, scope)?;
+        Ok(Program::from_parts(stmts, scope))
+    }
+
+    pub(crate) fn from_parts(stmts: Vec<Stmt>, scope: &crate::ExecScope) -> Program {
+        Program {
+            stmts,
+            instance: scope.instance.clone(),
+            json: scope.json.clone().unwrap_or_default(),
+            date_format: scope.date_format.clone(),
+        }
+    }
+
+    /// The module instance this code belongs to.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stmts.is_empty()
+    }
+
+    /// Whether the code calls procedure `name` anywhere (e.g. "to_json",
+    /// "start_scan"), so a host can tell what an Exec does.
+    pub fn calls(&self, name: &str) -> bool {
+        fn walk(s: &Stmt, name: &str) -> bool {
+            match s {
+                Stmt::Call { proc, .. } => proc_name(proc).eq_ignore_ascii_case(name),
+                Stmt::If {
+                    then, otherwise, ..
+                } => walk(then, name) || otherwise.as_deref().is_some_and(|o| walk(o, name)),
+                Stmt::Block(b) => b.iter().any(|s| walk(s, name)),
+                _ => false,
+            }
+        }
+        self.stmts.iter().any(|s| walk(s, name))
+    }
+
+    /// Run the program over `record`. Errors are logged through `ctx` and
+    /// skip only the failing statement.
+    pub fn run(&self, record: &mut Record, ctx: &mut dyn ExecContext) -> Outcome {
+        let mut ev = Eval {
+            prog: self,
+            rec: record,
+            ctx,
+            captures: Vec::new(),
+        };
+        match ev.block(&self.stmts) {
+            Flow::Drop => Outcome::Drop,
+            Flow::Go => Outcome::Keep,
+        }
+    }
+}
+
+fn proc_name(p: &Proc) -> &str {
+    match p {
+        Proc::ToJson => "to_json",
+        Proc::ParseJson => "parse_json",
+        Proc::Delete => "delete",
+        Proc::RenameField => "rename_field",
+        Proc::Drop => "drop",
+        Proc::Log(LogLevel::Debug) => "log_debug",
+        Proc::Log(LogLevel::Info) => "log_info",
+        Proc::Log(LogLevel::Warning) => "log_warning",
+        Proc::Log(_) => "log_error",
+        Proc::Host { name, .. } => name,
+    }
+}
+
+/// A directive value that is a string expression (om_file's File, or a
+/// constant such as RegValue).
+#[derive(Clone, Debug)]
+pub struct StringExpr {
+    pub(crate) expr: Expr,
+    pub(crate) text: String,
+    pub(crate) constant: Option<String>,
+    pub(crate) program: Program,
+}
+
+impl StringExpr {
+    /// The expression as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The value when the expression reads no event field (most configs).
+    pub fn as_constant(&self) -> Option<&str> {
+        self.constant.as_deref()
+    }
+
+    /// Evaluate over an event (the record is not changed).
+    pub fn eval(&self, record: &Record, ctx: &mut dyn ExecContext) -> Result<String, String> {
+        if let Some(c) = &self.constant {
+            return Ok(c.clone());
+        }
+        // Evaluation may set fields (named regex captures); work on a copy so
+        // a directive value never changes the event.
+        let mut scratch = record.clone();
+        let mut ev = Eval {
+            prog: &self.program,
+            rec: &mut scratch,
+            ctx,
+            captures: Vec::new(),
+        };
+        match ev.expr(&self.expr)? {
+            Value::Undef => Err(format!("the expression {} evaluated to undef", self.text)),
+            v => Ok(ev.to_string(&v).unwrap_or_default()),
+        }
+    }
+}
+
+enum Flow {
+    Go,
+    Drop,
+}
+
+struct Eval<'a> {
+    prog: &'a Program,
+    rec: &'a mut Record,
+    ctx: &'a mut dyn ExecContext,
+    captures: Vec<Option<String>>,
+}
+
+type R<T> = Result<T, String>;
+
+fn type_err(op: &str, a: &Value, b: &Value) -> String {
+    format!(
+        "cannot apply '{op}' to {} and {}",
+        a.type_name(),
+        b.type_name()
+    )
+}
+
+fn secs(n: i64) -> R<Duration> {
+    Duration::try_seconds(n).ok_or_else(|| "datetime offset out of range".to_string())
+}
+
+impl Eval<'_> {
+    fn block(&mut self, stmts: &[Stmt]) -> Flow {
+        for s in stmts {
+            match self.stmt(s) {
+                Ok(Flow::Go) => {}
+                Ok(Flow::Drop) => return Flow::Drop,
+                Err(msg) => {
+                    let loc = stmt_loc(s).map(|l| format!("{l}: ")).unwrap_or_default();
+                    let text = format!("{loc}{msg}; statement skipped");
+                    self.ctx.log(LogLevel::Error, &self.prog.instance, &text);
+                }
+            }
+        }
+        Flow::Go
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> R<Flow> {
+        match s {
+            Stmt::Empty => Ok(Flow::Go),
+            Stmt::Block(b) => Ok(self.block(b)),
+            Stmt::Assign { field, value, .. } => {
+                let v = self.expr(value)?;
+                self.rec.set(field, v);
+                Ok(Flow::Go)
+            }
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+                ..
+            } => match self.expr(cond)? {
+                Value::Boolean(true) => Ok(self.block(std::slice::from_ref(then))),
+                Value::Boolean(false) | Value::Undef => match otherwise {
+                    Some(o) => Ok(self.block(std::slice::from_ref(o))),
+                    None => Ok(Flow::Go),
+                },
+                v => Err(format!(
+                    "the 'if' condition is {}, expected boolean",
+                    v.type_name()
+                )),
+            },
+            Stmt::Call { proc, args, loc } => self.call(proc, args, loc),
+        }
+    }
+
+    fn field_name(&mut self, e: &Expr) -> R<String> {
+        match &e.kind {
+            ExprKind::Field(f) => Ok(f.clone()),
+            _ => match self.expr(e)? {
+                Value::String(s) => Ok(s),
+                v => Err(format!("expected a field name, found {}", v.type_name())),
+            },
+        }
+    }
+
+    fn call(&mut self, proc: &Proc, args: &[Expr], loc: &Location) -> R<Flow> {
+        match proc {
+            Proc::Drop => return Ok(Flow::Drop),
+            Proc::ToJson => {
+                let opts = JsonOptions {
+                    zone: self.ctx.zone(),
+                    ..self.prog.json.clone()
+                };
+                let j = self.rec.to_json_with(&opts);
+                self.rec.set("raw_event", j);
+            }
+            Proc::ParseJson => {
+                let text = match args.first() {
+                    Some(a) => self.expr(a)?,
+                    None => self.rec.value("raw_event"),
+                };
+                match text {
+                    Value::String(s) => {
+                        let opts = JsonOptions {
+                            zone: self.ctx.zone(),
+                            ..self.prog.json.clone()
+                        };
+                        self.rec.merge_json(&s, &opts)?;
+                    }
+                    Value::Undef => {}
+                    v => {
+                        return Err(format!(
+                            "parse_json() needs a string, found {}",
+                            v.type_name()
+                        ))
+                    }
+                }
+            }
+            Proc::Delete => {
+                let f = self.field_name(&args[0])?;
+                self.rec.remove(&f);
+            }
+            Proc::RenameField => {
+                let a = self.field_name(&args[0])?;
+                let b = self.field_name(&args[1])?;
+                self.rec.rename(&a, &b);
+            }
+            Proc::Log(level) => {
+                let mut msg = String::new();
+                for a in args {
+                    let v = self.expr(a)?;
+                    msg.push_str(&self.to_string(&v).unwrap_or_default());
+                }
+                self.ctx.log(*level, &self.prog.instance, &msg);
+            }
+            Proc::Host {
+                instance,
+                module,
+                name,
+            } => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(self.expr(a)?);
+                }
+                let call = ProcedureCall {
+                    instance,
+                    module,
+                    name,
+                    args: &vals,
+                    location: loc,
+                };
+                match self.ctx.call_procedure(&call) {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => return Err(format!("{name}(): {e}")),
+                    None => return Err(format!("procedure {name}() is not available")),
+                }
+            }
+        }
+        Ok(Flow::Go)
+    }
+
+    fn to_string(&self, v: &Value) -> Option<String> {
+        v.to_string_with(&self.prog.date_format, self.ctx.zone())
+    }
+
+    fn expr(&mut self, e: &Expr) -> R<Value> {
+        match &e.kind {
+            ExprKind::Lit(v) => Ok(v.clone()),
+            ExprKind::Field(f) => Ok(self.rec.value(f)),
+            ExprKind::Capture(n) => Ok(self
+                .captures
+                .get(*n)
+                .cloned()
+                .flatten()
+                .map_or(Value::Undef, Value::String)),
+            ExprKind::Unary(op, x) => {
+                let v = self.expr(x)?;
+                match (op, v) {
+                    (UnOp::Defined, v) => Ok(Value::Boolean(!v.is_undef())),
+                    (_, Value::Undef) => Ok(Value::Undef),
+                    (UnOp::Not, Value::Boolean(b)) => Ok(Value::Boolean(!b)),
+                    (UnOp::Neg, Value::Integer(i)) => i
+                        .checked_neg()
+                        .map(Value::Integer)
+                        .ok_or_else(|| "integer overflow".into()),
+                    (UnOp::Not, v) => Err(format!("cannot apply 'not' to {}", v.type_name())),
+                    (UnOp::Neg, v) => Err(format!("cannot negate {}", v.type_name())),
+                }
+            }
+            ExprKind::Binary(op, a, b) => self.binary(*op, a, b),
+            ExprKind::Match { negate, lhs, re } => {
+                let v = self.expr(lhs)?;
+                let s = match v {
+                    Value::Undef => return Ok(Value::Undef),
+                    Value::String(s) => s,
+                    v => {
+                        return Err(format!(
+                            "'{}' needs a string, found {}",
+                            if *negate { "!~" } else { "=~" },
+                            v.type_name()
+                        ))
+                    }
+                };
+                let Some(caps) = re.regex.captures(&s) else {
+                    return Ok(Value::Boolean(*negate));
+                };
+                if !*negate {
+                    self.captures = caps
+                        .iter()
+                        .map(|m| m.map(|m| m.as_str().to_string()))
+                        .collect();
+                    for name in re.regex.capture_names().flatten() {
+                        if let Some(m) = caps.name(name) {
+                            self.rec.set(name, m.as_str());
+                        }
+                    }
+                }
+                Ok(Value::Boolean(!*negate))
+            }
+            ExprKind::Subst {
+                field,
+                re,
+                replacement,
+                global,
+            } => {
+                let s = match self.rec.value(field) {
+                    Value::Undef => return Ok(Value::Undef),
+                    Value::String(s) => s,
+                    v => {
+                        return Err(format!(
+                            "s/// needs a string field, ${field} is {}",
+                            v.type_name()
+                        ))
+                    }
+                };
+                if !re.regex.is_match(&s) {
+                    return Ok(Value::Boolean(false));
+                }
+                let out = if *global {
+                    re.regex.replace_all(&s, replacement.as_str())
+                } else {
+                    re.regex.replace(&s, replacement.as_str())
+                };
+                let out = out.into_owned();
+                self.rec.set(field, out);
+                Ok(Value::Boolean(true))
+            }
+            ExprKind::In { negate, lhs, list } => {
+                let v = self.expr(lhs)?;
+                if v.is_undef() {
+                    return Ok(Value::Undef);
+                }
+                for item in list {
+                    let w = self.expr(item)?;
+                    if let Value::Boolean(true) = compare_eq(&v, &w)? {
+                        return Ok(Value::Boolean(!*negate));
+                    }
+                }
+                Ok(Value::Boolean(*negate))
+            }
+            ExprKind::Call(f, args) => self.func(*f, args),
+        }
+    }
+
+    fn binary(&mut self, op: BinOp, a: &Expr, b: &Expr) -> R<Value> {
+        use BinOp::*;
+        let l = self.expr(a)?;
+        // three-valued logic with short-circuit
+        match op {
+            And | Or | Xor => {
+                let lb = match &l {
+                    Value::Boolean(x) => Some(*x),
+                    Value::Undef => None,
+                    v => {
+                        return Err(format!(
+                            "cannot apply '{}' to {}",
+                            op.symbol(),
+                            v.type_name()
+                        ))
+                    }
+                };
+                if op == And && lb == Some(false) {
+                    return Ok(Value::Boolean(false));
+                }
+                if op == Or && lb == Some(true) {
+                    return Ok(Value::Boolean(true));
+                }
+                let r = self.expr(b)?;
+                let rb = match &r {
+                    Value::Boolean(x) => Some(*x),
+                    Value::Undef => None,
+                    v => {
+                        return Err(format!(
+                            "cannot apply '{}' to {}",
+                            op.symbol(),
+                            v.type_name()
+                        ))
+                    }
+                };
+                return Ok(match (op, lb, rb) {
+                    (And, _, Some(false)) => Value::Boolean(false),
+                    (Or, _, Some(true)) => Value::Boolean(true),
+                    (_, None, _) | (_, _, None) => Value::Undef,
+                    (And, Some(x), Some(y)) => Value::Boolean(x && y),
+                    (Or, Some(x), Some(y)) => Value::Boolean(x || y),
+                    (_, Some(x), Some(y)) => Value::Boolean(x ^ y),
+                });
+            }
+            _ => {}
+        }
+        let r = self.expr(b)?;
+        if l.is_undef() || r.is_undef() {
+            return Ok(Value::Undef);
+        }
+        match op {
+            Eq => compare_eq(&l, &r),
+            Ne => compare_eq(&l, &r).map(|v| match v {
+                Value::Boolean(x) => Value::Boolean(!x),
+                o => o,
+            }),
+            Lt | Le | Gt | Ge => {
+                let ord = match (&l, &r) {
+                    (Value::Integer(x), Value::Integer(y)) => x.cmp(y),
+                    (Value::String(x), Value::String(y)) => x.cmp(y),
+                    (Value::DateTime(x), Value::DateTime(y)) => x.cmp(y),
+                    _ => {
+                        return Err(format!(
+                            "cannot compare {} and {} with '{}'",
+                            l.type_name(),
+                            r.type_name(),
+                            op.symbol()
+                        ))
+                    }
+                };
+                Ok(Value::Boolean(match op {
+                    Lt => ord.is_lt(),
+                    Le => ord.is_le(),
+                    Gt => ord.is_gt(),
+                    _ => ord.is_ge(),
+                }))
+            }
+            Add => match (&l, &r) {
+                (Value::Integer(x), Value::Integer(y)) => x
+                    .checked_add(*y)
+                    .map(Value::Integer)
+                    .ok_or_else(|| "integer overflow".into()),
+                (Value::DateTime(d), Value::Integer(n))
+                | (Value::Integer(n), Value::DateTime(d)) => d
+                    .checked_add_signed(secs(*n)?)
+                    .map(Value::DateTime)
+                    .ok_or_else(|| "datetime out of range".into()),
+                (Value::String(_), _) | (_, Value::String(_)) => {
+                    let mut s = self.to_string(&l).unwrap_or_default();
+                    s.push_str(&self.to_string(&r).unwrap_or_default());
+                    Ok(Value::String(s))
+                }
+                _ => Err(type_err("+", &l, &r)),
+            },
+            Sub => match (&l, &r) {
+                (Value::Integer(x), Value::Integer(y)) => x
+                    .checked_sub(*y)
+                    .map(Value::Integer)
+                    .ok_or_else(|| "integer overflow".into()),
+                (Value::DateTime(d), Value::Integer(n)) => d
+                    .checked_sub_signed(secs(*n)?)
+                    .map(Value::DateTime)
+                    .ok_or_else(|| "datetime out of range".into()),
+                (Value::DateTime(x), Value::DateTime(y)) => (*x - *y)
+                    .num_microseconds()
+                    .map(Value::Integer)
+                    .ok_or_else(|| "datetime difference out of range".into()),
+                _ => Err(type_err("-", &l, &r)),
+            },
+            Mul | Div | Mod => {
+                let (Value::Integer(x), Value::Integer(y)) = (&l, &r) else {
+                    return Err(type_err(op.symbol(), &l, &r));
+                };
+                if matches!(op, Div | Mod) && *y == 0 {
+                    return Err("division by zero".into());
+                }
+                let v = match op {
+                    Mul => x.checked_mul(*y),
+                    Div => x.checked_div(*y),
+                    _ => x.checked_rem(*y),
+                };
+                v.map(Value::Integer)
+                    .ok_or_else(|| "integer overflow".into())
+            }
+            And | Or | Xor => unreachable!("handled above"),
+        }
+    }
+
+    fn func(&mut self, f: Func, args: &[Expr]) -> R<Value> {
+        let mut v = Vec::with_capacity(args.len());
+        for a in args {
+            v.push(self.expr(a)?);
+        }
+        // Functions of undef are undef (except type(), defined-ness helpers).
+        if !matches!(f, Func::Type) && v.iter().any(Value::is_undef) {
+            return Ok(Value::Undef);
+        }
+        let zone = self.ctx.zone();
+        let dt = |i: usize| -> R<chrono::DateTime<chrono::FixedOffset>> {
+            match &v[i] {
+                Value::DateTime(d) => Ok(zone.to_zone(d)),
+                o => Err(format!(
+                    "expected a datetime argument, found {}",
+                    o.type_name()
+                )),
+            }
+        };
+        let s = |i: usize| -> R<&str> {
+            match &v[i] {
+                Value::String(s) => Ok(s.as_str()),
+                o => Err(format!(
+                    "expected a string argument, found {}",
+                    o.type_name()
+                )),
+            }
+        };
+        let int = |i: usize| -> R<i64> {
+            match &v[i] {
+                Value::Integer(n) => Ok(*n),
+                o => Err(format!(
+                    "expected an integer argument, found {}",
+                    o.type_name()
+                )),
+            }
+        };
+        Ok(match f {
+            Func::Hostname => Value::String(self.ctx.hostname()),
+            Func::HostnameFqdn => Value::String(self.ctx.hostname_fqdn()),
+            Func::Now => Value::DateTime(self.ctx.now()),
+            Func::Lc => Value::String(s(0)?.to_lowercase()),
+            Func::Uc => Value::String(s(0)?.to_uppercase()),
+            Func::Substr => {
+                let text = s(0)?;
+                let from = int(1)?;
+                let to = if v.len() > 2 { Some(int(2)?) } else { None };
+                if from < 0 || to.is_some_and(|t| t < 0) {
+                    return Err("substr() positions must not be negative".into());
+                }
+                let from = from as usize;
+                let chars = text.chars().skip(from);
+                let out: String = match to {
+                    Some(t) => chars.take((t as usize).saturating_sub(from)).collect(),
+                    None => chars.collect(),
+                };
+                Value::String(out)
+            }
+            Func::Size => match &v[0] {
+                Value::String(x) => Value::Integer(x.len() as i64),
+                Value::Binary(b) => Value::Integer(b.len() as i64),
+                o => return Err(format!("size() needs a string, found {}", o.type_name())),
+            },
+            Func::String => Value::String(self.to_string(&v[0]).unwrap_or_default()),
+            Func::Integer => match &v[0] {
+                Value::Integer(i) => Value::Integer(*i),
+                Value::Boolean(b) => Value::Integer(i64::from(*b)),
+                Value::String(x) => {
+                    let t = x.trim();
+                    let parsed = if let Some(h) = t.strip_prefix("0x") {
+                        i64::from_str_radix(h, 16).ok()
+                    } else {
+                        t.parse().ok()
+                    };
+                    parsed.map_or(Value::Undef, Value::Integer)
+                }
+                Value::DateTime(d) => Value::Integer(d.timestamp_micros()),
+                o => return Err(format!("integer() cannot convert {}", o.type_name())),
+            },
+            Func::Type => Value::String(v[0].type_name().to_string()),
+            Func::Strftime => {
+                let Value::DateTime(d) = &v[0] else {
+                    return Err(format!(
+                        "strftime() needs a datetime, found {}",
+                        v[0].type_name()
+                    ));
+                };
+                Value::String(crate::value::strftime(d, s(1)?, zone)?)
+            }
+            Func::Parsedate => {
+                crate::value::parse_datetime(s(0)?, zone).map_or(Value::Undef, Value::DateTime)
+            }
+            Func::Replace => {
+                let (text, from, to) = (s(0)?, s(1)?, s(2)?);
+                if from.is_empty() {
+                    Value::String(text.to_string())
+                } else if v.len() > 3 {
+                    Value::String(text.replacen(from, to, int(3)?.max(0) as usize))
+                } else {
+                    Value::String(text.replace(from, to))
+                }
+            }
+            Func::Datetime => {
+                let us = int(0)?;
+                Utc.timestamp_micros(us)
+                    .single()
+                    .map(Value::DateTime)
+                    .ok_or("datetime() argument out of range")?
+            }
+            Func::Year => Value::Integer(i64::from(dt(0)?.year())),
+            Func::Month => Value::Integer(i64::from(dt(0)?.month())),
+            Func::Day => Value::Integer(i64::from(dt(0)?.day())),
+            Func::Hour => Value::Integer(i64::from(dt(0)?.hour())),
+            Func::Minute => Value::Integer(i64::from(dt(0)?.minute())),
+            Func::Second => Value::Integer(i64::from(dt(0)?.second())),
+            Func::Dayofweek => Value::Integer(i64::from(dt(0)?.weekday().num_days_from_sunday())),
+            Func::ToJson => {
+                let opts = JsonOptions {
+                    zone,
+                    ..self.prog.json.clone()
+                };
+                Value::String(self.rec.to_json_with(&opts))
+            }
+        })
+    }
+}
+
+fn compare_eq(l: &Value, r: &Value) -> R<Value> {
+    if l.is_undef() || r.is_undef() {
+        return Ok(Value::Undef);
+    }
+    if l.type_of() != r.type_of() {
+        return Err(format!(
+            "cannot compare {} and {}",
+            l.type_name(),
+            r.type_name()
+        ));
+    }
+    Ok(Value::Boolean(l == r))
+}
+
+fn stmt_loc(s: &Stmt) -> Option<&Location> {
+    match s {
+        Stmt::Assign { loc, .. } | Stmt::Call { loc, .. } | Stmt::If { loc, .. } => Some(loc),
+        _ => None,
+    }
+}

@@ -1,0 +1,362 @@
+//! Table tests for the Exec language.
+
+use chrono::{FixedOffset, TimeZone, Utc};
+use nxconf::*;
+
+fn ctx() -> CollectingContext {
+    CollectingContext {
+        zone: Some(Zone::Fixed(FixedOffset::east_opt(3600).unwrap())),
+        hostname: Some("winbox".into()),
+        now: Some(Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).unwrap()),
+        ..Default::default()
+    }
+}
+
+fn event() -> Record {
+    Record::new()
+        .with("Name", "HKLM\\Software\\Run\\Evil")
+        .with("Size", 10i64)
+        .with("Flag", true)
+        .with(
+            "EventTime",
+            Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap(),
+        )
+}
+
+fn compile(code: &str) -> Program {
+    let scope = ExecScope::new("test", "im_regmon", true);
+    Program::compile(code, &scope, "t.conf").unwrap_or_else(|e| panic!("{code}: {e}"))
+}
+
+fn eval(expr: &str) -> Value {
+    let p = compile(&format!("$r = {expr};"));
+    let mut rec = event();
+    let mut c = ctx();
+    p.run(&mut rec, &mut c);
+    assert!(c.logs.is_empty(), "{expr}: {:?}", c.logs);
+    rec.value("r")
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.into())
+}
+fn i(v: i64) -> Value {
+    Value::Integer(v)
+}
+fn b(v: bool) -> Value {
+    Value::Boolean(v)
+}
+
+#[test]
+fn precedence() {
+    let cases = [
+        ("1 + 2 * 3", i(7)),
+        ("(1 + 2) * 3", i(9)),
+        ("10 - 4 - 3", i(3)),
+        ("20 / 2 / 5", i(2)),
+        ("7 % 4 * 2", i(6)),
+        ("-2 * 3", i(-6)),
+        ("- (2 + 3)", i(-5)),
+        ("1 + 2 == 3", b(true)),
+        ("TRUE or FALSE and FALSE", b(true)),
+        ("(TRUE or FALSE) and FALSE", b(false)),
+        ("not 1 == 2", b(true)),
+        ("not TRUE and FALSE", b(false)),
+        ("not (TRUE and FALSE)", b(true)),
+        ("TRUE xor TRUE or TRUE", b(true)),
+        ("TRUE or TRUE xor TRUE", b(true)),
+        ("FALSE and TRUE xor TRUE", b(true)),
+        ("1 < 2 and 2 <= 2 and 3 > 2 and 3 >= 4", b(false)),
+        ("'a' + 'b' == 'ab'", b(true)),
+        ("2 in (1, 2, 3)", b(true)),
+        ("'x' not in ('a', 'b')", b(true)),
+        ("defined $Size and $Size > 5", b(true)),
+        ("defined $Nope or $Size == 10", b(true)),
+        ("5M", i(5 * 1024 * 1024)),
+        ("0x1F + 1", i(32)),
+    ];
+    for (e, want) in cases {
+        assert_eq!(eval(e), want, "{e}");
+    }
+}
+
+#[test]
+fn string_escapes() {
+    let cases = [
+        (r#""a\\b""#, s("a\\b")),
+        (r#""q\"q""#, s("q\"q")),
+        (r#""l1\nl2\r\t\b""#, s("l1\nl2\r\t\u{8}")),
+        (r#""\x41\x7a""#, s("Az")),
+        (r#""C:\Windows""#, s("C:\\Windows")),
+        (r#""C:\test""#, s("C:\test")),
+        (r"'C:\test\n'", s("C:\\test\\n")),
+        (r#"'a"b'"#, s("a\"b")),
+    ];
+    for (e, want) in cases {
+        assert_eq!(eval(e), want, "{e}");
+    }
+}
+
+#[test]
+fn regex_and_captures() {
+    let p = compile(
+        "if $Name =~ /\\\\Run\\\\(\\w+)$/ $Key = $1;\n\
+         $Whole = $0;\n\
+         if $Name =~ /^(?<Hive>HK\\w+)\\\\/ $Seen = TRUE;\n\
+         if $Name =~ /software/i $Ci = TRUE;\n\
+         if $Name =~ /software/ $Cs = TRUE;\n\
+         if $Name !~ /nomatch/ $Neg = $0;\n\
+         $Copy = $Name; $Copy =~ s/\\\\/\\//g;\n\
+         $One = 'aaa'; $One =~ s/a/b/;\n\
+         $Grp = 'k=v'; $Grp =~ s/(\\w)=(\\w)/$2=\\1/;",
+    );
+    let mut rec = event();
+    let mut c = ctx();
+    p.run(&mut rec, &mut c);
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(rec.get_str("Key"), Some("Evil"));
+    assert_eq!(rec.get_str("Whole"), Some("\\Run\\Evil"));
+    assert_eq!(
+        rec.get_str("Hive"),
+        Some("HKLM"),
+        "named group becomes a field"
+    );
+    assert_eq!(rec.get("Seen"), Some(&b(true)));
+    assert_eq!(rec.get("Ci"), Some(&b(true)));
+    assert_eq!(rec.get("Cs"), None);
+    assert_eq!(
+        rec.get_str("Neg"),
+        Some("Software"),
+        "a failed or negated match keeps the last captures"
+    );
+    assert_eq!(rec.get_str("Copy"), Some("HKLM/Software/Run/Evil"));
+    assert_eq!(rec.get_str("One"), Some("baa"));
+    assert_eq!(rec.get_str("Grp"), Some("v=k"));
+}
+
+#[test]
+fn undef_semantics() {
+    let cases = [
+        ("$Nope == 1", Value::Undef),
+        ("$Nope != 1", Value::Undef),
+        ("$Nope < 1", Value::Undef),
+        ("undef == undef", Value::Undef),
+        ("$Nope + 1", Value::Undef),
+        ("$Nope + 'x'", Value::Undef),
+        ("not $Nope", Value::Undef),
+        ("-$Nope", Value::Undef),
+        ("$Nope =~ /x/", Value::Undef),
+        ("$Nope in (1, 2)", Value::Undef),
+        ("lc($Nope)", Value::Undef),
+        ("defined $Nope", b(false)),
+        ("defined undef", b(false)),
+        ("defined $Size", b(true)),
+        ("defined ($Nope == 1)", b(false)),
+        ("FALSE and $Nope", b(false)),
+        ("$Nope and FALSE", b(false)),
+        ("TRUE and $Nope", Value::Undef),
+        ("TRUE or $Nope", b(true)),
+        ("$Nope or TRUE", b(true)),
+        ("FALSE or $Nope", Value::Undef),
+        ("TRUE xor $Nope", Value::Undef),
+        ("type($Nope)", s("undef")),
+    ];
+    for (e, want) in cases {
+        assert_eq!(eval(e), want, "{e}");
+    }
+    // an undef condition takes the else branch; assigning undef deletes
+    let p = compile("if $Nope == 1 $a = 'then'; else $a = 'else'; $Size = undef;");
+    let mut rec = event();
+    p.run(&mut rec, &mut ctx());
+    assert_eq!(rec.get_str("a"), Some("else"));
+    assert!(!rec.contains("Size"));
+}
+
+#[test]
+fn datetime_arithmetic() {
+    let t =
+        |y, mo, d, h, mi, se| Value::DateTime(Utc.with_ymd_and_hms(y, mo, d, h, mi, se).unwrap());
+    let cases = [
+        ("$EventTime + 60", t(2024, 1, 2, 3, 5, 5)),
+        ("3600 + $EventTime", t(2024, 1, 2, 4, 4, 5)),
+        ("$EventTime - 86400", t(2024, 1, 1, 3, 4, 5)),
+        ("($EventTime + 90) - $EventTime", i(90_000_000)),
+        ("$EventTime < $EventTime + 1", b(true)),
+        ("2024-01-02T03:04:05Z == $EventTime", b(true)),
+        ("2024-01-02 04:04:05+01:00 == $EventTime", b(true)),
+        ("string($EventTime)", s("2024-01-02 04:04:05")),
+        ("'at ' + $EventTime", s("at 2024-01-02 04:04:05")),
+        ("strftime($EventTime, '%Y/%m/%d %H')", s("2024/01/02 04")),
+        (
+            "strftime($EventTime, 'YYYY-MM-DDThh:mm:ss.sTZ')",
+            s("2024-01-02T04:04:05.000000+01:00"),
+        ),
+        ("integer($EventTime)", i(1_704_164_645_000_000)),
+        ("datetime(1704164645000000) == $EventTime", b(true)),
+        ("parsedate('2024-01-02 04:04:05') == $EventTime", b(true)),
+        ("now()", t(2024, 3, 1, 12, 0, 0)),
+        ("year($EventTime) * 100 + month($EventTime)", i(202401)),
+        ("hour($EventTime)", i(4)),
+        ("dayofweek($EventTime)", i(2)),
+    ];
+    for (e, want) in cases {
+        assert_eq!(eval(e), want, "{e}");
+    }
+}
+
+#[test]
+fn functions() {
+    let cases = [
+        ("hostname()", s("winbox")),
+        ("hostname_fqdn()", s("winbox")),
+        ("lc('AbC')", s("abc")),
+        ("uc('AbC')", s("ABC")),
+        ("substr('abcdef', 2)", s("cdef")),
+        ("substr('abcdef', 1, 3)", s("bc")),
+        ("substr('abc', 10)", s("")),
+        ("size('héllo')", i(6)),
+        ("string(42) + string(TRUE)", s("42TRUE")),
+        ("integer('42') + integer(TRUE)", i(43)),
+        ("integer('x')", Value::Undef),
+        (
+            "type(1) + type('a') + type(TRUE) + type($EventTime)",
+            s("integerstringbooleandatetime"),
+        ),
+        ("replace('a-b-c', '-', '+')", s("a+b+c")),
+        ("replace('a-b-c', '-', '+', 1)", s("a+b-c")),
+        ("'n=' + 5", s("n=5")),
+    ];
+    for (e, want) in cases {
+        assert_eq!(eval(e), want, "{e}");
+    }
+}
+
+#[test]
+fn statements_drop_and_blocks() {
+    let p = compile("$a = 1; ; { $b = 2; if $a == 1 { $c = 3; drop(); $d = 4; } } $e = 5;");
+    let mut rec = Record::new();
+    assert_eq!(p.run(&mut rec, &mut ctx()), Outcome::Drop);
+    assert_eq!(rec.names().collect::<Vec<_>>(), ["a", "b", "c"]);
+
+    let p = compile(
+        "delete($Size); rename_field($Name, $Path); rename_field('Flag', 'F'); $PATH = 'x';",
+    );
+    let mut rec = event();
+    assert_eq!(p.run(&mut rec, &mut ctx()), Outcome::Keep);
+    assert_eq!(rec.names().collect::<Vec<_>>(), ["Path", "F", "EventTime"]);
+    assert_eq!(
+        rec.get_str("path"),
+        Some("x"),
+        "set keeps position and spelling"
+    );
+
+    let p = compile("log_info('x=', $Size); log_warning('w'); start_scan(); test->start_scan();");
+    let mut c = ctx();
+    p.run(&mut event(), &mut c);
+    assert_eq!(c.logs.len(), 2);
+    assert_eq!(c.logs[0], (LogLevel::Info, "test".into(), "x=10".into()));
+    assert_eq!(c.calls, ["test->start_scan", "test->start_scan"]);
+}
+
+#[test]
+fn runtime_errors_skip_the_statement() {
+    let p = compile("$a = 1;\n$b = $Name - 1;\n$c = 10 / ($Size - 10);\nif $Size drop();\n$d = 4;");
+    let mut rec = event();
+    let mut c = ctx();
+    assert_eq!(p.run(&mut rec, &mut c), Outcome::Keep);
+    assert_eq!(rec.get("a"), Some(&i(1)));
+    assert_eq!(rec.get("d"), Some(&i(4)));
+    assert!(!rec.contains("b") && !rec.contains("c"));
+    let msgs: Vec<_> = c
+        .logs
+        .iter()
+        .map(|(l, m, t)| format!("{l} {m} {t}"))
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            "ERROR test t.conf:2: cannot apply '-' to string and integer; statement skipped",
+            "ERROR test t.conf:3: division by zero; statement skipped",
+            "ERROR test t.conf:4: the 'if' condition is integer, expected boolean; statement skipped",
+        ]
+    );
+}
+
+#[test]
+fn load_time_errors() {
+    let scope = ExecScope::new("test", "om_file", false);
+    let cases = [
+        ("$a = 'x' * 2;", "t.conf:1:10: type error: cannot apply '*' to string and integer"),
+        ("to_json();", "t.conf:1:1: to_json() needs an xm_json extension instance (add <Extension json> with Module xm_json)"),
+        ("$a = 1 + TRUE;", "t.conf:1:8: type error: cannot apply '+' to integer and boolean"),
+        ("if 'a' =~ 5 drop();", "t.conf:1:11: expected a regular expression /.../ after '=~', found '5'"),
+        ("if 5 =~ /x/ drop();", "t.conf:1:6: type error: '=~' needs a string on the left, found integer"),
+        ("$a = substr('x', 'y');", "t.conf:1:6: type error: argument 2 of substr() is string, expected integer"),
+        ("$a = (1 + 2;", "t.conf:1:12: expected ')' to close '(', found ';'"),
+        ("$a = foo;", "t.conf:1:6: unknown identifier 'foo' (field names start with '$'; strings need quotes)"),
+        ("$a = 1 == 'x';", "t.conf:1:8: type error: cannot compare integer and string"),
+        ("$a = 'x' in (1, 2);", "t.conf:1:10: type error: cannot compare string and integer"),
+        ("if ($a == 1) {", "t.conf:1:14: unclosed '{' (expected '}')"),
+    ];
+    for (code, want) in cases {
+        let e = Program::compile(code, &scope, "t.conf").unwrap_err();
+        assert_eq!(e.0[0].headline(), want, "{code}");
+    }
+}
+
+#[test]
+fn to_json_bytes() {
+    let p = compile("to_json();");
+    let mut rec = Record::new()
+        .with(
+            "EventTime",
+            Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap() + chrono::Duration::microseconds(42),
+        )
+        .with("Hostname", "WIN-1")
+        .with("EventType", "CHANGE")
+        .with("RegistryValueName", "HKLM\\Software\\Run\\a\"b")
+        .with("PrevValueSize", 4i64)
+        .with("Flag", false)
+        .with("Ctl", "tab\there\nnl\u{1f}")
+        .with("_private", "x")
+        .with(".dot", "x")
+        .with("raw_event", "old");
+    let mut c = ctx();
+    p.run(&mut rec, &mut c);
+    assert_eq!(
+        rec.get_str("raw_event").unwrap(),
+        r#"{"EventTime":"2024-01-02T04:04:05.000042+01:00","Hostname":"WIN-1","EventType":"CHANGE","RegistryValueName":"HKLM\\Software\\Run\\a\"b","PrevValueSize":4,"Flag":false,"Ctl":"tab\there\nnl\u001f"}"#
+    );
+    // raw_event keeps its position when replaced; a to_json() function exists too
+    assert_eq!(rec.names().last(), Some("raw_event"));
+    let p = compile("$j = to_json();");
+    let mut rec = Record::new().with("a", 1i64);
+    p.run(&mut rec, &mut c);
+    assert_eq!(rec.get_str("j"), Some(r#"{"a":1}"#));
+    // parse_json() reads $raw_event back into fields
+    let p = compile("$raw_event = '{\"x\":\"y\",\"n\":2}'; parse_json();");
+    let mut rec = Record::new();
+    p.run(&mut rec, &mut c);
+    assert_eq!(rec.get_str("x"), Some("y"));
+    assert_eq!(rec.get("n"), Some(&i(2)));
+}
+
+#[test]
+fn xm_json_dateformat_in_config() {
+    let text = "<Extension j>\nModule xm_json\nDateFormat YYYY-MM-DD hh:mm:ss\nIncludeHiddenFields TRUE\n</Extension>\n\
+                <Input i>\nModule im_regmon\nRegValue 'HKLM\\x'\n</Input>\n<Output o>\nModule om_file\nFile 'x'\nExec to_json();\n</Output>\n";
+    let cfg = parse_str(text, "t.conf").unwrap_or_else(|e| panic!("{e}"));
+    let mut rec = Record::new()
+        .with("T", Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap())
+        .with("_h", 1i64);
+    cfg.module("o")
+        .unwrap()
+        .exec
+        .as_ref()
+        .unwrap()
+        .run(&mut rec, &mut ctx());
+    assert_eq!(
+        rec.get_str("raw_event"),
+        Some(r#"{"T":"2024-01-02 04:04:05","_h":1}"#)
+    );
+}

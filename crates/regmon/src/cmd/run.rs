@@ -1,0 +1,115 @@
+//! `regmon -c FILE [--once | --verify]`: load the configuration, then monitor.
+
+use crate::runtime::Runtime;
+use nxconf::LogLevel;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
+    let config = match nxconf::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "regmon: {}: {} error(s); not started",
+                path.display(),
+                errors.0.len()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = init_logging(&config) {
+        eprintln!("regmon: {e}");
+        return ExitCode::FAILURE;
+    }
+    for n in &config.notes {
+        let msg = format!("{}:{}: {}", n.location.file, n.location.line, n.message);
+        match n.level {
+            LogLevel::Debug => tracing::debug!("{msg}"),
+            LogLevel::Info => tracing::info!("{msg}"),
+            LogLevel::Warning => tracing::warn!("{msg}"),
+            _ => tracing::error!("{msg}"),
+        }
+    }
+    let mut rt = match Runtime::new(config) {
+        Ok(rt) => rt,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!(
+                "regmon: {}: {} error(s); not started",
+                path.display(),
+                errors.len()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if verify {
+        println!(
+            "{}: configuration is valid ({} input(s))",
+            path.display(),
+            rt.inputs.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let result = if once {
+        rt.run_once()
+    } else {
+        let stop = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+                eprintln!("regmon: cannot handle signal {sig}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        tracing::info!("regmon started with {}", path.display());
+        rt.run(stop)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("regmon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// regmon's own log: LogFile or stderr, at LogLevel (default INFO).
+fn init_logging(config: &nxconf::Config) -> Result<(), String> {
+    let level = match config.globals.log_level.unwrap_or(LogLevel::Info) {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warning => tracing::Level::WARN,
+        _ => tracing::Level::ERROR,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
+    match &config.globals.log_file {
+        Some(f) => {
+            let base = Path::new(&config.path).parent().unwrap_or(Path::new("."));
+            let p = base.join(f);
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .map_err(|e| format!("LogFile {}: {e}", p.display()))?;
+            let _ = builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+        }
+        None => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let _ = builder
+                .with_ansi(ansi)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+    }
+    Ok(())
+}

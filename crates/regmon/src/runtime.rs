@@ -1,0 +1,562 @@
+//! The running configuration: im_regmon inputs with their baselines, om_file
+//! outputs, routes between them, schedules, and the loop that drives scans
+//! until a signal stops it.
+
+use crate::baseline::{Baseline, Change, Comparison};
+use crate::event::{self, Source};
+use crate::output::FileOutput;
+use crate::pattern::{Excludes, Pattern};
+use crate::scan::{Mount, Scope, Snapshot};
+use chrono::{Local, Utc};
+use nxconf::{Config, ExecContext, LogLevel, Module, Outcome, ProcedureCall, Record};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One im_regmon input.
+pub struct Input {
+    pub name: String,
+    module: usize,
+    pub scope: Scope,
+    /// A canonical text of the scope: a change means a new baseline.
+    scope_key: String,
+    scan_interval: u64,
+    realtime: bool,
+    baseline_path: PathBuf,
+    baseline: Option<Baseline>,
+    /// Output indexes this input's events go to (through routes).
+    routes: Vec<usize>,
+    /// Set by start_scan() or a Realtime notification: scan soon.
+    requested: Arc<AtomicBool>,
+}
+
+struct Output {
+    module: usize,
+    file: nxconf::OmFile,
+    sink: FileOutput,
+}
+
+pub struct Runtime {
+    config: Config,
+    pub inputs: Vec<Input>,
+    outputs: Vec<Output>,
+    host: String,
+}
+
+/// Exec's view of the host: logging, and start_scan() for im_regmon.
+struct Ctx<'a> {
+    inputs: &'a [Input],
+    host: &'a str,
+}
+
+impl ExecContext for Ctx<'_> {
+    fn log(&mut self, level: LogLevel, module: &str, message: &str) {
+        match level {
+            LogLevel::Debug => tracing::debug!(module, "{message}"),
+            LogLevel::Info => tracing::info!(module, "{message}"),
+            LogLevel::Warning => tracing::warn!(module, "{message}"),
+            _ => tracing::error!(module, "{message}"),
+        }
+    }
+
+    fn call_procedure(&mut self, call: &ProcedureCall<'_>) -> Option<Result<(), String>> {
+        if call.name != "start_scan" {
+            return None;
+        }
+        let input = self
+            .inputs
+            .iter()
+            .find(|i| i.name.eq_ignore_ascii_case(call.instance))?;
+        // Returns at once; at most one more scan is queued however often it is called.
+        input.requested.store(true, Ordering::SeqCst);
+        Some(Ok(()))
+    }
+
+    fn hostname(&self) -> String {
+        self.host.to_string()
+    }
+}
+
+fn scope_of(
+    m: &Module,
+    rm: &nxconf::ImRegmon,
+    config_dir: &Path,
+) -> Result<(Scope, String), Vec<String>> {
+    let mut errors = Vec::new();
+    let at = |loc: &nxconf::Location, msg: String| format!("{}:{}: {msg}", loc.file, loc.line);
+    let mut patterns = Vec::new();
+    for p in &rm.reg_values {
+        match Pattern::parse(&p.pattern) {
+            Ok(x) => patterns.push(x),
+            Err(e) => errors.push(at(&p.location, format!("RegValue {e}"))),
+        }
+    }
+    let mut excludes = Vec::new();
+    for p in &rm.excludes {
+        match Pattern::parse(&p.pattern) {
+            Ok(x) => excludes.push(x),
+            Err(e) => errors.push(at(&p.location, format!("Exclude {e}"))),
+        }
+    }
+    let mut mounts = Vec::new();
+    for h in &rm.hive_files {
+        let file = config_dir.join(&h.path);
+        match Mount::parse(&h.key, file, true) {
+            Ok(x) => mounts.push(x),
+            Err(e) => errors.push(at(&h.location, e)),
+        }
+    }
+    if mounts.is_empty() && !cfg!(windows) {
+        errors.push(at(
+            &m.location,
+            format!(
+                "input '{}' has no HiveFile: the live registry can only be read on Windows; \
+                 map hive files with e.g. HiveFile 'HKLM\\SOFTWARE' '/mnt/win/Windows/System32/config/SOFTWARE'",
+                m.name
+            ),
+        ));
+    }
+    for p in &patterns {
+        if !mounts.is_empty() && !mounts.iter().any(|mt| mt.root == p.root) {
+            tracing::warn!(
+                "input '{}': RegValue '{}' is under no HiveFile mapping; it matches nothing",
+                m.name,
+                p.text
+            );
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut key_parts: Vec<String> = Vec::new();
+    let mut pats: Vec<String> = patterns
+        .iter()
+        .map(|p| format!("value:{}", p.text.to_uppercase()))
+        .collect();
+    pats.sort();
+    key_parts.extend(pats);
+    let mut ex: Vec<String> = excludes
+        .iter()
+        .map(|p| format!("exclude:{}", p.text.to_uppercase()))
+        .collect();
+    ex.sort();
+    key_parts.extend(ex);
+    let mut mt: Vec<String> = mounts
+        .iter()
+        .map(|m| format!("hive:{}={}", m.display().to_uppercase(), m.file.display()))
+        .collect();
+    mt.sort();
+    key_parts.extend(mt);
+    key_parts.push(format!("recursive:{}", rm.recursive));
+    key_parts.push(format!("64bit:{}", rm.view_64bit));
+    key_parts.push(format!("digest:{}", rm.digest.config_name()));
+    Ok((
+        Scope {
+            patterns,
+            excludes: Excludes::new(&excludes),
+            recursive: rm.recursive,
+            view64: rm.view_64bit,
+            digest: rm.digest,
+            mounts,
+        },
+        key_parts.join("\n"),
+    ))
+}
+
+impl Runtime {
+    /// Builds the runtime from a loaded configuration. Every problem found
+    /// is returned, each naming file and line.
+    pub fn new(config: Config) -> Result<Runtime, Vec<String>> {
+        let config_dir = Path::new(&config.path)
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let cache_dir = match &config.globals.cache_dir {
+            Some(d) => config_dir.join(d),
+            None => config_dir.join("regmon-cache"),
+        };
+        let mut errors = Vec::new();
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        for (i, m) in config.modules.iter().enumerate() {
+            if let Some(rm) = m.im_regmon() {
+                match scope_of(m, rm, &config_dir) {
+                    Ok((scope, scope_key)) => inputs.push(Input {
+                        name: m.name.clone(),
+                        module: i,
+                        scope,
+                        scope_key,
+                        scan_interval: rm.scan_interval,
+                        realtime: rm.realtime,
+                        baseline_path: cache_dir
+                            .join(format!("regmon-{}.sqlite", sanitize(&m.name))),
+                        baseline: None,
+                        routes: Vec::new(),
+                        requested: Arc::new(AtomicBool::new(false)),
+                    }),
+                    Err(mut e) => errors.append(&mut e),
+                }
+            } else if let Some(om) = m.om_file() {
+                outputs.push(Output {
+                    module: i,
+                    file: om.clone(),
+                    sink: FileOutput::new(&m.name, om.create_dir, om.truncate, om.sync),
+                });
+            }
+        }
+        for r in &config.routes {
+            for iname in &r.inputs {
+                let Some(inp) = inputs
+                    .iter_mut()
+                    .find(|x| x.name.eq_ignore_ascii_case(iname))
+                else {
+                    continue;
+                };
+                for oname in &r.outputs {
+                    if let Some(oi) = outputs
+                        .iter()
+                        .position(|o| config.modules[o.module].name.eq_ignore_ascii_case(oname))
+                    {
+                        if !inp.routes.contains(&oi) {
+                            inp.routes.push(oi);
+                        }
+                    }
+                }
+            }
+        }
+        if inputs.is_empty() && errors.is_empty() {
+            errors.push(format!(
+                "{}: no im_regmon input: nothing to monitor",
+                config.path
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Runtime {
+            config,
+            inputs,
+            outputs,
+            host: event::short_hostname(),
+        })
+    }
+
+    fn baseline(&mut self, i: usize) -> Result<&mut Baseline, String> {
+        let inp = &mut self.inputs[i];
+        if inp.baseline.is_none() {
+            inp.baseline = Some(Baseline::open(&inp.baseline_path)?);
+        }
+        Ok(inp.baseline.as_mut().expect("opened above"))
+    }
+
+    /// Delivers events left in every outbox by an earlier run that stopped
+    /// before confirming them; lines already in their file are not repeated.
+    pub fn recover(&mut self) -> Result<(), String> {
+        for i in 0..self.inputs.len() {
+            self.deliver(i, true)?;
+        }
+        Ok(())
+    }
+
+    fn take_snapshot(&self, i: usize) -> Snapshot {
+        let scope = &self.inputs[i].scope;
+        #[cfg(windows)]
+        if scope.mounts.is_empty() {
+            return crate::live::scan_live(scope);
+        }
+        crate::scan::scan(scope)
+    }
+
+    /// One scan of input `i`: compare, commit, deliver.
+    pub fn scan(&mut self, i: usize) -> Result<(), String> {
+        let started = Instant::now();
+        let snap = self.take_snapshot(i);
+        let name = self.inputs[i].name.clone();
+        for w in &snap.warnings {
+            tracing::warn!(input = %name, "{w}");
+        }
+        for m in &snap.failed_mounts {
+            tracing::error!(
+                input = %name,
+                "hive mounted at {m} could not be read; its baseline is kept and it is retried at the next scan"
+            );
+        }
+        let scope_key = self.inputs[i].scope_key.clone();
+        let cmp = self.baseline(i)?.compare(&scope_key, &snap)?;
+        let changes = match cmp {
+            Comparison::Rebuild { reason } => {
+                self.baseline(i)?.rebuild(&scope_key, &snap)?;
+                tracing::info!(
+                    input = %name,
+                    "baseline built with {} values ({reason}); no events for this scan",
+                    snap.entries.len()
+                );
+                return Ok(());
+            }
+            Comparison::Changes(c) => c,
+        };
+        let events = self.render(i, &changes);
+        self.baseline(i)?.commit(&changes, &events)?;
+        tracing::info!(
+            input = %name,
+            "scan done: {} values, {} changes, {:.3}s",
+            snap.entries.len(),
+            changes.len(),
+            started.elapsed().as_secs_f64()
+        );
+        self.deliver(i, false)
+    }
+
+    /// Events for the changes, through the input's Exec, each route's output
+    /// Exec, and the output's File expression: (output, file, line).
+    fn render(&self, i: usize, changes: &[Change]) -> Vec<(String, String, Vec<u8>)> {
+        let inp = &self.inputs[i];
+        let module = &self.config.modules[inp.module];
+        let src = Source {
+            hostname: &self.host,
+            module_name: &module.name,
+            digest: inp.scope.digest,
+        };
+        let mut ctx = Ctx {
+            inputs: &self.inputs,
+            host: &self.host,
+        };
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for c in changes {
+            let mut rec = event::record(c, &src, now);
+            if let Some(p) = &module.exec {
+                if p.run(&mut rec, &mut ctx) == Outcome::Drop {
+                    continue;
+                }
+            }
+            for &o in &inp.routes {
+                let output = &self.outputs[o];
+                let omod = &self.config.modules[output.module];
+                let mut r = rec.clone();
+                if let Some(p) = &omod.exec {
+                    if p.run(&mut r, &mut ctx) == Outcome::Drop {
+                        continue;
+                    }
+                }
+                let target = match output.file.file.eval(&r, &mut ctx) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::error!(output = %omod.name, "File expression failed: {e}; event not written");
+                        continue;
+                    }
+                };
+                let line = match r.get("raw_event") {
+                    Some(nxconf::Value::String(s)) => s.clone(),
+                    Some(v) => v
+                        .to_string_with(&self.config.globals.date_format, nxconf::Zone::Local)
+                        .unwrap_or_default(),
+                    None => r.to_raw_event_kv(),
+                };
+                out.push((omod.name.clone(), target, line.into_bytes()));
+            }
+        }
+        out
+    }
+
+    /// Writes input `i`'s pending events and forgets them once written.
+    fn deliver(&mut self, i: usize, recovering: bool) -> Result<(), String> {
+        let pending = self.baseline(i)?.pending()?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        // Group by (output, file), keeping order within each.
+        let mut groups: BTreeMap<(String, String), Vec<&crate::baseline::Pending>> =
+            BTreeMap::new();
+        for p in &pending {
+            groups
+                .entry((p.output.clone(), p.target.clone()))
+                .or_default()
+                .push(p);
+        }
+        let mut done = Vec::new();
+        let mut first_err = None;
+        for ((oname, target), rows) in groups {
+            let Some(out) = self
+                .outputs
+                .iter_mut()
+                .find(|o| o.sink.name.eq_ignore_ascii_case(&oname))
+            else {
+                tracing::warn!("dropping {} queued events for output '{oname}', which the configuration no longer has", rows.len());
+                done.extend(rows.iter().map(|r| r.id));
+                continue;
+            };
+            let lines: Vec<&[u8]> = rows.iter().map(|r| r.line.as_slice()).collect();
+            let skip = if recovering {
+                out.sink.already_written(&target, &lines)
+            } else {
+                0
+            };
+            match out.sink.write(&target, &lines[skip..]) {
+                Ok(()) => done.extend(rows.iter().map(|r| r.id)),
+                Err(e) => {
+                    tracing::error!("{e}; {} events stay queued and are retried", rows.len());
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        self.baseline(i)?.delivered(&done)?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) {
+        for o in &mut self.outputs {
+            o.sink.flush();
+        }
+    }
+
+    /// `--once`: one scan of every input.
+    pub fn run_once(&mut self) -> Result<(), String> {
+        self.recover()?;
+        for i in 0..self.inputs.len() {
+            self.scan(i)?;
+        }
+        self.flush();
+        Ok(())
+    }
+
+    /// The foreground loop, until `stop` is set.
+    pub fn run(&mut self, stop: Arc<AtomicBool>) -> Result<(), String> {
+        self.recover()?;
+        let start = Instant::now();
+        // Per input: the next periodic scan.
+        let mut next_scan: Vec<Option<Instant>> = self
+            .inputs
+            .iter()
+            .map(|inp| (inp.scan_interval > 0).then_some(start))
+            .collect();
+        let mut schedules = Schedules::new(&self.config);
+        #[cfg(windows)]
+        let _watchers = self.start_watchers();
+        #[cfg(not(windows))]
+        for inp in &self.inputs {
+            if inp.realtime {
+                tracing::warn!(input = %inp.name, "Realtime works on the live Windows registry only; hive files are scanned every ScanInterval");
+            }
+        }
+        while !stop.load(Ordering::SeqCst) {
+            // Schedules due now run their Exec (which may call start_scan()).
+            for prog in schedules.due() {
+                let mut ctx = Ctx {
+                    inputs: &self.inputs,
+                    host: &self.host,
+                };
+                prog.run(&mut Record::new(), &mut ctx);
+            }
+            let now = Instant::now();
+            for i in 0..self.inputs.len() {
+                let periodic = next_scan[i].is_some_and(|t| t <= now);
+                let requested = self.inputs[i].requested.swap(false, Ordering::SeqCst);
+                if periodic || requested {
+                    if periodic {
+                        next_scan[i] =
+                            Some(now + Duration::from_secs(self.inputs[i].scan_interval));
+                    }
+                    if let Err(e) = self.scan(i) {
+                        tracing::error!(input = %self.inputs[i].name, "scan failed: {e}");
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.flush();
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    #[cfg(windows)]
+    fn start_watchers(&self) -> Vec<crate::live::Watcher> {
+        let mut out = Vec::new();
+        for inp in &self.inputs {
+            if inp.realtime && inp.scope.mounts.is_empty() {
+                let flag = inp.requested.clone();
+                match crate::live::watch(&inp.scope, move || flag.store(true, Ordering::SeqCst)) {
+                    Ok(w) => out.push(w),
+                    Err(e) => {
+                        tracing::error!(input = %inp.name, "Realtime: {e}; periodic scans only")
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The Schedule blocks of every module, with their next due times.
+struct Schedules {
+    /// Each schedule (owned: the loop also needs the runtime mutably), its
+    /// next due time, and whether it is `@startup` (runs once).
+    items: Vec<(nxconf::Schedule, Option<chrono::NaiveDateTime>, bool)>,
+}
+
+impl Schedules {
+    fn new(config: &Config) -> Schedules {
+        let now = Local::now().naive_local();
+        let mut items = Vec::new();
+        for m in &config.modules {
+            for s in &m.schedules {
+                let (next, startup) = match (&s.when, &s.every) {
+                    (Some(nxconf::schedule::When::Startup), _) => (Some(now), true),
+                    (Some(nxconf::schedule::When::Cron(c)), _) => (c.next_after(now), false),
+                    (None, Some(every)) => {
+                        let first = s.first.unwrap_or_else(|| {
+                            now + chrono::Duration::from_std(*every).unwrap_or_default()
+                        });
+                        (Some(first), false)
+                    }
+                    (None, None) => (None, false),
+                };
+                items.push((s.clone(), next, startup));
+            }
+        }
+        Schedules { items }
+    }
+
+    /// The schedules due now, advanced to their next time.
+    fn due(&mut self) -> Vec<nxconf::Program> {
+        let now = Local::now().naive_local();
+        let mut out = Vec::new();
+        for (s, next, startup) in &mut self.items {
+            let Some(t) = *next else { continue };
+            if t > now {
+                continue;
+            }
+            out.push(s.exec.clone());
+            *next = if *startup {
+                None
+            } else if let Some(nxconf::schedule::When::Cron(c)) = &s.when {
+                c.next_after(now)
+            } else if let Some(every) = s.every {
+                // Skip missed runs rather than bursting after a pause.
+                let step = chrono::Duration::from_std(every).unwrap_or_default();
+                let mut n = t + step;
+                while n <= now && step > chrono::Duration::zero() {
+                    n += step;
+                }
+                Some(n)
+            } else {
+                None
+            };
+        }
+        out
+    }
+}
