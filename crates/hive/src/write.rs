@@ -345,7 +345,9 @@ impl Writer<'_> {
             let segs: Vec<u32> = data
                 .chunks(BIG_DATA_SEGMENT)
                 .map(|chunk| {
-                    let off = self.alloc(chunk.len());
+                    // Full-size cells even for the last segment, as Windows writes
+                    // them: hivex and libregf read a fixed share of every segment cell.
+                    let off = self.alloc(BIG_DATA_SEGMENT);
                     self.cell_mut(off)[..chunk.len()].copy_from_slice(chunk);
                     off
                 })

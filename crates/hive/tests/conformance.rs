@@ -10,7 +10,9 @@
 //!   clear error or a partial read with warnings that name a file offset.
 //! * `written_hives_read_identically_by_hivex_and_libregf`: hives built by our
 //!   writer (every list format, `ri`, big data, odd types, UTF-16 names,
-//!   class names) read back identically through hivex, libregf and reglookup.
+//!   class names) read back identically through hivex and libregf (and with
+//!   the same key and value counts through reglookup).
+//! * `unpaired_surrogate_names_in_hivex`: a name that is not valid UTF-16.
 //!
 //! Tests needing `REGMON_HIVES` print "skipped: REGMON_HIVES not set" and
 //! pass when it is unset, and fail when it names a missing folder. A missing
@@ -28,6 +30,8 @@
 //!   high byte dropped, i.e. Latin-1 (shared/specs/regf-format-specification.md,
 //!   `lf` "Name hint" and nk `KEY_COMP_NAME`). Bytes 0x80..0x9F are the only
 //!   ones where the two differ, so the writer test keeps them out of names.
+//! * Written hives only: libregf returns wrong bytes for inline data of 1 to
+//!   3 bytes (a libregf bug, see `check_dump`).
 
 use hive::write::{to_bytes, KeyNode, ListFormat, ValueNode, WriteOptions};
 use hive::{walk, Error, HiveFile, Key, Step, ValueType};
@@ -134,6 +138,7 @@ impl Dump {
 /// One line of a dump. Fields stay as text: `x<hex>`, `!` (the reader
 /// failed), `-`/`?` (class absent / not exposed).
 #[derive(Debug)]
+#[allow(dead_code)] // some fields are only shown in messages, through Debug
 enum Rec<'l> {
     Key {
         depth: usize,
@@ -187,10 +192,21 @@ fn hex_field(bytes: &[u8], out: &mut String) {
 /// A name as a dump shows it: UTF-8 hex, or `None` when it is not valid
 /// Unicode (unpaired surrogates), which hivex cannot decode.
 fn name_field(units: impl Iterator<Item = u16>) -> Option<String> {
-    let s = char::decode_utf16(units).collect::<Result<String, _>>().ok()?;
+    let s = char::decode_utf16(units)
+        .collect::<Result<String, _>>()
+        .ok()?;
     let mut out = String::new();
     hex_field(s.as_bytes(), &mut out);
     Some(out)
+}
+
+/// Decodes a `x<hex>` field holding UTF-8.
+fn unhex(field: &str) -> String {
+    let h = field.strip_prefix('x').unwrap_or(field);
+    let bytes: Vec<u8> = (0..h.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Decodes a `x<hex>` field, for messages.
@@ -309,7 +325,8 @@ fn compare_with_hivex(path: &Path) -> Report {
         let values: Vec<_> = match key.values() {
             Ok(vs) => vs.collect(),
             Err(e) => {
-                r.our_warnings.push(format!("{}: values: {e}", path_of(chain)));
+                r.our_warnings
+                    .push(format!("{}: values: {e}", path_of(chain)));
                 Vec::new()
             }
         };
@@ -323,6 +340,7 @@ fn compare_with_hivex(path: &Path) -> Report {
                 depth,
                 name,
                 ts,
+                nsub,
                 nval,
                 ..
             }) => {
@@ -351,10 +369,16 @@ fn compare_with_hivex(path: &Path) -> Report {
                     ts == lw.to_string()
                 };
                 if !ts_ok {
+                    r.mismatch(format!("{}: last written {lw}, hivex {ts}", path_of(chain)));
+                }
+                let our_nsub = key.subkeys().map_or(0, |s| s.count());
+                if nsub != our_nsub {
                     r.mismatch(format!(
-                        "{}: last written {lw}, hivex {ts}",
+                        "{}: {our_nsub} subkeys, hivex {nsub}",
                         path_of(chain)
                     ));
+                    desync = true;
+                    return;
                 }
                 if nval != values.len() {
                     r.mismatch(format!(
@@ -666,7 +690,11 @@ fn interop_tree() -> KeyNode {
         ("qword", 11, 0x0123_4567_89AB_CDEFu64.to_le_bytes().to_vec()),
         ("unknown_12", 12, vec![1, 2, 3, 4, 5]),
         ("unknown_big_type", 0x1234_5678, vec![1, 2, 3]),
-        ("unknown_high_bit", 0xFFFF_0010, vec![9, 8, 7, 6, 5, 4, 3, 2]),
+        (
+            "unknown_high_bit",
+            0xFFFF_0010,
+            vec![9, 8, 7, 6, 5, 4, 3, 2],
+        ),
         ("empty_binary", 3, vec![]),
         ("empty_sz", 1, vec![]),
         ("empty_none", 0, vec![]),
@@ -816,8 +844,24 @@ fn keys_and_values(k: &KeyNode) -> (usize, usize) {
         .fold((1, k.values.len()), |(a, b), (c, d)| (a + c, b + d))
 }
 
+/// Accepted differences found by [`check_dump`].
+#[derive(Default)]
+struct Accepted {
+    /// libregf: inline data of 1 to 3 bytes, whose bytes libregf gets wrong.
+    libregf_inline: usize,
+}
+
 /// Runs a dump to the end and compares it with `expected`, line by line.
-fn check_dump(mode: &str, path: &Path, expected: &[String], what: &str) {
+///
+/// One reader bug is accepted, only in its exact form, and counted:
+/// libregf's data for inline values of 1 to 3 bytes. The spec: "when data contains less than 4
+/// bytes, it is being stored as is in the beginning of the Data offset
+/// field"; libregf 20201007 returns the end of the field instead (and for
+/// REG_SZ rounds the size up to even). Real Windows hives show it is
+/// libregf's bug: regipy/NTUSER.DAT "SchemeLangID" (REG_BINARY, 2 bytes) is
+/// `09 04` to hivex and to us, `00 00` to libregf; dfwinreg/SYSTEM has 26
+/// more such values. Names and types are still compared for those values.
+fn check_dump(mode: &str, path: &Path, expected: &[String], what: &str) -> Accepted {
     let out = Command::new(PYTHON)
         .arg(HELPER)
         .arg(mode)
@@ -840,24 +884,48 @@ fn check_dump(mode: &str, path: &Path, expected: &[String], what: &str) {
     );
     let end = lines.pop().unwrap_or_default();
     let mut path_stack: Vec<String> = Vec::new();
+    let mut acc = Accepted::default();
     for (i, exp) in expected.iter().enumerate() {
         let got = lines.get(i).copied().unwrap_or("(end of dump)");
-        if let Rec::Key { depth, name, .. } = Rec::parse(exp) {
+        let exp_rec = Rec::parse(exp);
+        if let Rec::Key { depth, name, .. } = exp_rec {
             path_stack.truncate(depth);
-            path_stack.push(unhex_lossy(name));
+            path_stack.push(unhex(name));
         }
-        assert!(
-            got == exp,
+        if got == exp {
+            continue;
+        }
+        if let (
+            Rec::Val { name, ty, data },
+            Rec::Val {
+                name: gn,
+                ty: gt,
+                data: _,
+            },
+        ) = (exp_rec, Rec::parse(got))
+        {
+            let inline_len = data.len() / 2;
+            if mode == "libregf" && name == gn && ty == gt && (1..=3).contains(&inline_len) {
+                acc.libregf_inline += 1;
+                continue;
+            }
+        }
+        panic!(
             "{what}: {mode} differs at line {i}, key {}:\n  expected {}\n  got      {}",
             path_stack.join("\\"),
             short(exp),
             short(got)
         );
     }
-    assert_eq!(lines.len(), expected.len(), "{what}: {mode} has extra lines");
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "{what}: {mode} has extra lines"
+    );
     let k = expected.iter().filter(|l| l.starts_with("K ")).count();
     let v = expected.len() - k;
     assert_eq!(end, format!("END {k} {v}"), "{what}: {mode} totals");
+    acc
 }
 
 /// Key and value counts as reglookup prints them (`-H`: no header).
@@ -868,8 +936,14 @@ fn reglookup_counts(path: &Path) -> (usize, usize) {
         .output()
         .expect("run reglookup");
     assert!(out.status.success(), "reglookup failed");
+    // reglookup prints names in US-ASCII and warns (WARN:) about every
+    // non-ASCII name and uninterpretable data; anything else is a problem.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.trim().is_empty(), "reglookup warns: {stderr}");
+    let bad: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("WARN:") && !l.trim().is_empty())
+        .collect();
+    assert!(bad.is_empty(), "reglookup reports: {bad:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     let mut keys = 0;
     let mut values = 0;
@@ -956,16 +1030,30 @@ fn written_hives_read_identically_by_hivex_and_libregf() {
             opts.minor, opts.list_format, opts.max_leaf
         );
         let file = TempFile::with(&to_bytes(&tree, opts));
+        let mut notes = Vec::new();
         if hivex {
             check_dump("hivex", &file.0, &without_class, &what);
+            notes.push("hivex: identical".to_string());
         }
         if libregf {
-            check_dump("libregf", &file.0, &with_class, &what);
+            let a = check_dump("libregf", &file.0, &with_class, &what);
+            notes.push(format!(
+                "libregf: {} inline values of 1-3 bytes wrong",
+                a.libregf_inline
+            ));
         }
         if reglookup {
-            assert_eq!(reglookup_counts(&file.0), (keys, values), "{what}: reglookup");
+            assert_eq!(
+                reglookup_counts(&file.0),
+                (keys, values),
+                "{what}: reglookup"
+            );
         }
-        eprintln!("{what}: {keys} keys, {values} values: identical in third-party readers");
+        eprintln!(
+            "{what}: {keys} keys, {values} values identical in third-party readers except \
+             the accepted reader bugs (see check_dump): {}",
+            notes.join("; ")
+        );
     }
 }
 

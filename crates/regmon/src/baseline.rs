@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     New(Entry),
-    Change { old: Entry, new: Entry },
+    Changed { old: Entry, new: Entry },
     Delete(Entry),
 }
 
@@ -23,7 +23,7 @@ impl Change {
     pub fn path(&self) -> &str {
         match self {
             Change::New(e) | Change::Delete(e) => &e.path,
-            Change::Change { new, .. } => &new.path,
+            Change::Changed { new, .. } => &new.path,
         }
     }
 }
@@ -84,7 +84,7 @@ pub fn merge(
                 let o = old.next().expect("peeked")?;
                 let n = new.next().expect("peeked");
                 if o.digest != n.digest || o.value_type != n.value_type || o.size != n.size {
-                    changes.push(Change::Change {
+                    changes.push(Change::Changed {
                         old: o,
                         new: n.clone(),
                     });
@@ -221,7 +221,7 @@ impl Baseline {
                 .map_err(err)?;
             for c in changes {
                 match c {
-                    Change::New(e) | Change::Change { new: e, .. } => {
+                    Change::New(e) | Change::Changed { new: e, .. } => {
                         up.execute(params![
                             e.path,
                             e.value_type as i64,
@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(
             ch,
             vec![
-                Change::Change {
+                Change::Changed {
                     old: e("A\\b", 2),
                     new: e("A\\b", 9)
                 },

@@ -17,7 +17,7 @@ pub struct Source<'a> {
 pub fn record(change: &Change, src: &Source<'_>, now: DateTime<Utc>) -> Record {
     let (kind, old, new) = match change {
         Change::New(e) => ("NEW", None, Some(e)),
-        Change::Change { old, new } => ("CHANGE", Some(old), Some(new)),
+        Change::Changed { old, new } => ("CHANGE", Some(old), Some(new)),
         Change::Delete(e) => ("DELETE", Some(e), None),
     };
     let mut r = Record::new();

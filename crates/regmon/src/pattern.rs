@@ -206,7 +206,7 @@ mod tests {
         assert!(Glob::new("*").matches(""));
         assert!(Glob::new("a*b*c").matches("aXXbYYc"));
         assert!(!Glob::new("a*b*c").matches("aXXbYY"));
-        assert!(Glob::new("*").is_literal() == false);
+        assert!(!Glob::new("*").is_literal());
         assert!(Glob::new("é*").matches("ÉTÉ"));
     }
 

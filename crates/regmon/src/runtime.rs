@@ -451,13 +451,12 @@ impl Runtime {
                 prog.run(&mut Record::new(), &mut ctx);
             }
             let now = Instant::now();
-            for i in 0..self.inputs.len() {
-                let periodic = next_scan[i].is_some_and(|t| t <= now);
+            for (i, next) in next_scan.iter_mut().enumerate() {
+                let periodic = next.is_some_and(|t| t <= now);
                 let requested = self.inputs[i].requested.swap(false, Ordering::SeqCst);
                 if periodic || requested {
                     if periodic {
-                        next_scan[i] =
-                            Some(now + Duration::from_secs(self.inputs[i].scan_interval));
+                        *next = Some(now + Duration::from_secs(self.inputs[i].scan_interval));
                     }
                     if let Err(e) = self.scan(i) {
                         tracing::error!(input = %self.inputs[i].name, "scan failed: {e}");

@@ -16,12 +16,15 @@ use hive::{Hive, HiveFile, Key};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+/// Subkeys with their names, or the error for one entry.
+pub type Children<K> = Vec<Result<(String, K), String>>;
+
 /// A registry key as a backend presents it to the scanner. Problems are
 /// returned as text naming what failed; the scanner adds the key path.
 pub trait RegKey: Sized {
     /// The subkeys with their names as stored. Entries that cannot be read
     /// come as errors; the others still come.
-    fn subkeys(&self, path: &[String]) -> Result<Vec<Result<(String, Self), String>>, String>;
+    fn subkeys(&self, path: &[String]) -> Result<Children<Self>, String>;
     /// The subkey named `name` (case-insensitive).
     fn subkey(&self, name: &str, path: &[String]) -> Result<Option<(String, Self)>, String>;
     /// Calls `f(name, type, data)` for each value ("" = the default value).
@@ -151,7 +154,7 @@ impl<'s, 'h> HiveKey<'s, 'h> {
 }
 
 impl RegKey for HiveKey<'_, '_> {
-    fn subkeys(&self, path: &[String]) -> Result<Vec<Result<(String, Self), String>>, String> {
+    fn subkeys(&self, path: &[String]) -> Result<Children<Self>, String> {
         let list = if self.view32() {
             wow64::children_32(&self.mounts[self.mount], self.root, path)
         } else {

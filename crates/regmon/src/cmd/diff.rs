@@ -89,7 +89,7 @@ fn relabel(c: &Change, prefix: &str) -> Change {
     match c {
         Change::New(e) => Change::New(f(e)),
         Change::Delete(e) => Change::Delete(f(e)),
-        Change::Change { old, new } => Change::Change {
+        Change::Changed { old, new } => Change::Changed {
             old: f(old),
             new: f(new),
         },

@@ -67,7 +67,7 @@ fn decode_hex(h: &str) -> Result<Vec<u8>, String> {
         .chars()
         .filter(|c| !c.is_whitespace() && *c != ',')
         .collect();
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return Err(format!("hex data '{h}' has an odd number of digits"));
     }
     (0..h.len())
