@@ -234,12 +234,46 @@ fn stamp(k: &mut KeyNode, ts: u64) {
     }
 }
 
-pub fn sample(out: &Path) -> Result<ExitCode, String> {
+/// The sample hive's bytes: the same on every run and machine.
+pub fn sample_bytes() -> Vec<u8> {
     let opts = WriteOptions {
         timestamp: 133_500_000_000_000_000,
         file_name: "SOFTWARE".into(),
         ..Default::default()
     };
-    write_atomic(out, &to_bytes(&sample_tree(), &opts))?;
+    to_bytes(&sample_tree(), &opts)
+}
+
+pub fn sample(out: &Path) -> Result<ExitCode, String> {
+    write_atomic(out, &sample_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_sample_is_what_the_writer_makes() {
+        let shipped = include_bytes!("../../../../examples/sample/SOFTWARE");
+        assert!(
+            shipped.as_slice() == sample_bytes().as_slice(),
+            "examples/sample/SOFTWARE is stale: run `regmon hive sample examples/sample/SOFTWARE`"
+        );
+    }
+
+    #[test]
+    fn data_encodings() {
+        assert_eq!(encode(ValueType::DWORD, "0x10").unwrap(), vec![16, 0, 0, 0]);
+        assert_eq!(encode(ValueType::QWORD, "1").unwrap(), vec![1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(encode(ValueType::SZ, "a").unwrap(), vec![b'a', 0, 0, 0]);
+        assert_eq!(
+            encode(ValueType::MULTI_SZ, "a|b").unwrap(),
+            vec![b'a', 0, 0, 0, b'b', 0, 0, 0, 0, 0]
+        );
+        assert_eq!(encode(ValueType::BINARY, "0aff").unwrap(), vec![10, 255]);
+        assert_eq!(encode(ValueType::SZ, "hex:01").unwrap(), vec![1]);
+        assert!(encode(ValueType::BINARY, "abc").is_err());
+        assert!(encode(ValueType::DWORD, "x").is_err());
+    }
 }

@@ -20,7 +20,7 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = init_logging(&config) {
+    if let Err(e) = init_logging(&config, verify) {
         eprintln!("regmon: {e}");
         return ExitCode::FAILURE;
     }
@@ -79,7 +79,8 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
 }
 
 /// regmon's own log: LogFile or stderr, at LogLevel (default INFO).
-fn init_logging(config: &nxconf::Config) -> Result<(), String> {
+/// `--verify` logs to stderr: checking a configuration must not touch its files.
+fn init_logging(config: &nxconf::Config, verify: bool) -> Result<(), String> {
     let level = match config.globals.log_level.unwrap_or(LogLevel::Info) {
         LogLevel::Debug => tracing::Level::DEBUG,
         LogLevel::Info => tracing::Level::INFO,
@@ -89,10 +90,13 @@ fn init_logging(config: &nxconf::Config) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false);
-    match &config.globals.log_file {
+    match config.globals.log_file.as_ref().filter(|_| !verify) {
         Some(f) => {
             let base = Path::new(&config.path).parent().unwrap_or(Path::new("."));
             let p = base.join(f);
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("LogFile {}: {e}", p.display()))?;
+            }
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
