@@ -11,6 +11,8 @@ use std::fmt::Write as _;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Record {
     fields: Vec<(String, Value)>,
+    /// to_json() nests dotted names (`event.kind`) as objects (ECS output).
+    nest_dotted: bool,
 }
 
 /// How to_json() renders a record (from the xm_json instance's directives).
@@ -139,6 +141,9 @@ impl Record {
     }
 
     pub fn to_json_with(&self, opts: &JsonOptions) -> String {
+        if self.nest_dotted {
+            return self.to_nested_json(opts);
+        }
         let mut out = String::with_capacity(64 + self.fields.len() * 32);
         out.push('{');
         let mut first = true;
@@ -158,21 +163,74 @@ impl Record {
             if opts.pretty {
                 out.push(' ');
             }
-            match value {
-                Value::Undef => out.push_str("null"),
-                Value::Integer(i) => {
-                    let _ = write!(out, "{i}");
-                }
-                Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-                Value::String(s) => json_string(&mut out, s),
-                Value::DateTime(d) => json_string(&mut out, &opts.date_format.format(d, opts.zone)),
-                Value::Binary(b) => json_string(&mut out, &crate::value::hex_upper(b)),
-            }
+            json_value(&mut out, value, &opts.date_format, opts.zone);
         }
         if opts.pretty && !first {
             out.push('\n');
         }
         out.push('}');
+        out
+    }
+
+    /// Makes to_json() nest dotted field names as objects: `event.kind` and
+    /// `event.type` become `"event":{"kind":..,"type":..}` (ECS documents).
+    pub fn set_nest_dotted(&mut self, on: bool) {
+        self.nest_dotted = on;
+    }
+
+    fn to_nested_json(&self, opts: &JsonOptions) -> String {
+        // A tree of names in first-appearance order; leaves hold values.
+        enum Node<'a> {
+            Leaf(&'a Value),
+            Obj(Vec<(&'a str, Node<'a>)>),
+        }
+        fn insert<'a>(obj: &mut Vec<(&'a str, Node<'a>)>, parts: &[&'a str], v: &'a Value) {
+            let (head, rest) = (parts[0], &parts[1..]);
+            if rest.is_empty() {
+                obj.push((head, Node::Leaf(v)));
+                return;
+            }
+            match obj
+                .iter_mut()
+                .find(|(n, node)| *n == head && matches!(node, Node::Obj(_)))
+            {
+                Some((_, Node::Obj(children))) => insert(children, rest, v),
+                _ => {
+                    let mut children = Vec::new();
+                    insert(&mut children, rest, v);
+                    obj.push((head, Node::Obj(children)));
+                }
+            }
+        }
+        fn render(out: &mut String, obj: &[(&str, Node<'_>)], opts: &JsonOptions) {
+            out.push('{');
+            for (i, (name, node)) in obj.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(out, name);
+                out.push(':');
+                match node {
+                    Node::Leaf(v) => json_value(out, v, &opts.date_format, opts.zone),
+                    Node::Obj(children) => render(out, children, opts),
+                }
+            }
+            out.push('}');
+        }
+        let mut root: Vec<(&str, Node<'_>)> = Vec::new();
+        for (name, value) in &self.fields {
+            if name.eq_ignore_ascii_case("raw_event") || (!opts.include_hidden && is_hidden(name)) {
+                continue;
+            }
+            let parts: Vec<&str> = name.split('.').collect();
+            if parts.iter().any(|p| p.is_empty()) {
+                root.push((name, Node::Leaf(value)));
+            } else {
+                insert(&mut root, &parts, value);
+            }
+        }
+        let mut out = String::with_capacity(64 + self.fields.len() * 32);
+        render(&mut out, &root, opts);
         out
     }
 
@@ -291,6 +349,31 @@ fn looks_like_datetime(s: &str) -> bool {
 
 /// Append `s` as a JSON string: `"` and `\` escaped, control characters as
 /// `\n \r \t \b \f` or `\u00XX`; other characters kept as UTF-8.
+/// Appends one value as JSON: datetimes in `fmt`, binary as upper-case hex,
+/// arrays as JSON arrays.
+pub fn json_value(out: &mut String, value: &Value, fmt: &DateFormat, zone: Zone) {
+    match value {
+        Value::Undef => out.push_str("null"),
+        Value::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::String(s) => json_string(out, s),
+        Value::DateTime(d) => json_string(out, &fmt.format(d, zone)),
+        Value::Binary(b) => json_string(out, &crate::value::hex_upper(b)),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_value(out, v, fmt, zone);
+            }
+            out.push(']');
+        }
+    }
+}
+
 pub fn json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {

@@ -20,6 +20,8 @@ pub enum Value {
     DateTime(DateTime<Utc>),
     /// Raw bytes (registry data); rendered as upper-case hex like NXLog.
     Binary(Vec<u8>),
+    /// A list (e.g. REG_MULTI_SZ strings); a JSON array in to_json().
+    Array(Vec<Value>),
 }
 
 /// Static types, used by the load-time type checker; `Unknown` is a field
@@ -33,6 +35,7 @@ pub enum Type {
     Boolean,
     DateTime,
     Binary,
+    Array,
 }
 
 impl Type {
@@ -45,6 +48,7 @@ impl Type {
             Type::Boolean => "boolean",
             Type::DateTime => "datetime",
             Type::Binary => "binary",
+            Type::Array => "array",
         }
     }
 }
@@ -58,6 +62,7 @@ impl Value {
             Value::Boolean(_) => Type::Boolean,
             Value::DateTime(_) => Type::DateTime,
             Value::Binary(_) => Type::Binary,
+            Value::Array(_) => Type::Array,
         }
     }
     pub fn type_name(&self) -> &'static str {
@@ -101,6 +106,12 @@ impl Value {
             Value::Boolean(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
             Value::DateTime(d) => fmt.format(d, zone),
             Value::Binary(b) => hex_upper(b),
+            // In string context a list reads as its JSON text.
+            Value::Array(_) => {
+                let mut out = String::new();
+                crate::record::json_value(&mut out, self, fmt, zone);
+                out
+            }
         })
     }
 

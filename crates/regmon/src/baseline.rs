@@ -7,7 +7,7 @@
 //! transaction: after a crash the database holds the old baseline or the new
 //! one with its undelivered events, never a mix.
 
-use crate::scan::{Entry, Snapshot};
+use crate::scan::{Entry, KeyEntry, Snapshot};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -15,8 +15,15 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     New(Entry),
-    Changed { old: Entry, new: Entry },
+    Changed {
+        old: Entry,
+        new: Entry,
+    },
     Delete(Entry),
+    /// `KeyEvents`: a key appeared in scope.
+    NewKey(KeyEntry),
+    /// `KeyEvents`: a key left the registry (its values come as DELETEs).
+    DeleteKey(KeyEntry),
 }
 
 impl Change {
@@ -24,8 +31,54 @@ impl Change {
         match self {
             Change::New(e) | Change::Delete(e) => &e.path,
             Change::Changed { new, .. } => &new.path,
+            Change::NewKey(k) | Change::DeleteKey(k) => &k.path,
         }
     }
+
+    fn is_key(&self) -> bool {
+        matches!(self, Change::NewKey(_) | Change::DeleteKey(_))
+    }
+}
+
+/// Orders changes by path, a key before the values inside it, so a deleted
+/// key reads as one DELETE_KEY followed by a DELETE per value.
+pub fn sort_changes(changes: &mut [Change]) {
+    changes.sort_by(|a, b| a.path().cmp(b.path()).then(b.is_key().cmp(&a.is_key())));
+}
+
+/// The key changes from `old` to `new`, both sorted by path.
+pub fn merge_keys(
+    old: impl Iterator<Item = Result<KeyEntry, String>>,
+    new: &[KeyEntry],
+    unavailable: impl Fn(&str) -> bool,
+) -> Result<Vec<Change>, String> {
+    use std::cmp::Ordering;
+    let mut changes = Vec::new();
+    let mut old = old.peekable();
+    let mut new = new.iter().peekable();
+    loop {
+        let ord = match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some(Err(_)), _) => return Err(old.next().expect("peeked").unwrap_err()),
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(Ok(o)), Some(n)) => o.path.as_str().cmp(n.path.as_str()),
+        };
+        match ord {
+            Ordering::Less => {
+                let o = old.next().expect("peeked")?;
+                if !unavailable(&o.path) {
+                    changes.push(Change::DeleteKey(o));
+                }
+            }
+            Ordering::Greater => changes.push(Change::NewKey(new.next().expect("peeked").clone())),
+            Ordering::Equal => {
+                old.next();
+                new.next();
+            }
+        }
+    }
+    Ok(changes)
 }
 
 /// An event rendered for one output, kept until that output has it.
@@ -37,6 +90,48 @@ pub struct Pending {
     pub target: String,
     /// The line as the output will write it.
     pub line: Vec<u8>,
+}
+
+/// Prepared statements that write baseline rows inside a transaction.
+struct Rows<'t> {
+    put_value: rusqlite::Statement<'t>,
+    del_value: rusqlite::Statement<'t>,
+    put_key: rusqlite::Statement<'t>,
+    del_key: rusqlite::Statement<'t>,
+}
+
+impl<'t> Rows<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'_>) -> rusqlite::Result<Rows<'t>> {
+        Ok(Rows {
+            put_value: tx.prepare(
+                "INSERT OR REPLACE INTO value (path, key_len, type, size, digest, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?,
+            del_value: tx.prepare("DELETE FROM value WHERE path = ?1")?,
+            put_key: tx
+                .prepare("INSERT OR REPLACE INTO key (path, last_written) VALUES (?1, ?2)")?,
+            del_key: tx.prepare("DELETE FROM key WHERE path = ?1")?,
+        })
+    }
+
+    fn put_value(&mut self, e: &Entry) -> rusqlite::Result<()> {
+        self.put_value
+            .execute(params![
+                e.path,
+                e.key_len as i64,
+                e.value_type as i64,
+                e.size as i64,
+                e.digest,
+                e.data
+            ])
+            .map(drop)
+    }
+
+    fn put_key(&mut self, k: &KeyEntry) -> rusqlite::Result<()> {
+        self.put_key
+            .execute(params![k.path, k.last_written.map(|t| t as i64)])
+            .map(drop)
+    }
 }
 
 pub struct Baseline {
@@ -110,9 +205,15 @@ impl Baseline {
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS value (
                  path TEXT PRIMARY KEY,
+                 key_len INTEGER NOT NULL,
                  type INTEGER NOT NULL,
                  size INTEGER NOT NULL,
-                 digest BLOB NOT NULL
+                 digest BLOB NOT NULL,
+                 data BLOB
+             ) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS key (
+                 path TEXT PRIMARY KEY,
+                 last_written INTEGER
              ) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS outbox (
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -159,19 +260,40 @@ impl Baseline {
         }
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT path, type, size, digest FROM value ORDER BY path")
+            .prepare_cached(
+                "SELECT path, key_len, type, size, digest, data FROM value ORDER BY path",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt.query([]).map_err(|e| self.err(e))?;
         let old = rows.mapped(|r| {
             Ok(Entry {
                 path: r.get(0)?,
-                value_type: r.get::<_, i64>(1)? as u32,
-                size: r.get::<_, i64>(2)? as u64,
-                digest: r.get(3)?,
+                key_len: r.get::<_, i64>(1)? as usize,
+                value_type: r.get::<_, i64>(2)? as u32,
+                size: r.get::<_, i64>(3)? as u64,
+                digest: r.get(4)?,
+                data: r.get(5)?,
             })
         });
         let old = old.map(|r| r.map_err(|e| format!("baseline: {e}")));
-        let changes = merge(old, &snap.entries, |p| snap.is_unavailable(p))?;
+        let mut changes = merge(old, &snap.entries, |p| snap.is_unavailable(p))?;
+        let mut kstmt = self
+            .conn
+            .prepare_cached("SELECT path, last_written FROM key ORDER BY path")
+            .map_err(|e| self.err(e))?;
+        let krows = kstmt.query([]).map_err(|e| self.err(e))?;
+        let old_keys = krows
+            .mapped(|r| {
+                Ok(KeyEntry {
+                    path: r.get(0)?,
+                    last_written: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
+                })
+            })
+            .map(|r| r.map_err(|e| format!("baseline: {e}")));
+        changes.extend(merge_keys(old_keys, &snap.keys, |p| {
+            snap.is_unavailable(p)
+        })?);
+        sort_changes(&mut changes);
         Ok(Comparison::Changes(changes))
     }
 
@@ -181,18 +303,14 @@ impl Baseline {
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute("DELETE FROM value", []).map_err(err)?;
+        tx.execute("DELETE FROM key", []).map_err(err)?;
         {
-            let mut ins = tx
-                .prepare("INSERT OR REPLACE INTO value (path, type, size, digest) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(err)?;
+            let mut rows = Rows::new(&tx).map_err(err)?;
             for e in &snap.entries {
-                ins.execute(params![
-                    e.path,
-                    e.value_type as i64,
-                    e.size as i64,
-                    e.digest
-                ])
-                .map_err(err)?;
+                rows.put_value(e).map_err(err)?;
+            }
+            for k in &snap.keys {
+                rows.put_key(k).map_err(err)?;
             }
         }
         tx.execute(
@@ -203,7 +321,8 @@ impl Baseline {
         tx.commit().map_err(err)
     }
 
-    /// Applies changes and queues their rendered events, atomically.
+    /// Applies changes and queues their rendered events (output, file,
+    /// line), atomically.
     pub fn commit(
         &mut self,
         changes: &[Change],
@@ -213,27 +332,15 @@ impl Baseline {
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         let tx = self.conn.transaction().map_err(err)?;
         {
-            let mut up = tx
-                .prepare("INSERT OR REPLACE INTO value (path, type, size, digest) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(err)?;
-            let mut del = tx
-                .prepare("DELETE FROM value WHERE path = ?1")
-                .map_err(err)?;
+            let mut rows = Rows::new(&tx).map_err(err)?;
             for c in changes {
                 match c {
-                    Change::New(e) | Change::Changed { new: e, .. } => {
-                        up.execute(params![
-                            e.path,
-                            e.value_type as i64,
-                            e.size as i64,
-                            e.digest
-                        ])
-                        .map_err(err)?;
-                    }
-                    Change::Delete(e) => {
-                        del.execute(params![e.path]).map_err(err)?;
-                    }
+                    Change::New(e) | Change::Changed { new: e, .. } => rows.put_value(e),
+                    Change::Delete(e) => rows.del_value.execute(params![e.path]).map(drop),
+                    Change::NewKey(k) => rows.put_key(k),
+                    Change::DeleteKey(k) => rows.del_key.execute(params![k.path]).map(drop),
                 }
+                .map_err(err)?;
             }
             let mut q = tx
                 .prepare("INSERT INTO outbox (output, target, line) VALUES (?1, ?2, ?3)")
@@ -288,9 +395,11 @@ mod tests {
     fn e(path: &str, d: u8) -> Entry {
         Entry {
             path: path.into(),
+            key_len: 1,
             value_type: 1,
             size: 1,
             digest: vec![d],
+            data: None,
         }
     }
 

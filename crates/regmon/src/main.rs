@@ -51,6 +51,12 @@ enum Command {
         /// Do not replay transaction logs found beside dirty hives.
         #[arg(long)]
         no_logs: bool,
+        /// Add the old and new data ($Value, $PrevValue), up to BYTES each.
+        #[arg(long, value_name = "BYTES", num_args = 0..=1, default_missing_value = "4096")]
+        data: Option<usize>,
+        /// Event schema: nxlog, or ecs (adds Elastic Common Schema fields, nested).
+        #[arg(long, default_value = "nxlog")]
+        schema: String,
     },
     /// Inspect a hive file.
     Hive {
@@ -145,6 +151,8 @@ fn main() -> ExitCode {
             root,
             digest,
             no_logs,
+            data,
+            schema,
         }) => digest::DigestAlgorithm::parse(&digest).and_then(|digest| {
             cmd::diff::run(&cmd::diff::Options {
                 old,
@@ -152,6 +160,8 @@ fn main() -> ExitCode {
                 root,
                 digest,
                 use_logs: !no_logs,
+                report_data: data,
+                schema: event::Schema::parse(&schema)?,
             })
         }),
         None => {

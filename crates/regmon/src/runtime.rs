@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 /// One im_regmon input.
 pub struct Input {
     pub name: String,
+    schema: crate::event::Schema,
     module: usize,
     pub scope: Scope,
     /// A canonical text of the scope: a change means a new baseline.
@@ -79,11 +80,16 @@ impl ExecContext for Ctx<'_> {
     }
 }
 
+/// `MaxDataSize` when not given: bytes of data kept per value with `ReportData`.
+const DEFAULT_MAX_DATA_SIZE: u64 = 4096;
+
+/// An input's scope, its canonical text (for detecting scope changes), and
+/// its event schema.
 fn scope_of(
     m: &Module,
     rm: &nxconf::ImRegmon,
     config_dir: &Path,
-) -> Result<(Scope, String), Vec<String>> {
+) -> Result<(Scope, String, crate::event::Schema), Vec<String>> {
     let mut errors = Vec::new();
     let at = |loc: &nxconf::Location, msg: String| format!("{}:{}: {msg}", loc.file, loc.line);
     let mut patterns = Vec::new();
@@ -100,6 +106,25 @@ fn scope_of(
             Err(e) => errors.push(at(&p.location, format!("Exclude {e}"))),
         }
     }
+    let mut never = Vec::new();
+    for p in &rm.no_data_for {
+        match Pattern::parse(&p.pattern) {
+            Ok(x) => never.push(x),
+            Err(e) => errors.push(at(&p.location, format!("NoDataFor {e}"))),
+        }
+    }
+    let schema = match rm.schema.as_deref().map(crate::event::Schema::parse) {
+        None => crate::event::Schema::Nxlog,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            errors.push(at(&m.location, format!("input '{}': {e}", m.name)));
+            crate::event::Schema::Nxlog
+        }
+    };
+    let capture = rm.report_data.then(|| crate::scan::Capture {
+        max: rm.max_data_size.unwrap_or(DEFAULT_MAX_DATA_SIZE) as usize,
+        never: Excludes::new(&never),
+    });
     let mut mounts = Vec::new();
     for h in &rm.hive_files {
         let file = config_dir.join(&h.path);
@@ -152,6 +177,17 @@ fn scope_of(
     key_parts.push(format!("recursive:{}", rm.recursive));
     key_parts.push(format!("64bit:{}", rm.view_64bit));
     key_parts.push(format!("digest:{}", rm.digest.config_name()));
+    // What the baseline stores beside digests depends on these too.
+    if let Some(c) = &capture {
+        let mut nd: Vec<String> = never
+            .iter()
+            .map(|p| format!("nodata:{}", p.text.to_uppercase()))
+            .collect();
+        nd.sort();
+        key_parts.push(format!("data:{}", c.max));
+        key_parts.extend(nd);
+    }
+    key_parts.push(format!("keys:{}", rm.key_events));
     Ok((
         Scope {
             patterns,
@@ -160,8 +196,11 @@ fn scope_of(
             view64: rm.view_64bit,
             digest: rm.digest,
             mounts,
+            capture,
+            key_events: rm.key_events,
         },
         key_parts.join("\n"),
+        schema,
     ))
 }
 
@@ -183,8 +222,9 @@ impl Runtime {
         for (i, m) in config.modules.iter().enumerate() {
             if let Some(rm) = m.im_regmon() {
                 match scope_of(m, rm, &config_dir) {
-                    Ok((scope, scope_key)) => inputs.push(Input {
+                    Ok((scope, scope_key, schema)) => inputs.push(Input {
                         name: m.name.clone(),
+                        schema,
                         module: i,
                         scope,
                         scope_key,
@@ -318,6 +358,8 @@ impl Runtime {
             hostname: &self.host,
             module_name: &module.name,
             digest: inp.scope.digest,
+            report_data: inp.scope.capture.is_some(),
+            schema: inp.schema,
         };
         let mut ctx = Ctx {
             inputs: &self.inputs,

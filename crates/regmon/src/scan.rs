@@ -35,6 +35,10 @@ pub trait RegKey: Sized {
     ) -> Result<(), String>;
     /// A stable identity for cycle detection, when the backend has one.
     fn identity(&self) -> Option<(usize, u64)>;
+    /// Last-written time (FILETIME), when the backend knows it.
+    fn last_written(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One value as a scan found it.
@@ -42,9 +46,32 @@ pub trait RegKey: Sized {
 pub struct Entry {
     /// The full value path, `HKLM\Key\Name`; the default value is `KEY\(Default)`.
     pub path: String,
+    /// Bytes of `path` that name the key (value names may hold backslashes).
+    pub key_len: usize,
     pub value_type: u32,
     pub size: u64,
     pub digest: Vec<u8>,
+    /// The first bytes of the data (up to `ReportData`'s MaxDataSize), kept
+    /// only for inputs that report data and values not under `NoDataFor`.
+    pub data: Option<Vec<u8>>,
+}
+
+/// A key in scope, for `KeyEvents`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// The full key path, `HKLM\Key`.
+    pub path: String,
+    /// Last-written time (FILETIME), when the backend knows it.
+    pub last_written: Option<u64>,
+}
+
+/// What data a scan keeps beside the digests (`ReportData`).
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// Bytes kept per value (`MaxDataSize`).
+    pub max: usize,
+    /// `NoDataFor`: values whose data is never kept (secrets).
+    pub never: Excludes,
 }
 
 /// A `HiveFile` mapping: the registry path where a hive file is mounted.
@@ -95,6 +122,10 @@ pub struct Scope {
     pub view64: bool,
     pub digest: DigestAlgorithm,
     pub mounts: Vec<Mount>,
+    /// `ReportData TRUE`: keep data for `$Value` / `$PrevValue`.
+    pub capture: Option<Capture>,
+    /// `KeyEvents TRUE`: also list the keys in scope.
+    pub key_events: bool,
 }
 
 /// The result of a scan: entries sorted by path (byte order, unique) and the
@@ -102,6 +133,8 @@ pub struct Scope {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub entries: Vec<Entry>,
+    /// Keys in scope, sorted by path (only with `KeyEvents`).
+    pub keys: Vec<KeyEntry>,
     pub failed_mounts: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -110,9 +143,10 @@ impl Snapshot {
     /// Whether `path` lies under a mount that failed to read.
     pub fn is_unavailable(&self, path: &str) -> bool {
         self.failed_mounts.iter().any(|m| {
-            path.len() > m.len()
-                && path.as_bytes()[m.len()] == b'\\'
+            path.len() >= m.len()
+                && path.is_char_boundary(m.len())
                 && path[..m.len()].eq_ignore_ascii_case(m)
+                && (path.len() == m.len() || path.as_bytes()[m.len()] == b'\\')
         })
     }
 }
@@ -206,6 +240,10 @@ impl RegKey for HiveKey<'_, '_> {
 
     fn identity(&self) -> Option<(usize, u64)> {
         Some((self.mount, u64::from(self.key.offset())))
+    }
+
+    fn last_written(&self) -> Option<u64> {
+        Some(self.key.last_written())
     }
 }
 
@@ -320,6 +358,7 @@ pub fn scan_tree<K: RegKey + Clone>(
     let mut scanner = Scanner {
         scope,
         out: Vec::new(),
+        keys: Vec::new(),
         warnings: Vec::new(),
     };
     for p in &scope.patterns {
@@ -334,11 +373,16 @@ pub fn scan_tree<K: RegKey + Clone>(
     entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     entries.dedup_by(|a, b| a.path == b.path);
     snap.entries = entries;
+    let mut keys = scanner.keys;
+    keys.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    keys.dedup_by(|a, b| a.path == b.path);
+    snap.keys = keys;
 }
 
 struct Scanner<'s> {
     scope: &'s Scope,
     out: Vec<Entry>,
+    keys: Vec<KeyEntry>,
     warnings: Vec<String>,
 }
 
@@ -494,6 +538,12 @@ impl<'s> Scanner<'s> {
                         continue;
                     }
                 }
+                if self.scope.key_events {
+                    self.keys.push(KeyEntry {
+                        path: path_string(p.root, path),
+                        last_written: k.last_written(),
+                    });
+                }
                 self.values(p, k, path);
             }
             if self.scope.recursive {
@@ -522,11 +572,18 @@ impl<'s> Scanner<'s> {
                 full.push_str(&prefix);
                 full.push('\\');
                 full.push_str(if name.is_empty() { "(Default)" } else { name });
+                let kept = scope.capture.as_ref().and_then(|c| {
+                    (!c.never.excludes_key(p.root, path)
+                        && !c.never.excludes_value(p.root, path, name))
+                    .then(|| data[..data.len().min(c.max)].to_vec())
+                });
                 out.push(Entry {
                     path: full,
+                    key_len: prefix.len(),
                     value_type: ty,
                     size: data.len() as u64,
                     digest: crate::digest::digest(scope.digest, data),
+                    data: kept,
                 });
             },
             &mut |w| warnings.push(format!("{prefix}: {w}")),

@@ -2,7 +2,7 @@
 
 use crate::baseline::{merge, Change};
 use crate::digest::DigestAlgorithm;
-use crate::event::{self, Source};
+use crate::event::{self, Schema, Source};
 use crate::pattern::{Excludes, Pattern, Root};
 use crate::scan::{scan, Entry, Mount, Scope, Snapshot};
 use std::io::Write;
@@ -17,14 +17,13 @@ pub struct Options {
     pub root: Option<String>,
     pub digest: DigestAlgorithm,
     pub use_logs: bool,
+    /// Add `$Value` / `$PrevValue` (up to this many bytes each).
+    pub report_data: Option<usize>,
+    pub schema: Schema,
 }
 
-fn whole_hive(
-    file: &Path,
-    root: &Option<String>,
-    digest: DigestAlgorithm,
-    use_logs: bool,
-) -> Result<Snapshot, String> {
+fn whole_hive(file: &Path, opts: &Options) -> Result<Snapshot, String> {
+    let (root, digest, use_logs) = (&opts.root, opts.digest, opts.use_logs);
     let mount_path = root.clone().unwrap_or_else(|| "HKLM".into());
     let mount = Mount::parse(&mount_path, file.to_path_buf(), use_logs)?;
     let pattern = Pattern::parse(&format!("{}\\*", mount.display()))?;
@@ -35,6 +34,11 @@ fn whole_hive(
         view64: true,
         digest,
         mounts: vec![mount],
+        capture: opts.report_data.map(|max| crate::scan::Capture {
+            max,
+            never: Excludes::default(),
+        }),
+        key_events: false,
     };
     let snap = scan(&scope);
     if !snap.failed_mounts.is_empty() {
@@ -47,14 +51,16 @@ fn whole_hive(
 }
 
 pub fn run(opts: &Options) -> Result<ExitCode, String> {
-    let old = whole_hive(&opts.old, &opts.root, opts.digest, opts.use_logs)?;
-    let new = whole_hive(&opts.new, &opts.root, opts.digest, opts.use_logs)?;
+    let old = whole_hive(&opts.old, opts)?;
+    let new = whole_hive(&opts.new, opts)?;
     let changes = merge(old.entries.into_iter().map(Ok), &new.entries, |_| false)?;
     let host = event::short_hostname();
     let src = Source {
         hostname: &host,
         module_name: "diff",
         digest: opts.digest,
+        report_data: opts.report_data.is_some(),
+        schema: opts.schema,
     };
     let now = chrono::Utc::now();
     let strip = if opts.root.is_none() {
@@ -82,9 +88,13 @@ pub fn run(opts: &Options) -> Result<ExitCode, String> {
 }
 
 fn relabel(c: &Change, prefix: &str) -> Change {
-    let f = |e: &Entry| Entry {
-        path: e.path.strip_prefix(prefix).unwrap_or(&e.path).to_string(),
-        ..e.clone()
+    let f = |e: &Entry| match e.path.strip_prefix(prefix) {
+        Some(rest) => Entry {
+            path: rest.to_string(),
+            key_len: e.key_len.saturating_sub(prefix.len()),
+            ..e.clone()
+        },
+        None => e.clone(),
     };
     match c {
         Change::New(e) => Change::New(f(e)),
@@ -93,5 +103,6 @@ fn relabel(c: &Change, prefix: &str) -> Change {
             old: f(old),
             new: f(new),
         },
+        Change::NewKey(_) | Change::DeleteKey(_) => c.clone(),
     }
 }

@@ -265,7 +265,10 @@ mod tests {
     #[test]
     fn data_encodings() {
         assert_eq!(encode(ValueType::DWORD, "0x10").unwrap(), vec![16, 0, 0, 0]);
-        assert_eq!(encode(ValueType::QWORD, "1").unwrap(), vec![1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            encode(ValueType::QWORD, "1").unwrap(),
+            vec![1, 0, 0, 0, 0, 0, 0, 0]
+        );
         assert_eq!(encode(ValueType::SZ, "a").unwrap(), vec![b'a', 0, 0, 0]);
         assert_eq!(
             encode(ValueType::MULTI_SZ, "a|b").unwrap(),

@@ -95,7 +95,8 @@ fn init_logging(config: &nxconf::Config, verify: bool) -> Result<(), String> {
             let base = Path::new(&config.path).parent().unwrap_or(Path::new("."));
             let p = base.join(f);
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| format!("LogFile {}: {e}", p.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("LogFile {}: {e}", p.display()))?;
             }
             let file = std::fs::OpenOptions::new()
                 .create(true)
