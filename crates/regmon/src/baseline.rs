@@ -7,6 +7,7 @@
 //! transaction: after a crash the database holds the old baseline or the new
 //! one with its undelivered events, never a mix.
 
+use crate::digest::Digest;
 use crate::scan::{Entry, KeyEntry, Snapshot};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -121,7 +122,7 @@ impl<'t> Rows<'t> {
                 e.key_len as i64,
                 e.value_type as i64,
                 e.size as i64,
-                e.digest,
+                &e.digest[..],
                 e.data
             ])
             .map(drop)
@@ -148,46 +149,83 @@ pub enum Comparison {
     Changes(Vec<Change>),
 }
 
-/// The changes from `old` to `new`, both sorted by path (byte order).
-/// A path for which `unavailable` holds is never reported deleted.
-pub fn merge(
-    old: impl Iterator<Item = Result<Entry, String>>,
-    new: &[Entry],
-    unavailable: impl Fn(&str) -> bool,
-) -> Result<Vec<Change>, String> {
-    use std::cmp::Ordering;
-    let mut changes = Vec::new();
-    let mut old = old.peekable();
-    let mut new = new.iter().peekable();
-    loop {
-        let ord = match (old.peek(), new.peek()) {
-            (None, None) => break,
-            (Some(Err(_)), _) => return Err(old.next().expect("peeked").unwrap_err()),
-            (None, Some(_)) => Ordering::Greater,
-            (Some(_), None) => Ordering::Less,
-            (Some(Ok(o)), Some(n)) => o.path.as_str().cmp(n.path.as_str()),
-        };
-        match ord {
-            Ordering::Less => {
-                let o = old.next().expect("peeked")?;
-                if !unavailable(&o.path) {
-                    changes.push(Change::Delete(o));
-                }
-            }
-            Ordering::Greater => changes.push(Change::New(new.next().expect("peeked").clone())),
-            Ordering::Equal => {
-                let o = old.next().expect("peeked")?;
-                let n = new.next().expect("peeked");
-                if o.digest != n.digest || o.value_type != n.value_type || o.size != n.size {
-                    changes.push(Change::Changed {
-                        old: o,
-                        new: n.clone(),
-                    });
-                }
-            }
+/// Finds the changes between an old state, fed one row at a time in path
+/// order, and a new scan (sorted by path). Unchanged rows are compared in
+/// place and never copied, so a no-change rescan allocates nothing here.
+pub struct Merger<'n, F: Fn(&str) -> bool> {
+    new: &'n [Entry],
+    next: usize,
+    /// A path for which this holds is never reported deleted (its hive
+    /// could not be read).
+    unavailable: F,
+    changes: Vec<Change>,
+}
+
+impl<'n, F: Fn(&str) -> bool> Merger<'n, F> {
+    pub fn new(new: &'n [Entry], unavailable: F) -> Self {
+        Merger {
+            new,
+            next: 0,
+            unavailable,
+            changes: Vec::new(),
         }
     }
-    Ok(changes)
+
+    /// One old row: its path, a test of whether it equals a new entry
+    /// (type, size, digest), and a way to copy it when it is reported.
+    pub fn old(
+        &mut self,
+        path: &str,
+        same: impl FnOnce(&Entry) -> Result<bool, String>,
+        entry: impl FnOnce() -> Result<Entry, String>,
+    ) -> Result<(), String> {
+        // One comparison per row in the common case (the paths are equal).
+        while let Some(n) = self.new.get(self.next) {
+            match n.path.as_str().cmp(path) {
+                std::cmp::Ordering::Less => {
+                    self.changes.push(Change::New(n.clone()));
+                    self.next += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    if !same(n)? {
+                        self.changes.push(Change::Changed {
+                            old: entry()?,
+                            new: n.clone(),
+                        });
+                    }
+                    self.next += 1;
+                    return Ok(());
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        if !(self.unavailable)(path) {
+            self.changes.push(Change::Delete(entry()?));
+        }
+        Ok(())
+    }
+
+    /// The changes, once every old row was given.
+    pub fn finish(mut self) -> Vec<Change> {
+        let rest = self.new[self.next..].iter().cloned().map(Change::New);
+        self.changes.extend(rest);
+        self.changes
+    }
+}
+
+/// Whether two states of a value differ (data or type).
+pub fn differs(o: &Entry, n: &Entry) -> bool {
+    o.digest[..] != n.digest[..] || o.value_type != n.value_type || o.size != n.size
+}
+
+/// The changes from `old` to `new`, both sorted by path (byte order).
+pub fn merge(old: &[Entry], new: &[Entry], unavailable: impl Fn(&str) -> bool) -> Vec<Change> {
+    let mut m = Merger::new(new, unavailable);
+    for o in old {
+        // Infallible for in-memory entries.
+        let _ = m.old(&o.path, |n| Ok(!differs(o, n)), || Ok(o.clone()));
+    }
+    m.finish()
 }
 
 impl Baseline {
@@ -264,19 +302,34 @@ impl Baseline {
                 "SELECT path, key_len, type, size, digest, data FROM value ORDER BY path",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let old = rows.mapped(|r| {
-            Ok(Entry {
-                path: r.get(0)?,
-                key_len: r.get::<_, i64>(1)? as usize,
-                value_type: r.get::<_, i64>(2)? as u32,
-                size: r.get::<_, i64>(3)? as u64,
-                digest: r.get(4)?,
-                data: r.get(5)?,
-            })
-        });
-        let old = old.map(|r| r.map_err(|e| format!("baseline: {e}")));
-        let mut changes = merge(old, &snap.entries, |p| snap.is_unavailable(p))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut merger = Merger::new(&snap.entries, |p| snap.is_unavailable(p));
+        let err = |e: rusqlite::Error| format!("baseline {}: {e}", self.path.display());
+        while let Some(r) = rows.next().map_err(err)? {
+            let path = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
+            merger.old(
+                path,
+                |n| {
+                    let ty = r.get_ref(2).and_then(|v| Ok(v.as_i64()?)).map_err(err)?;
+                    let size = r.get_ref(3).and_then(|v| Ok(v.as_i64()?)).map_err(err)?;
+                    let digest = r.get_ref(4).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
+                    Ok(ty as u32 == n.value_type
+                        && size as u64 == n.size
+                        && digest == &n.digest[..])
+                },
+                || {
+                    Ok(Entry {
+                        path: path.to_string(),
+                        key_len: r.get::<_, i64>(1).map_err(err)? as usize,
+                        value_type: r.get::<_, i64>(2).map_err(err)? as u32,
+                        size: r.get::<_, i64>(3).map_err(err)? as u64,
+                        digest: Digest::from_slice(&r.get::<_, Vec<u8>>(4).map_err(err)?),
+                        data: r.get(5).map_err(err)?,
+                    })
+                },
+            )?;
+        }
+        let mut changes = merger.finish();
         let mut kstmt = self
             .conn
             .prepare_cached("SELECT path, last_written FROM key ORDER BY path")
@@ -314,11 +367,22 @@ impl Baseline {
             }
         }
         tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('scope', ?1)",
-            params![scope],
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('scope', ?1), ('values', ?2)",
+            params![scope, snap.entries.len().to_string()],
         )
         .map_err(err)?;
         tx.commit().map_err(err)
+    }
+
+    /// How many values the baseline holds (kept in `meta`; 0 when unknown).
+    pub fn value_count(&self) -> usize {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'values'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Applies changes and queues their rendered events (output, file,
@@ -342,6 +406,19 @@ impl Baseline {
                 }
                 .map_err(err)?;
             }
+            let delta: i64 = changes
+                .iter()
+                .map(|c| match c {
+                    Change::New(_) => 1,
+                    Change::Delete(_) => -1,
+                    _ => 0,
+                })
+                .sum();
+            tx.execute(
+                "UPDATE meta SET value = CAST(MAX(0, CAST(value AS INTEGER) + ?1) AS TEXT) WHERE key = 'values'",
+                params![delta],
+            )
+            .map_err(err)?;
             let mut q = tx
                 .prepare("INSERT INTO outbox (output, target, line) VALUES (?1, ?2, ?3)")
                 .map_err(err)?;
@@ -398,7 +475,7 @@ mod tests {
             key_len: 1,
             value_type: 1,
             size: 1,
-            digest: vec![d],
+            digest: Digest::from_slice(&[d]),
             data: None,
         }
     }

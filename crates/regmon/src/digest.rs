@@ -23,6 +23,44 @@ pub fn digest(alg: DigestAlgorithm, data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A digest value kept inline (no heap allocation per value): up to 64
+/// bytes, the longest algorithm's output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Digest {
+    len: u8,
+    buf: [u8; 64],
+}
+
+impl Digest {
+    pub fn of(alg: DigestAlgorithm, data: &[u8]) -> Digest {
+        Digest::from_slice(&digest(alg, data))
+    }
+
+    /// At most 64 bytes are kept (longer input is cut: it never occurs).
+    pub fn from_slice(b: &[u8]) -> Digest {
+        let mut buf = [0u8; 64];
+        let len = b.len().min(64);
+        buf[..len].copy_from_slice(&b[..len]);
+        Digest {
+            len: len as u8,
+            buf,
+        }
+    }
+}
+
+impl std::ops::Deref for Digest {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex(self))
+    }
+}
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -305,7 +305,7 @@ fn ecs_value(
         if o.value_type != n.value_type {
             changed.push(Value::String("registry.data.type".into()));
         }
-        if o.digest != n.digest || o.size != n.size {
+        if o.digest[..] != n.digest[..] || o.size != n.size {
             let hash = format!(
                 "registry.data.hash.{}",
                 src.digest.config_name().replace('-', "_")

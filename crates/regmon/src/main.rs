@@ -5,6 +5,8 @@ mod cmd;
 mod digest;
 mod event;
 mod hivefile;
+#[cfg(windows)]
+mod live;
 mod output;
 mod pattern;
 mod runtime;

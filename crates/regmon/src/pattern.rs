@@ -69,6 +69,13 @@ impl Glob {
 
     /// Case-insensitive match of the whole of `s`.
     pub fn matches(&self, s: &str) -> bool {
+        // `*` alone is the common case (every value): no work at all.
+        if self.chars.len() == 1 && self.chars[0] == '*' {
+            return true;
+        }
+        if self.is_literal() && s.is_ascii() && self.text.is_ascii() {
+            return s.eq_ignore_ascii_case(&self.text);
+        }
         let s: Vec<char> = s.chars().flat_map(char::to_uppercase).collect();
         glob_match(&self.chars, &s)
     }

@@ -31,6 +31,8 @@ pub struct Input {
     routes: Vec<usize>,
     /// Set by start_scan() or a Realtime notification: scan soon.
     requested: Arc<AtomicBool>,
+    /// Values found by the last scan (a capacity hint for the next).
+    last_count: usize,
 }
 
 struct Output {
@@ -235,6 +237,7 @@ impl Runtime {
                         baseline: None,
                         routes: Vec::new(),
                         requested: Arc::new(AtomicBool::new(false)),
+                        last_count: 0,
                     }),
                     Err(mut e) => errors.append(&mut e),
                 }
@@ -306,11 +309,14 @@ impl Runtime {
         if scope.mounts.is_empty() {
             return crate::live::scan_live(scope);
         }
-        crate::scan::scan(scope)
+        crate::scan::scan(scope, self.inputs[i].last_count)
     }
 
     /// One scan of input `i`: compare, commit, deliver.
     pub fn scan(&mut self, i: usize) -> Result<(), String> {
+        if self.inputs[i].last_count == 0 {
+            self.inputs[i].last_count = self.baseline(i)?.value_count();
+        }
         let started = Instant::now();
         let snap = self.take_snapshot(i);
         let name = self.inputs[i].name.clone();
@@ -323,8 +329,16 @@ impl Runtime {
                 "hive mounted at {m} could not be read; its baseline is kept and it is retried at the next scan"
             );
         }
+        let scanned = started.elapsed();
+        self.inputs[i].last_count = snap.entries.len();
         let scope_key = self.inputs[i].scope_key.clone();
         let cmp = self.baseline(i)?.compare(&scope_key, &snap)?;
+        tracing::debug!(
+            input = %name,
+            "scan {:.3}s, compare {:.3}s",
+            scanned.as_secs_f64(),
+            (started.elapsed() - scanned).as_secs_f64()
+        );
         let changes = match cmp {
             Comparison::Rebuild { reason } => {
                 self.baseline(i)?.rebuild(&scope_key, &snap)?;

@@ -9,7 +9,7 @@
 //! The scanner does not know where keys come from: a backend gives it
 //! [`RegKey`]s (offline hive keys here, live registry keys on Windows).
 
-use crate::digest::DigestAlgorithm;
+use crate::digest::{Digest, DigestAlgorithm};
 use crate::pattern::{Excludes, Pattern, Root};
 use crate::wow64;
 use hive::{Hive, HiveFile, Key};
@@ -41,6 +41,16 @@ pub trait RegKey: Sized {
     }
 }
 
+/// Orders sibling keys as their subtrees' paths sort: by `name\\`.
+fn subtree_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes().chain(*b"\\").cmp(b.bytes().chain(*b"\\"))
+}
+
+/// Whether value `v` sorts before every path in subtree `k\\...`.
+fn value_before_subtree(v: &str, k: &str) -> bool {
+    v.bytes().cmp(k.bytes().chain(*b"\\")) == std::cmp::Ordering::Less
+}
+
 /// One value as a scan found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -50,10 +60,17 @@ pub struct Entry {
     pub key_len: usize,
     pub value_type: u32,
     pub size: u64,
-    pub digest: Vec<u8>,
+    pub digest: Digest,
     /// The first bytes of the data (up to `ReportData`'s MaxDataSize), kept
     /// only for inputs that report data and values not under `NoDataFor`.
     pub data: Option<Vec<u8>>,
+}
+
+impl Entry {
+    /// The value-name part of the path (`(Default)` for the default value).
+    pub fn name(&self) -> &str {
+        self.path.get(self.key_len + 1..).unwrap_or("")
+    }
 }
 
 /// A key in scope, for `KeyEvents`.
@@ -296,8 +313,10 @@ impl<K> VNode<K> {
 /// Scans `scope` over its mounted hive files. Never fails as a whole: an
 /// unreadable mount is listed in `failed_mounts`, a damaged key or value
 /// becomes a warning.
-pub fn scan(scope: &Scope) -> Snapshot {
+pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
     let mut snap = Snapshot::default();
+    // The last scan's size: saves re-growing a vector of a million entries.
+    snap.entries.reserve(size_hint);
     let mut files: Vec<Option<HiveFile>> = Vec::new();
     for m in &scope.mounts {
         match open_hive(m) {
@@ -357,7 +376,7 @@ pub fn scan_tree<K: RegKey + Clone>(
 ) {
     let mut scanner = Scanner {
         scope,
-        out: Vec::new(),
+        out: std::mem::take(&mut snap.entries),
         keys: Vec::new(),
         warnings: Vec::new(),
     };
@@ -370,11 +389,17 @@ pub fn scan_tree<K: RegKey + Clone>(
     }
     let mut entries = scanner.out;
     snap.warnings.append(&mut scanner.warnings);
-    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    // One pattern yields sorted entries; several may not (stable sort
+    // merges the sorted runs cheaply).
+    if !entries.is_sorted_by(|a, b| a.path <= b.path) {
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+    }
     entries.dedup_by(|a, b| a.path == b.path);
     snap.entries = entries;
     let mut keys = scanner.keys;
-    keys.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    if !keys.is_sorted_by(|a, b| a.path <= b.path) {
+        keys.sort_by(|a, b| a.path.cmp(&b.path));
+    }
     keys.dedup_by(|a, b| a.path == b.path);
     snap.keys = keys;
 }
@@ -496,10 +521,13 @@ impl<'s> Scanner<'s> {
                 .into_iter()
                 .collect()
         } else {
-            self.children(p.root, &node, path)
+            let mut m: Vec<(String, Node<'t, K>)> = self
+                .children(p.root, &node, path)
                 .into_iter()
                 .filter(|(n, _)| g.matches(n))
-                .collect()
+                .collect();
+            m.sort_by(|a, b| subtree_order(&a.0, &b.0));
+            m
         };
         for (name, child) in next {
             path.push(name);
@@ -516,10 +544,23 @@ impl<'s> Scanner<'s> {
         node: Node<'t, K>,
         path: &mut Vec<String>,
     ) {
+        /// Work left on the explicit stack: a key to visit (at a path
+        /// level, under a name) or a value entry to emit in its turn.
+        enum Work<'t, K> {
+            Visit(Node<'t, K>, usize, Option<String>),
+            Emit(Entry),
+        }
         let mut seen: HashSet<(usize, u64)> = HashSet::new();
         let base = path.len();
-        let mut stack: Vec<(Node<'t, K>, usize, Option<String>)> = vec![(node, base, None)];
-        while let Some((node, level, name)) = stack.pop() {
+        let mut stack: Vec<Work<'t, K>> = vec![Work::Visit(node, base, None)];
+        while let Some(work) = stack.pop() {
+            let (node, level, name) = match work {
+                Work::Emit(e) => {
+                    self.out.push(e);
+                    continue;
+                }
+                Work::Visit(n, l, name) => (n, l, name),
+            };
             path.truncate(level);
             if let Some(n) = name {
                 path.push(n);
@@ -531,6 +572,7 @@ impl<'s> Scanner<'s> {
                 Node::Virtual(v) => v.key.as_ref(),
                 Node::Real(k) => Some(k),
             };
+            let mut values = Vec::new();
             if let Some(k) = key {
                 if let Some(id) = k.identity() {
                     if !seen.insert(id) {
@@ -544,23 +586,45 @@ impl<'s> Scanner<'s> {
                         last_written: k.last_written(),
                     });
                 }
-                self.values(p, k, path);
+                values = self.values(p, k, path);
+                values.sort_unstable_by(|a, b| a.name().cmp(b.name()));
             }
-            if self.scope.recursive {
-                let kids = self.children(p.root, &node, path);
-                let level = path.len();
-                for (n, c) in kids.into_iter().rev() {
-                    stack.push((c, level, Some(n)));
+            let mut kids = if self.scope.recursive {
+                self.children(p.root, &node, path)
+            } else {
+                Vec::new()
+            };
+            kids.sort_by(|a, b| subtree_order(&a.0, &b.0));
+            // Emit in full-path byte order: a value `name` and a subkey's
+            // subtree (`child\...`) interleave as their texts compare. The
+            // scan's output is then sorted already (see `scan_tree`).
+            let level = path.len();
+            let mut items: Vec<Work<'t, K>> = Vec::with_capacity(values.len() + kids.len());
+            let mut vi = values.into_iter().peekable();
+            let mut ki = kids.into_iter().peekable();
+            loop {
+                let take_value = match (vi.peek(), ki.peek()) {
+                    (None, None) => break,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (Some(v), Some((k, _))) => value_before_subtree(v.name(), k),
+                };
+                if take_value {
+                    items.push(Work::Emit(vi.next().expect("peeked")));
+                } else {
+                    let (n, c) = ki.next().expect("peeked");
+                    items.push(Work::Visit(c, level, Some(n)));
                 }
             }
+            stack.extend(items.into_iter().rev());
         }
         path.truncate(base);
     }
 
-    fn values<K: RegKey>(&mut self, p: &Pattern, key: &K, path: &[String]) {
+    fn values<K: RegKey>(&mut self, p: &Pattern, key: &K, path: &[String]) -> Vec<Entry> {
         let prefix = path_string(p.root, path);
         let scope = self.scope;
-        let out = &mut self.out;
+        let mut out = Vec::new();
         let mut warnings = Vec::new();
         let r = key.for_each_value(
             &mut |name, ty, data| {
@@ -582,7 +646,7 @@ impl<'s> Scanner<'s> {
                     key_len: prefix.len(),
                     value_type: ty,
                     size: data.len() as u64,
-                    digest: crate::digest::digest(scope.digest, data),
+                    digest: Digest::of(scope.digest, data),
                     data: kept,
                 });
             },
@@ -592,5 +656,6 @@ impl<'s> Scanner<'s> {
         if let Err(e) = r {
             self.warnings.push(format!("{prefix}: {e}"));
         }
+        out
     }
 }

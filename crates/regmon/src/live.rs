@@ -1,0 +1,981 @@
+//! The live Windows registry backend: the Win32 registry API behind the
+//! scanner's [`RegKey`], and `Realtime` change notifications.
+//!
+//! Keys are opened with the least access a scan needs (`KEY_QUERY_VALUE |
+//! KEY_ENUMERATE_SUB_KEYS`) plus `KEY_WOW64_64KEY` or `KEY_WOW64_32KEY` for
+//! `64BitView` TRUE / FALSE, on every open, as the API requires. A subkey
+//! found by enumeration is opened only when the scanner reaches it, so a
+//! recursive scan holds about one handle per level, not one per pending key.
+//!
+//! Enumeration by index races with writers: a value deleted before the
+//! current index shifts the later ones down (one would be skipped), one added
+//! shifts them up (one would be seen twice). So a key's values (and its
+//! subkeys) are read, then its last-write time is compared with the one read
+//! before: if the key changed meanwhile the enumeration is repeated, and
+//! after [`ATTEMPTS`] unstable passes the union of all passes is used. A
+//! value that was deleted mid-scan may thus be reported present once (and as
+//! deleted by the next scan); a value that exists is never missed and never
+//! looks deleted. `ERROR_MORE_DATA` grows the buffer and retries the same
+//! index. A key that is access-denied is a warning naming it; a key that
+//! vanished mid-scan is simply gone (its values are reported deleted).
+//!
+//! Names are read as UTF-16 and shown as UTF-8; keys are reopened by their
+//! UTF-16 names, so even a name with an unpaired surrogate (shown with
+//! U+FFFD) is read. Data is passed on as the raw bytes stored: REG_EXPAND_SZ
+//! is not expanded, strings are not NUL-trimmed.
+//!
+//! Registry symbolic links (e.g. `HKLM\SYSTEM\CurrentControlSet`) are
+//! followed, as `RegOpenKeyExW` does by default; the scanner's depth limit
+//! bounds a link that points back to its own ancestor.
+
+use crate::pattern::Root;
+use crate::scan::{Children, RegKey, Scope, Snapshot, VNode};
+use std::cell::{Cell, OnceCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc, Mutex, Once};
+use std::thread::JoinHandle;
+use windows_sys::Wdk::System::Registry::{KeyBasicInformation, NtQueryKey};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_MORE_DATA, ERROR_NO_MORE_ITEMS,
+    ERROR_PATH_NOT_FOUND, ERROR_SUCCESS, FILETIME, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT,
+};
+use windows_sys::Win32::System::Registry::{
+    RegCloseKey, RegEnumKeyExW, RegEnumValueW, RegNotifyChangeKeyValue, RegOpenKeyExW,
+    RegQueryInfoKeyW, HKEY, HKEY_CLASSES_ROOT, HKEY_CURRENT_CONFIG, HKEY_CURRENT_USER,
+    HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_ENUMERATE_SUB_KEYS, KEY_NOTIFY, KEY_QUERY_VALUE,
+    KEY_WOW64_32KEY, KEY_WOW64_64KEY, REG_NOTIFY_CHANGE_LAST_SET, REG_NOTIFY_CHANGE_NAME,
+};
+use windows_sys::Win32::System::Threading::{CreateEventW, SetEvent, WaitForMultipleObjects};
+
+/// Enumeration passes of one key before the union of the passes is taken.
+const ATTEMPTS: usize = 4;
+/// Retries of one index after `ERROR_MORE_DATA` (each grows the buffers).
+const GROW_RETRIES: usize = 8;
+/// Value names are at most 16,383 characters; key names at most 255.
+const MAX_NAME: usize = 16_384;
+/// Data larger than this is skipped with a warning (the registry's own
+/// practical limit is far below).
+const MAX_DATA: usize = 1 << 30;
+/// A bound on indexes per key: a writer adding entries forever cannot keep
+/// an enumeration going forever.
+const MAX_ENTRIES: u32 = 1 << 24;
+
+/// The `samDesired` view bits of a scope.
+fn view_bits(view64: bool) -> u32 {
+    if view64 {
+        KEY_WOW64_64KEY
+    } else {
+        KEY_WOW64_32KEY
+    }
+}
+
+fn predefined(root: Root) -> HKEY {
+    match root {
+        Root::Hklm => HKEY_LOCAL_MACHINE,
+        Root::Hkcu => HKEY_CURRENT_USER,
+        Root::Hku => HKEY_USERS,
+        Root::Hkcr => HKEY_CLASSES_ROOT,
+        Root::Hkcc => HKEY_CURRENT_CONFIG,
+    }
+}
+
+/// A Win32 error code as text, e.g. "access denied (error 5)".
+fn describe(rc: u32) -> String {
+    let what = match rc {
+        ERROR_ACCESS_DENIED => "access denied",
+        ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => "not found",
+        ERROR_MORE_DATA => "more data than the buffer holds",
+        _ => return std::io::Error::from_raw_os_error(rc as i32).to_string(),
+    };
+    format!("{what} (error {rc})")
+}
+
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+fn with_nul(name: &[u16]) -> Vec<u16> {
+    let mut v = Vec::with_capacity(name.len() + 1);
+    v.extend_from_slice(name);
+    v.push(0);
+    v
+}
+
+fn filetime(ft: &FILETIME) -> u64 {
+    (u64::from(ft.dwHighDateTime) << 32) | u64::from(ft.dwLowDateTime)
+}
+
+/// An open registry handle, closed on drop.
+struct Handle(HKEY);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: self.0 was returned by a successful RegOpenKeyExW and is
+        // closed exactly once, here.
+        unsafe { RegCloseKey(self.0) };
+    }
+}
+
+/// Opens `name` (UTF-16 with a trailing NUL) below `parent`.
+fn open(parent: HKEY, name: &[u16], sam: u32) -> Result<Handle, u32> {
+    debug_assert_eq!(name.last(), Some(&0));
+    let mut h: HKEY = std::ptr::null_mut();
+    // SAFETY: `name` is NUL-terminated and outlives the call; `h` is a valid
+    // out pointer.
+    let rc = unsafe { RegOpenKeyExW(parent, name.as_ptr(), 0, sam, &mut h) };
+    if rc == ERROR_SUCCESS {
+        Ok(Handle(h))
+    } else {
+        Err(rc)
+    }
+}
+
+/// The key's counts, longest name and data lengths, and last-write time.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Info {
+    subkeys: u32,
+    max_subkey: u32,
+    values: u32,
+    max_value_name: u32,
+    max_data: u32,
+    last_write: u64,
+}
+
+fn query_info(h: HKEY) -> Result<Info, u32> {
+    let mut i = Info::default();
+    let mut ft = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    // SAFETY: every non-null pointer is a valid out pointer for the call;
+    // the class, reserved and security descriptor outputs are not wanted.
+    let rc = unsafe {
+        RegQueryInfoKeyW(
+            h,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &mut i.subkeys,
+            &mut i.max_subkey,
+            std::ptr::null_mut(),
+            &mut i.values,
+            &mut i.max_value_name,
+            &mut i.max_data,
+            std::ptr::null_mut(),
+            &mut ft,
+        )
+    };
+    if rc != ERROR_SUCCESS {
+        return Err(rc);
+    }
+    i.last_write = filetime(&ft);
+    Ok(i)
+}
+
+/// The key's own name as stored (its last component) and last-write time,
+/// through `NtQueryKey(KeyBasicInformation)`.
+fn basic_info(h: HKEY) -> Option<(Vec<u16>, u64)> {
+    // KEY_BASIC_INFORMATION: LastWriteTime (i64), TitleIndex (u32),
+    // NameLength (u32, bytes), Name (UTF-16). u64 units keep it aligned.
+    let mut buf = vec![0u64; (16 + 2 * 256) / 8 + 1];
+    for _ in 0..3 {
+        let bytes = (buf.len() * 8) as u32;
+        let mut need = 0u32;
+        // SAFETY: `buf` is writable for `bytes` bytes; `need` is a valid out
+        // pointer; a registry HKEY is a kernel key handle NtQueryKey accepts.
+        let st = unsafe {
+            NtQueryKey(
+                h as HANDLE,
+                KeyBasicInformation,
+                buf.as_mut_ptr().cast(),
+                bytes,
+                &mut need,
+            )
+        };
+        if st >= 0 {
+            let raw: &[u8] = {
+                let len = buf.len() * 8;
+                // SAFETY: reinterpreting initialised u64s as bytes; the
+                // slice covers exactly the buffer.
+                unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) }
+            };
+            let lw = u64::from_le_bytes(raw[0..8].try_into().ok()?);
+            let n = u32::from_le_bytes(raw[12..16].try_into().ok()?) as usize;
+            if 16 + n > raw.len() {
+                return None;
+            }
+            let name: Vec<u16> = raw[16..16 + n]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            return Some((name, lw));
+        }
+        if need as usize <= bytes as usize {
+            return None;
+        }
+        buf = vec![0u64; need as usize / 8 + 2];
+    }
+    None
+}
+
+/// One value read by enumeration.
+struct Value {
+    name: Vec<u16>,
+    ty: u32,
+    data: Vec<u8>,
+}
+
+/// Reads one pass of the values of `h`. Entries that cannot be read are
+/// warnings; the others still come.
+fn value_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Value> {
+    let mut out = Vec::with_capacity(info.values as usize);
+    let mut name = vec![0u16; (info.max_value_name as usize + 1).clamp(64, MAX_NAME + 1)];
+    let mut data = vec![0u8; (info.max_data as usize).clamp(64, 1 << 20)];
+    let mut index = 0u32;
+    'entries: while index < MAX_ENTRIES {
+        let mut tries = 0;
+        loop {
+            let mut name_len = name.len() as u32;
+            let mut data_len = data.len() as u32;
+            let mut ty = 0u32;
+            // SAFETY: the buffers are writable for the lengths passed; the
+            // out pointers are valid; lpReserved must be null.
+            let rc = unsafe {
+                RegEnumValueW(
+                    h,
+                    index,
+                    name.as_mut_ptr(),
+                    &mut name_len,
+                    std::ptr::null(),
+                    &mut ty,
+                    data.as_mut_ptr(),
+                    &mut data_len,
+                )
+            };
+            match rc {
+                ERROR_SUCCESS => {
+                    let n = (name_len as usize).min(name.len());
+                    let d = (data_len as usize).min(data.len());
+                    out.push(Value {
+                        name: name[..n].to_vec(),
+                        ty,
+                        data: data[..d].to_vec(),
+                    });
+                    break;
+                }
+                ERROR_NO_MORE_ITEMS => break 'entries,
+                ERROR_MORE_DATA if tries < GROW_RETRIES => {
+                    tries += 1;
+                    // Data too small: data_len is the size needed. Otherwise
+                    // the name was too long for its buffer.
+                    if data_len as usize > data.len() {
+                        if data_len as usize > MAX_DATA {
+                            warn(format!(
+                                "value #{index}: {data_len} bytes of data, over the {MAX_DATA}-byte limit; skipped"
+                            ));
+                            break;
+                        }
+                        data.resize(data_len as usize, 0);
+                    } else if name.len() <= MAX_NAME {
+                        name.resize(MAX_NAME + 1, 0);
+                    } else {
+                        let grown = (data.len() * 2).min(MAX_DATA);
+                        data.resize(grown, 0);
+                    }
+                }
+                _ => {
+                    warn(format!("value #{index}: {}; skipped", describe(rc)));
+                    break;
+                }
+            }
+        }
+        index += 1;
+    }
+    out
+}
+
+/// One subkey read by enumeration: its UTF-16 name and last-write time.
+struct Sub {
+    name: Vec<u16>,
+    last_write: u64,
+}
+
+fn subkey_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Sub> {
+    let mut out = Vec::with_capacity(info.subkeys as usize);
+    let mut name = vec![0u16; (info.max_subkey as usize + 1).clamp(256, MAX_NAME + 1)];
+    let mut index = 0u32;
+    'entries: while index < MAX_ENTRIES {
+        let mut tries = 0;
+        loop {
+            let mut name_len = name.len() as u32;
+            let mut ft = FILETIME {
+                dwLowDateTime: 0,
+                dwHighDateTime: 0,
+            };
+            // SAFETY: `name` is writable for name_len characters; the class
+            // outputs are null (not wanted), lpReserved is null; `ft` is a
+            // valid out pointer.
+            let rc = unsafe {
+                RegEnumKeyExW(
+                    h,
+                    index,
+                    name.as_mut_ptr(),
+                    &mut name_len,
+                    std::ptr::null(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    &mut ft,
+                )
+            };
+            match rc {
+                ERROR_SUCCESS => {
+                    let n = (name_len as usize).min(name.len());
+                    out.push(Sub {
+                        name: name[..n].to_vec(),
+                        last_write: filetime(&ft),
+                    });
+                    break;
+                }
+                ERROR_NO_MORE_ITEMS => break 'entries,
+                ERROR_MORE_DATA if tries < GROW_RETRIES && name.len() <= MAX_NAME => {
+                    tries += 1;
+                    name.resize(MAX_NAME + 1, 0);
+                }
+                _ => {
+                    warn(format!("subkey #{index}: {}; skipped", describe(rc)));
+                    break;
+                }
+            }
+        }
+        index += 1;
+    }
+    out
+}
+
+/// Case-insensitive identity of a registry name, for merging passes.
+fn fold(name: &[u16]) -> String {
+    String::from_utf16_lossy(name).to_uppercase()
+}
+
+/// Enumerates with `pass` until two reads of the key's last-write time
+/// around one pass agree; after [`ATTEMPTS`] unstable passes, the union of
+/// all passes (later passes win), so nothing that exists is ever missed.
+fn stable<T>(
+    h: HKEY,
+    mut pass: impl FnMut(&Info, &mut dyn FnMut(String)) -> Vec<T>,
+    name_of: impl Fn(&T) -> &[u16],
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<T>, String> {
+    let mut union: BTreeMap<String, T> = BTreeMap::new();
+    let mut before = query_info(h).map_err(describe)?;
+    for _ in 0..ATTEMPTS {
+        // Warnings of a pass are kept only if it is the one used.
+        let mut notes = Vec::new();
+        let list = pass(&before, &mut |w| notes.push(w));
+        let after = query_info(h).map_err(describe)?;
+        if after.last_write == before.last_write {
+            // No write between the two reads: this pass alone is a
+            // consistent view.
+            for n in notes {
+                warn(n);
+            }
+            return Ok(list);
+        }
+        for item in list {
+            union.insert(fold(name_of(&item)), item);
+        }
+        before = after;
+    }
+    warn(format!(
+        "changed during each of {ATTEMPTS} enumerations; using the union of them"
+    ));
+    Ok(union.into_values().collect())
+}
+
+/// How a lazily opened key turned out.
+enum State {
+    Open(Rc<Handle>),
+    /// Deleted before we got to it: no values, no subkeys.
+    Gone,
+    /// Could not be opened (access denied, ...): reported once.
+    Failed(String),
+}
+
+struct Inner {
+    /// The parent's handle (None for a predefined root).
+    parent: Option<Rc<Handle>>,
+    /// The name below the parent, UTF-16 with a trailing NUL (or the
+    /// predefined root handle when `parent` is None).
+    name: Vec<u16>,
+    root: HKEY,
+    sam: u32,
+    state: OnceCell<State>,
+    last_write: Cell<Option<u64>>,
+    /// Whether the open failure was already reported.
+    reported: Cell<bool>,
+}
+
+/// A key of the live registry, opened when first used.
+#[derive(Clone)]
+pub struct LiveKey(Rc<Inner>);
+
+impl LiveKey {
+    /// A predefined root key in the given view.
+    fn root(root: Root, view64: bool) -> LiveKey {
+        LiveKey(Rc::new(Inner {
+            parent: None,
+            name: vec![0],
+            root: predefined(root),
+            sam: KEY_QUERY_VALUE | KEY_ENUMERATE_SUB_KEYS | view_bits(view64),
+            state: OnceCell::new(),
+            last_write: Cell::new(None),
+            reported: Cell::new(false),
+        }))
+    }
+
+    fn child(&self, parent: Rc<Handle>, name: &[u16], last_write: Option<u64>) -> LiveKey {
+        LiveKey(Rc::new(Inner {
+            parent: Some(parent),
+            name: with_nul(name),
+            root: self.0.root,
+            sam: self.0.sam,
+            state: OnceCell::new(),
+            last_write: Cell::new(last_write),
+            reported: Cell::new(false),
+        }))
+    }
+
+    fn state(&self) -> &State {
+        self.0.state.get_or_init(|| {
+            let parent = match &self.0.parent {
+                Some(p) => p.0,
+                None => self.0.root,
+            };
+            match open(parent, &self.0.name, self.0.sam) {
+                Ok(h) => State::Open(Rc::new(h)),
+                Err(ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND) => State::Gone,
+                Err(rc) => State::Failed(describe(rc)),
+            }
+        })
+    }
+
+    /// The open handle; `Ok(None)` for a key that is gone; an error (once:
+    /// later calls see an empty key) when it cannot be opened.
+    fn handle(&self) -> Result<Option<Rc<Handle>>, String> {
+        match self.state() {
+            State::Open(h) => Ok(Some(h.clone())),
+            State::Gone => Ok(None),
+            State::Failed(e) => {
+                if self.0.reported.replace(true) {
+                    Ok(None)
+                } else {
+                    Err(format!("{e}; skipped"))
+                }
+            }
+        }
+    }
+}
+
+impl RegKey for LiveKey {
+    fn subkeys(&self, _path: &[String]) -> Result<Children<Self>, String> {
+        let Some(h) = self.handle()? else {
+            return Ok(Vec::new());
+        };
+        let mut warnings = Vec::new();
+        let subs = stable(
+            h.0,
+            |info, warn| subkey_pass(h.0, info, warn),
+            |s: &Sub| &s.name,
+            &mut |w| warnings.push(w),
+        )?;
+        let mut out: Children<Self> = warnings.into_iter().map(Err).collect();
+        out.extend(subs.into_iter().map(|s| {
+            Ok((
+                String::from_utf16_lossy(&s.name),
+                self.child(h.clone(), &s.name, Some(s.last_write)),
+            ))
+        }));
+        Ok(out)
+    }
+
+    fn subkey(&self, name: &str, _path: &[String]) -> Result<Option<(String, Self)>, String> {
+        let Some(h) = self.handle()? else {
+            return Ok(None);
+        };
+        let w = wide(name);
+        let key = self.child(h.clone(), &w[..w.len() - 1], None);
+        let shown = match key.state() {
+            State::Gone => return Ok(None),
+            // Reported with the key's own path when the scanner reads it.
+            State::Failed(_) => name.to_string(),
+            State::Open(k) => match basic_info(k.0) {
+                Some((stored, lw)) => {
+                    key.0.last_write.set(Some(lw));
+                    let stored = String::from_utf16_lossy(&stored);
+                    // Under KEY_WOW64_32KEY the handle may be the redirected
+                    // key (Wow6432Node): show the name asked for then.
+                    if stored.eq_ignore_ascii_case(name) {
+                        stored
+                    } else {
+                        name.to_string()
+                    }
+                }
+                None => name.to_string(),
+            },
+        };
+        Ok(Some((shown, key)))
+    }
+
+    fn for_each_value(
+        &self,
+        f: &mut dyn FnMut(&str, u32, &[u8]),
+        warn: &mut dyn FnMut(String),
+    ) -> Result<(), String> {
+        let Some(h) = self.handle()? else {
+            return Ok(());
+        };
+        let values = stable(
+            h.0,
+            |info, warn| value_pass(h.0, info, warn),
+            |v: &Value| &v.name,
+            warn,
+        )?;
+        for v in values {
+            let name = match String::from_utf16(&v.name) {
+                Ok(s) => s,
+                Err(_) => {
+                    let s = String::from_utf16_lossy(&v.name);
+                    warn(format!(
+                        "value '{s}': name is not valid UTF-16 (unpaired surrogate), shown with U+FFFD"
+                    ));
+                    s
+                }
+            };
+            f(&name, v.ty, &v.data);
+        }
+        Ok(())
+    }
+
+    fn identity(&self) -> Option<(usize, u64)> {
+        None
+    }
+
+    fn last_written(&self) -> Option<u64> {
+        if let Some(t) = self.0.last_write.get() {
+            return Some(t);
+        }
+        let t = match self.state() {
+            State::Open(h) => query_info(h.0).ok().map(|i| i.last_write),
+            _ => None,
+        };
+        self.0.last_write.set(t);
+        t
+    }
+}
+
+/// Scans `scope` over the live registry (an input with no `HiveFile`).
+pub fn scan_live(scope: &Scope) -> Snapshot {
+    let mut snap = Snapshot::default();
+    warn_hkcu_once(scope);
+    let mut roots: Vec<(Root, VNode<LiveKey>)> = Vec::new();
+    for p in &scope.patterns {
+        if roots.iter().any(|(r, _)| *r == p.root) {
+            continue;
+        }
+        let mut v = VNode::new(p.root.short());
+        v.mount(&[], LiveKey::root(p.root, scope.view64));
+        roots.push((p.root, v));
+    }
+    crate::scan::scan_tree(scope, &roots, &mut snap);
+    snap
+}
+
+// ---------------------------------------------------------------------------
+// HKCU under a service account.
+
+/// Which service account the process runs as, if any; or "a service
+/// (session 0)" for another account in the services' session.
+pub fn service_account() -> Option<&'static str> {
+    use windows_sys::Win32::Security::{
+        GetTokenInformation, IsWellKnownSid, TokenUser, WinLocalServiceSid, WinLocalSystemSid,
+        WinNetworkServiceSid, TOKEN_QUERY, TOKEN_USER,
+    };
+    use windows_sys::Win32::System::RemoteDesktop::ProcessIdToSessionId;
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentProcess, GetCurrentProcessId, OpenProcessToken,
+    };
+    let mut token: HANDLE = std::ptr::null_mut();
+    // SAFETY: GetCurrentProcess returns a pseudo handle; `token` is a valid
+    // out pointer.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } != 0 {
+        let mut buf = vec![0u64; 64];
+        let mut len = 0u32;
+        // SAFETY: `buf` is writable for the byte length passed; `len` is a
+        // valid out pointer; the token handle was just opened.
+        let ok = unsafe {
+            GetTokenInformation(
+                token,
+                TokenUser,
+                buf.as_mut_ptr().cast(),
+                (buf.len() * 8) as u32,
+                &mut len,
+            )
+        } != 0;
+        let mut found = None;
+        if ok {
+            // SAFETY: on success the buffer starts with a TOKEN_USER whose
+            // SID pointer points into the same buffer, which is still alive.
+            let sid = unsafe { (*buf.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+            for (ty, name) in [
+                (WinLocalSystemSid, "SYSTEM"),
+                (WinLocalServiceSid, "LOCAL SERVICE"),
+                (WinNetworkServiceSid, "NETWORK SERVICE"),
+            ] {
+                // SAFETY: `sid` is a valid SID (see above).
+                if unsafe { IsWellKnownSid(sid, ty) } != 0 {
+                    found = Some(name);
+                    break;
+                }
+            }
+        }
+        // SAFETY: `token` was opened above and is closed once.
+        unsafe { CloseHandle(token) };
+        if found.is_some() {
+            return found;
+        }
+    }
+    let mut session = u32::MAX;
+    // SAFETY: `session` is a valid out pointer.
+    let ok = unsafe { ProcessIdToSessionId(GetCurrentProcessId(), &mut session) } != 0;
+    (ok && session == 0).then_some("a service (session 0)")
+}
+
+fn warn_hkcu_once(scope: &Scope) {
+    static ONCE: Once = Once::new();
+    if !scope.patterns.iter().any(|p| p.root == Root::Hkcu) {
+        return;
+    }
+    ONCE.call_once(|| {
+        if let Some(who) = service_account() {
+            tracing::warn!(
+                "regmon runs as {who}: HKCU is that account's own hive, not a logged-on user's; \
+                 to watch a user's settings use HKU\\<user SID>\\... instead"
+            );
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Realtime: RegNotifyChangeKeyValue.
+
+/// Where to listen: a key path (the literal prefix of a pattern) and
+/// whether changes anywhere below it matter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Point {
+    root: Root,
+    path: Vec<String>,
+    subtree: bool,
+}
+
+fn watch_points(scope: &Scope) -> Vec<Point> {
+    let mut pts: Vec<Point> = Vec::new();
+    for p in &scope.patterns {
+        let lit = p.keys.iter().take_while(|g| g.is_literal()).count();
+        let path: Vec<String> = p.keys[..lit].iter().map(|g| g.text().to_string()).collect();
+        pts.push(Point {
+            root: p.root,
+            path,
+            subtree: scope.recursive || lit < p.keys.len(),
+        });
+    }
+    let covers = |a: &Point, b: &Point| {
+        a.root == b.root
+            && a.path.len() <= b.path.len()
+            && a.path
+                .iter()
+                .zip(&b.path)
+                .all(|(x, y)| x.eq_ignore_ascii_case(y))
+            && (a.subtree || a.path.len() == b.path.len())
+            && (a.subtree || !b.subtree)
+    };
+    let mut out: Vec<Point> = Vec::new();
+    for (i, p) in pts.iter().enumerate() {
+        let dominated = pts
+            .iter()
+            .enumerate()
+            .any(|(j, q)| j != i && covers(q, p) && (!covers(p, q) || j < i));
+        if !dominated {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+struct Event(HANDLE);
+
+// SAFETY: an event handle may be used from any thread.
+unsafe impl Send for Event {}
+// SAFETY: SetEvent / WaitForMultipleObjects are thread-safe on one handle.
+unsafe impl Sync for Event {}
+
+impl Event {
+    fn new() -> Result<Event, String> {
+        // SAFETY: no security attributes, auto-reset, not signalled, unnamed.
+        let h = unsafe { CreateEventW(std::ptr::null(), 0, 0, std::ptr::null()) };
+        if h.is_null() {
+            Err(format!("CreateEventW: {}", std::io::Error::last_os_error()))
+        } else {
+            Ok(Event(h))
+        }
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from CreateEventW and is closed once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// Running notifications for one input; dropping it stops them.
+pub struct Watcher {
+    stop: Arc<Event>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        // SAFETY: the event handle is alive (held by `self.stop`).
+        unsafe { SetEvent(self.stop.0) };
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A point's registration: the key listened on, and how.
+struct Armed {
+    _key: Handle,
+    /// The point's own key (false: an ancestor, waiting for it to appear).
+    exact: bool,
+}
+
+/// Opens the deepest existing key along the point's path and registers for
+/// changes of it (its subtree when the point needs it, or when only an
+/// ancestor exists: the key may be created later).
+fn arm(p: &Point, sam: u32, event: &Event) -> Result<Armed, String> {
+    let mut depth = p.path.len();
+    loop {
+        let sub = wide(&p.path[..depth].join("\\"));
+        match open(predefined(p.root), &sub, KEY_NOTIFY | sam) {
+            Ok(k) => {
+                let exact = depth == p.path.len();
+                let subtree = p.subtree || !exact;
+                // SAFETY: `k` is an open key with KEY_NOTIFY; `event` is a
+                // live event handle; the registration lasts while the key
+                // handle is open and this thread lives.
+                let rc = unsafe {
+                    RegNotifyChangeKeyValue(
+                        k.0,
+                        i32::from(subtree),
+                        REG_NOTIFY_CHANGE_NAME | REG_NOTIFY_CHANGE_LAST_SET,
+                        event.0,
+                        1,
+                    )
+                };
+                if rc != ERROR_SUCCESS {
+                    return Err(format!("RegNotifyChangeKeyValue: {}", describe(rc)));
+                }
+                return Ok(Armed { _key: k, exact });
+            }
+            Err(rc) if depth == 0 => {
+                return Err(format!("cannot open {}: {}", p.root.short(), describe(rc)));
+            }
+            Err(_) => depth -= 1,
+        }
+    }
+}
+
+fn point_name(p: &Point) -> String {
+    let mut s = p.root.short().to_string();
+    for c in &p.path {
+        s.push('\\');
+        s.push_str(c);
+    }
+    s
+}
+
+type Notify = Arc<Mutex<Box<dyn Fn() + Send>>>;
+
+/// One thread's share of the points (at most 63: WaitForMultipleObjects
+/// takes 64 handles, one is the stop event).
+fn watch_thread(
+    points: Vec<Point>,
+    sam: u32,
+    stop: Arc<Event>,
+    notify: Notify,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
+    let mut events = Vec::new();
+    for _ in &points {
+        match Event::new() {
+            Ok(e) => events.push(e),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        }
+    }
+    let mut armed: Vec<Option<Armed>> = Vec::new();
+    let mut errors = Vec::new();
+    for (p, e) in points.iter().zip(&events) {
+        match arm(p, sam, e) {
+            Ok(a) => armed.push(Some(a)),
+            Err(err) => {
+                errors.push(format!("{}: {err}", point_name(p)));
+                armed.push(None);
+            }
+        }
+    }
+    if armed.iter().all(Option::is_none) {
+        let _ = ready.send(Err(errors.join("; ")));
+        return;
+    }
+    for e in &errors {
+        tracing::warn!("Realtime: {e}; retrying every 2 s, periodic scans go on");
+    }
+    let _ = ready.send(Ok(()));
+    let mut handles: Vec<HANDLE> = vec![stop.0];
+    handles.extend(events.iter().map(|e| e.0));
+    loop {
+        // Unarmed points, or points waiting on an ancestor, are retried
+        // on a timer as well as on events.
+        let waiting = armed.iter().any(|a| a.as_ref().is_none_or(|a| !a.exact));
+        let timeout = if waiting { 2000 } else { u32::MAX };
+        // SAFETY: `handles` holds live event handles (at most 64).
+        let r =
+            unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, timeout) };
+        if r == WAIT_OBJECT_0 {
+            return;
+        }
+        let changed = if r == WAIT_TIMEOUT {
+            // Re-arm the points that were waiting; a point whose key now
+            // exists counts as a change (it was created).
+            let mut any = false;
+            for (i, p) in points.iter().enumerate() {
+                let was = armed[i].as_ref().map(|a| a.exact);
+                if was == Some(true) {
+                    continue;
+                }
+                armed[i] = None;
+                armed[i] = arm(p, sam, &events[i]).ok();
+                let now = armed[i].as_ref().map(|a| a.exact);
+                any |= now == Some(true) && was != Some(true);
+            }
+            any
+        } else {
+            let i = r.wrapping_sub(WAIT_OBJECT_0 + 1) as usize;
+            if i >= points.len() {
+                // WAIT_FAILED or an abandoned wait: do not spin.
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                continue;
+            }
+            // Re-register first, then report: a change after this point
+            // signals again, so none is lost between scan and re-arm.
+            armed[i] = None;
+            armed[i] = arm(&points[i], sam, &events[i]).ok();
+            true
+        };
+        if changed {
+            if let Ok(f) = notify.lock() {
+                f();
+            }
+        }
+    }
+}
+
+/// Calls `notify` (within about a second) when anything under a key that
+/// `scope` monitors changes: `RegNotifyChangeKeyValue` on the literal
+/// prefix of each pattern, with its subtree when `Recursive` is on or the
+/// pattern has wildcard key components. The API tells that something
+/// changed, not what: the caller rescans, and periodic scans stay the source
+/// of truth. A monitored key that does not exist yet is watched through its
+/// nearest existing ancestor (subtree), so its creation is noticed.
+pub fn watch(scope: &Scope, notify: impl Fn() + Send + 'static) -> Result<Watcher, String> {
+    let points = watch_points(scope);
+    if points.is_empty() {
+        return Err("no registry key to watch".to_string());
+    }
+    let sam = view_bits(scope.view64);
+    let stop = Arc::new(Event::new()?);
+    let notify: Notify = Arc::new(Mutex::new(Box::new(notify)));
+    let mut w = Watcher {
+        stop: stop.clone(),
+        threads: Vec::new(),
+    };
+    let (tx, rx) = mpsc::channel();
+    let chunks: Vec<Vec<Point>> = points.chunks(63).map(<[Point]>::to_vec).collect();
+    let n = chunks.len();
+    for chunk in chunks {
+        let (stop, notify, tx) = (stop.clone(), notify.clone(), tx.clone());
+        let t = std::thread::Builder::new()
+            .name("regmon-realtime".into())
+            .spawn(move || watch_thread(chunk, sam, stop, notify, tx))
+            .map_err(|e| format!("cannot start the Realtime thread: {e}"))?;
+        w.threads.push(t);
+    }
+    let mut errors = Vec::new();
+    for _ in 0..n {
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => errors.push(e),
+            Err(_) => errors.push("Realtime thread ended".to_string()),
+        }
+    }
+    if errors.len() == n {
+        return Err(errors.join("; "));
+    }
+    for e in errors {
+        tracing::warn!("Realtime: {e}");
+    }
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::{Excludes, Pattern};
+
+    fn scope(pats: &[&str], recursive: bool) -> Scope {
+        Scope {
+            patterns: pats.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+            excludes: Excludes::default(),
+            recursive,
+            view64: true,
+            digest: crate::digest::DigestAlgorithm::parse("sha1").unwrap(),
+            mounts: Vec::new(),
+            capture: None,
+            key_events: false,
+        }
+    }
+
+    #[test]
+    fn points_dedup() {
+        let s = scope(
+            &[
+                "HKLM\\Software\\Policies\\*",
+                "HKLM\\Software\\*\\Run\\*",
+                "HKCU\\X\\a",
+                "HKCU\\x\\b",
+            ],
+            false,
+        );
+        let pts = watch_points(&s);
+        assert_eq!(pts.len(), 2, "{pts:?}");
+        assert_eq!(pts[0].path, vec!["Software"]);
+        assert!(pts[0].subtree);
+        assert_eq!(pts[1].root, Root::Hkcu);
+        assert!(!pts[1].subtree);
+    }
+}
