@@ -221,7 +221,6 @@ pub fn to_bytes(root: &KeyNode, opts: &WriteOptions) -> Vec<u8> {
         sk_refs: 0,
     };
     w.new_bin(0);
-    w.sk = w.alloc(20 + SECURITY_DESCRIPTOR.len());
     let root_off = w.write_key(root, u32::MAX, true);
     // The shared security cell: a list of one, referenced by every key.
     let sk = w.sk as usize;
@@ -397,6 +396,12 @@ impl Writer<'_> {
     fn write_key(&mut self, k: &KeyNode, parent: u32, is_root: bool) -> u32 {
         let (name, comp) = stored_name(&k.name);
         let off = self.alloc(76 + name.len());
+        if is_root {
+            // The root key is the first cell, as Windows writes it (some
+            // readers, notatin among them, expect it there); the shared
+            // security cell comes right after it.
+            self.sk = self.alloc(20 + SECURITY_DESCRIPTOR.len());
+        }
         self.sk_refs += 1;
 
         let value_offs: Vec<u32> = k.values.iter().map(|v| self.write_value(v)).collect();

@@ -239,6 +239,7 @@ impl Baseline {
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
+             PRAGMA cache_size=-65536;
              PRAGMA synchronous=FULL;
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS value (
