@@ -594,6 +594,11 @@ impl<'s> Scanner<'s> {
             } else {
                 Vec::new()
             };
+            if kids.is_empty() {
+                // A leaf (most keys): its values go straight out, in order.
+                self.out.append(&mut values);
+                continue;
+            }
             kids.sort_by(|a, b| subtree_order(&a.0, &b.0));
             // Emit in full-path byte order: a value `name` and a subkey's
             // subtree (`child\...`) interleave as their texts compare. The
