@@ -4,6 +4,7 @@
 //!   regmon-bench [--runs N] [--no-peers] HIVE...
 //!   regmon-bench --make-big OUT [--seed N] [--keys N]
 //!   regmon-bench --make-seeds DIR
+//!   regmon-bench --scan [--runs N] HIVE...   (regmon's scan; see scan.rs)
 //!
 //! Every measurement runs in a child process (this binary re-run with
 //! `--one TOOL HIVE`, or the peer's own process), so each one's peak memory
@@ -33,6 +34,7 @@
 
 mod gen;
 mod par;
+mod scan;
 
 use sha1::{Digest, Sha1};
 use std::io::{Read, Write};
@@ -110,8 +112,10 @@ fn run() -> Result<(), String> {
             .ok_or_else(|| format!("{what} needs a value"))
     };
     let mut make_big = None;
+    let mut scan = false;
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--scan" => scan = true,
             "--one" => {
                 let tool = val(&mut it, "--one")?;
                 let hive = val(&mut it, "--one")?;
@@ -142,7 +146,8 @@ fn run() -> Result<(), String> {
                 println!(
                     "usage: regmon-bench [--runs N] [--no-peers] HIVE...\n       \
                      regmon-bench --make-big OUT [--seed N] [--keys N]\n       \
-                     regmon-bench --make-seeds DIR"
+                     regmon-bench --make-seeds DIR\n       \
+                     regmon-bench --scan [--runs N] HIVE..."
                 );
                 return Ok(());
             }
@@ -164,7 +169,11 @@ fn run() -> Result<(), String> {
         return Err("no hive given (see --help)".into());
     }
     for h in &hives {
-        bench_hive(h, runs.max(1), peers)?;
+        if scan {
+            scan::bench_scan(h, runs.max(1))?;
+        } else {
+            bench_hive(h, runs.max(1), peers)?;
+        }
     }
     Ok(())
 }
@@ -432,7 +441,7 @@ struct Sample {
 }
 
 /// What `measure` saw of one child process.
-struct Run {
+pub(crate) struct Run {
     out: String,
     err: String,
     wall: f64,
@@ -443,7 +452,7 @@ struct Run {
 
 /// Runs `cmd` to the end; returns its output, wall and CPU time, peak RSS.
 /// `quiet`: its stdout and stderr go to /dev/null.
-fn measure(cmd: &mut Command, quiet: bool) -> Result<Run, String> {
+pub(crate) fn measure(cmd: &mut Command, quiet: bool) -> Result<Run, String> {
     cmd.stdin(Stdio::null());
     if quiet {
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
@@ -846,7 +855,7 @@ fn yes(b: bool) -> &'static str {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
