@@ -153,13 +153,17 @@ pub struct Snapshot {
     /// Keys in scope, sorted by path (only with `KeyEvents`).
     pub keys: Vec<KeyEntry>,
     pub failed_mounts: Vec<String>,
+    /// Keys whose subkeys or values could not all be read (damaged cells):
+    /// what is missing below them is unknown, not deleted.
+    pub unreadable: Vec<String>,
     pub warnings: Vec<String>,
 }
 
 impl Snapshot {
-    /// Whether `path` lies under a mount that failed to read.
+    /// Whether `path` lies under a mount that failed to read or a key that
+    /// could not be read whole: its absence from the scan proves nothing.
     pub fn is_unavailable(&self, path: &str) -> bool {
-        self.failed_mounts.iter().any(|m| {
+        self.failed_mounts.iter().chain(&self.unreadable).any(|m| {
             path.len() >= m.len()
                 && path.is_char_boundary(m.len())
                 && path[..m.len()].eq_ignore_ascii_case(m)
@@ -379,6 +383,7 @@ pub fn scan_tree<K: RegKey + Clone>(
         out: std::mem::take(&mut snap.entries),
         keys: Vec::new(),
         warnings: Vec::new(),
+        unreadable: Vec::new(),
     };
     for p in &scope.patterns {
         let Some((_, vroot)) = roots.iter().find(|(r, _)| *r == p.root) else {
@@ -389,6 +394,7 @@ pub fn scan_tree<K: RegKey + Clone>(
     }
     let mut entries = scanner.out;
     snap.warnings.append(&mut scanner.warnings);
+    snap.unreadable.append(&mut scanner.unreadable);
     // One pattern yields sorted entries; several may not (stable sort
     // merges the sorted runs cheaply).
     if !entries.is_sorted_by(|a, b| a.path <= b.path) {
@@ -406,6 +412,7 @@ pub fn scan_tree<K: RegKey + Clone>(
 
 struct Scanner<'s> {
     scope: &'s Scope,
+    unreadable: Vec<String>,
     out: Vec<Entry>,
     keys: Vec<KeyEntry>,
     warnings: Vec<String>,
@@ -427,6 +434,13 @@ impl<'s> Scanner<'s> {
     fn warn(&mut self, root: Root, path: &[String], e: impl std::fmt::Display) {
         let p = path_string(root, path);
         self.warnings.push(format!("{p}: {e}"));
+    }
+
+    /// A part of the key at `path` could not be read: warn, and keep the
+    /// baseline below it (no DELETE for what the damage hides).
+    fn broken(&mut self, root: Root, path: &[String], e: impl std::fmt::Display) {
+        self.warn(root, path, e);
+        self.unreadable.push(path_string(root, path));
     }
 
     /// The children of a node, with their display names.
@@ -460,11 +474,11 @@ impl<'s> Scanner<'s> {
                     for r in list {
                         match r {
                             Ok((n, k)) => out.push((n, Node::Real(k))),
-                            Err(e) => self.warn(root, path, e),
+                            Err(e) => self.broken(root, path, e),
                         }
                     }
                 }
-                Err(e) => self.warn(root, path, e),
+                Err(e) => self.broken(root, path, e),
             }
         }
         out
@@ -494,7 +508,7 @@ impl<'s> Scanner<'s> {
         match key.subkey(name, path) {
             Ok(k) => k.map(|(n, k)| (n, Node::Real(k))),
             Err(e) => {
-                self.warn(root, path, e);
+                self.broken(root, path, e);
                 None
             }
         }
@@ -657,6 +671,9 @@ impl<'s> Scanner<'s> {
             },
             &mut |w| warnings.push(format!("{prefix}: {w}")),
         );
+        if !warnings.is_empty() || r.is_err() {
+            self.unreadable.push(prefix.clone());
+        }
         self.warnings.append(&mut warnings);
         if let Err(e) = r {
             self.warnings.push(format!("{prefix}: {e}"));
