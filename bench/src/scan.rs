@@ -58,7 +58,10 @@ pub fn bench_scan(hive: &Path, runs: usize) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&cache);
         build.push(measure(&mut regmon_once(), true)?);
         rescan.push(measure(&mut regmon_once(), true)?);
-        walk.push(measure(Command::new(&me).arg("--one").arg("ours").arg(&hive), true)?);
+        walk.push(measure(
+            Command::new(&me).arg("--one").arg("ours").arg(&hive),
+            true,
+        )?);
     }
     let _ = std::fs::remove_dir_all(&dir);
     let wall = |v: &[crate::Run]| median(v.iter().map(|r| r.wall).collect());
@@ -70,7 +73,10 @@ pub fn bench_scan(hive: &Path, runs: usize) -> Result<(), String> {
         hive.display(),
         size as f64 / 1e6
     );
-    println!("{:<8} {:>8} {:>8} {:>10} {:>9} {:>9}", "job", "wall s", "cpu s", "peak RSS", "RSS/file", "vs walk");
+    println!(
+        "{:<8} {:>8} {:>8} {:>10} {:>9} {:>9}",
+        "job", "wall s", "cpu s", "peak RSS", "RSS/file", "vs walk"
+    );
     for (name, v) in [("walk", &walk), ("build", &build), ("rescan", &rescan)] {
         println!(
             "{:<8} {:>8.3} {:>8.3} {:>7.1} MB {:>8.2}x {:>8.2}x",
@@ -84,8 +90,16 @@ pub fn bench_scan(hive: &Path, runs: usize) -> Result<(), String> {
     }
     println!(
         "targets: rescan within 2x of the walk: {}; build within 4x: {}",
-        if wall(&rescan) <= 2.0 * w { "met" } else { "MISSED" },
-        if wall(&build) <= 4.0 * w { "met" } else { "MISSED" }
+        if wall(&rescan) <= 2.0 * w {
+            "met"
+        } else {
+            "MISSED"
+        },
+        if wall(&build) <= 4.0 * w {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     Ok(())
 }
