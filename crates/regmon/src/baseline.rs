@@ -8,7 +8,7 @@
 //! one with its undelivered events, never a mix.
 
 use crate::digest::Digest;
-use crate::scan::{Entry, KeyEntry, Snapshot};
+use crate::scan::{Entry, Item, KeyEntry, Snapshot};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -140,35 +140,84 @@ pub struct Baseline {
     path: PathBuf,
 }
 
-/// What `Baseline::compare` decided.
-pub enum Comparison {
-    /// No usable baseline (first run or scope change): it is rebuilt, no events.
-    Rebuild {
-        reason: &'static str,
-    },
-    Changes(Vec<Change>),
+/// Why a comparison stopped.
+#[derive(Debug)]
+pub enum MergeError {
+    /// The scan's values did not come in path order (the caller scans again
+    /// in memory, where it sorts).
+    Disorder,
+    Failed(String),
+}
+
+impl From<String> for MergeError {
+    fn from(e: String) -> Self {
+        MergeError::Failed(e)
+    }
+}
+
+impl std::fmt::Display for MergeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MergeError::Disorder => f.write_str("scan values out of order"),
+            MergeError::Failed(e) => f.write_str(e),
+        }
+    }
 }
 
 /// Finds the changes between an old state, fed one row at a time in path
-/// order, and a new scan (sorted by path). Unchanged rows are compared in
-/// place and never copied, so a no-change rescan allocates nothing here.
-pub struct Merger<'n, F: Fn(&str) -> bool> {
-    new: &'n [Entry],
-    next: usize,
-    /// A path for which this holds is never reported deleted (its hive
-    /// could not be read).
-    unavailable: F,
+/// order, and a scan's items (arriving in path order, possibly while the
+/// scan runs). Unchanged rows are compared in place and never copied, so a
+/// no-change rescan allocates nothing here.
+pub struct Merger<'i> {
+    items: &'i mut dyn Iterator<Item = Item>,
+    peeked: Option<Entry>,
+    /// Paths whose missing values are not deletions: failed mounts, and
+    /// keys the scan could not read whole (they arrive with the items).
+    unavailable: Vec<String>,
+    /// The last new path taken, to check the order and drop duplicates.
+    prev: String,
+    started: bool,
+    /// New values seen.
+    count: usize,
     changes: Vec<Change>,
 }
 
-impl<'n, F: Fn(&str) -> bool> Merger<'n, F> {
-    pub fn new(new: &'n [Entry], unavailable: F) -> Self {
+impl<'i> Merger<'i> {
+    pub fn new(items: &'i mut dyn Iterator<Item = Item>, unavailable: Vec<String>) -> Self {
         Merger {
-            new,
-            next: 0,
+            items,
+            peeked: None,
             unavailable,
+            prev: String::new(),
+            started: false,
+            count: 0,
             changes: Vec::new(),
         }
+    }
+
+    fn peek(&mut self) -> Result<Option<&Entry>, MergeError> {
+        while self.peeked.is_none() {
+            match self.items.next() {
+                None => break,
+                Some(Item::Unreadable(p)) => self.unavailable.push(p),
+                Some(Item::Entry(e)) => {
+                    if self.started {
+                        match e.path.as_str().cmp(&self.prev) {
+                            std::cmp::Ordering::Less => return Err(MergeError::Disorder),
+                            // Two patterns reaching the same value: once.
+                            std::cmp::Ordering::Equal => continue,
+                            std::cmp::Ordering::Greater => {}
+                        }
+                    }
+                    self.prev.clear();
+                    self.prev.push_str(&e.path);
+                    self.started = true;
+                    self.count += 1;
+                    self.peeked = Some(e);
+                }
+            }
+        }
+        Ok(self.peeked.as_ref())
     }
 
     /// One old row: its path, a test of whether it equals a new entry
@@ -178,39 +227,51 @@ impl<'n, F: Fn(&str) -> bool> Merger<'n, F> {
         path: &str,
         same: impl FnOnce(&Entry) -> Result<bool, String>,
         entry: impl FnOnce() -> Result<Entry, String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), MergeError> {
         // One comparison per row in the common case (the paths are equal).
-        while let Some(n) = self.new.get(self.next) {
+        while let Some(n) = self.peek()? {
             match n.path.as_str().cmp(path) {
                 std::cmp::Ordering::Less => {
-                    self.changes.push(Change::New(n.clone()));
-                    self.next += 1;
+                    let n = self.peeked.take().expect("peeked");
+                    self.changes.push(Change::New(n));
                 }
                 std::cmp::Ordering::Equal => {
-                    if !same(n)? {
+                    let n = self.peeked.take().expect("peeked");
+                    if !same(&n)? {
                         self.changes.push(Change::Changed {
                             old: entry()?,
-                            new: n.clone(),
+                            new: n,
                         });
                     }
-                    self.next += 1;
                     return Ok(());
                 }
                 std::cmp::Ordering::Greater => break,
             }
         }
-        if !(self.unavailable)(path) {
+        if !under_any(&self.unavailable, path) {
             self.changes.push(Change::Delete(entry()?));
         }
         Ok(())
     }
 
-    /// The changes, once every old row was given.
-    pub fn finish(mut self) -> Vec<Change> {
-        let rest = self.new[self.next..].iter().cloned().map(Change::New);
-        self.changes.extend(rest);
-        self.changes
+    /// The changes and the number of new values, once every old row was given.
+    pub fn finish(mut self) -> Result<(Vec<Change>, usize), MergeError> {
+        while self.peek()?.is_some() {
+            let n = self.peeked.take().expect("peeked");
+            self.changes.push(Change::New(n));
+        }
+        Ok((self.changes, self.count))
     }
+}
+
+/// Whether `path` is one of `prefixes` or lies below one (case-insensitive).
+pub fn under_any(prefixes: &[String], path: &str) -> bool {
+    prefixes.iter().any(|m| {
+        path.len() >= m.len()
+            && path.is_char_boundary(m.len())
+            && path[..m.len()].eq_ignore_ascii_case(m)
+            && (path.len() == m.len() || path.as_bytes()[m.len()] == b'\\')
+    })
 }
 
 /// Whether two states of a value differ (data or type).
@@ -219,13 +280,14 @@ pub fn differs(o: &Entry, n: &Entry) -> bool {
 }
 
 /// The changes from `old` to `new`, both sorted by path (byte order).
-pub fn merge(old: &[Entry], new: &[Entry], unavailable: impl Fn(&str) -> bool) -> Vec<Change> {
-    let mut m = Merger::new(new, unavailable);
+pub fn merge(old: &[Entry], new: Vec<Entry>) -> Vec<Change> {
+    let mut items = new.into_iter().map(Item::Entry);
+    let mut m = Merger::new(&mut items, Vec::new());
     for o in old {
-        // Infallible for in-memory entries.
+        // In-memory entries cannot fail, and sorted ones are in order.
         let _ = m.old(&o.path, |n| Ok(!differs(o, n)), || Ok(o.clone()));
     }
-    m.finish()
+    m.finish().map(|(c, _)| c).unwrap_or_default()
 }
 
 impl Baseline {
@@ -282,21 +344,23 @@ impl Baseline {
             .map_err(|e| self.err(e))
     }
 
-    /// Compares a scan with the baseline built for `scope`.
-    pub fn compare(&self, scope: &str, snap: &Snapshot) -> Result<Comparison, String> {
-        match self.scope()? {
-            None => {
-                return Ok(Comparison::Rebuild {
-                    reason: "no baseline yet",
-                })
-            }
-            Some(s) if s != scope => {
-                return Ok(Comparison::Rebuild {
-                    reason: "the input's scope changed",
-                })
-            }
-            Some(_) => {}
-        }
+    /// Why the stored baseline cannot be used for `scope`, if it cannot.
+    pub fn rebuild_reason(&self, scope: &str) -> Result<Option<&'static str>, String> {
+        Ok(match self.scope()? {
+            None => Some("no baseline yet"),
+            Some(s) if s != scope => Some("the input's scope changed"),
+            Some(_) => None,
+        })
+    }
+
+    /// Compares the stored values with a scan's items (in path order),
+    /// reading the baseline in path order alongside. `unavailable`: paths
+    /// known up front whose values must not be reported deleted.
+    pub fn compare_values(
+        &self,
+        unavailable: Vec<String>,
+        items: &mut dyn Iterator<Item = Item>,
+    ) -> Result<(Vec<Change>, usize), MergeError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -304,7 +368,7 @@ impl Baseline {
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let mut merger = Merger::new(&snap.entries, |p| snap.is_unavailable(p));
+        let mut merger = Merger::new(items, unavailable);
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", self.path.display());
         while let Some(r) = rows.next().map_err(err)? {
             let path = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
@@ -330,7 +394,11 @@ impl Baseline {
                 },
             )?;
         }
-        let mut changes = merger.finish();
+        merger.finish()
+    }
+
+    /// The key changes (`KeyEvents`) between the baseline and a finished scan.
+    pub fn compare_keys(&self, snap: &Snapshot) -> Result<Vec<Change>, String> {
         let mut kstmt = self
             .conn
             .prepare_cached("SELECT path, last_written FROM key ORDER BY path")
@@ -344,32 +412,58 @@ impl Baseline {
                 })
             })
             .map(|r| r.map_err(|e| format!("baseline: {e}")));
-        changes.extend(merge_keys(old_keys, &snap.keys, |p| {
-            snap.is_unavailable(p)
-        })?);
-        sort_changes(&mut changes);
-        Ok(Comparison::Changes(changes))
+        merge_keys(old_keys, &snap.keys, |p| snap.is_unavailable(p))
     }
 
-    /// Replaces the whole baseline with a scan (first run, scope change).
-    pub fn rebuild(&mut self, scope: &str, snap: &Snapshot) -> Result<(), String> {
+    /// Starts replacing the whole baseline (first run, scope change): the
+    /// stored values are replaced by the scan's items, in one transaction
+    /// that also forgets the scope, so a crash before
+    /// [`Baseline::finish_rebuild`] leaves "no baseline" (rebuilt at the next
+    /// scan), never a mix. Returns the number of values stored.
+    pub fn rebuild_values(
+        &mut self,
+        items: &mut dyn Iterator<Item = Item>,
+    ) -> Result<usize, String> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         let tx = self.conn.transaction().map_err(err)?;
+        tx.execute("DELETE FROM meta WHERE key IN ('scope', 'values')", [])
+            .map_err(err)?;
         tx.execute("DELETE FROM value", []).map_err(err)?;
         tx.execute("DELETE FROM key", []).map_err(err)?;
+        let mut count = 0;
         {
             let mut rows = Rows::new(&tx).map_err(err)?;
-            for e in &snap.entries {
-                rows.put_value(e).map_err(err)?;
+            for item in items {
+                if let Item::Entry(e) = item {
+                    rows.put_value(&e).map_err(err)?;
+                    count += 1;
+                }
             }
+        }
+        tx.commit().map_err(err)?;
+        Ok(count)
+    }
+
+    /// Completes a rebuild: the scan's keys, the scope and the value count.
+    pub fn finish_rebuild(
+        &mut self,
+        scope: &str,
+        snap: &Snapshot,
+        count: usize,
+    ) -> Result<(), String> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut rows = Rows::new(&tx).map_err(err)?;
             for k in &snap.keys {
                 rows.put_key(k).map_err(err)?;
             }
         }
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('scope', ?1), ('values', ?2)",
-            params![scope, snap.entries.len().to_string()],
+            params![scope, count.to_string()],
         )
         .map_err(err)?;
         tx.commit().map_err(err)
@@ -481,27 +575,26 @@ mod tests {
         }
     }
 
+    fn items(v: Vec<Entry>) -> impl Iterator<Item = Item> {
+        v.into_iter().map(Item::Entry)
+    }
+
     #[test]
     fn merge_finds_every_kind_of_change() {
         let dir = tempfile::tempdir().unwrap();
         let mut b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
-        let snap1 = Snapshot {
-            entries: vec![e("A\\a", 1), e("A\\b", 2), e("B\\c", 3), e("M\\x", 4)],
-            ..Default::default()
-        };
-        assert!(matches!(
-            b.compare("s", &snap1).unwrap(),
-            Comparison::Rebuild { .. }
-        ));
-        b.rebuild("s", &snap1).unwrap();
-        let snap2 = Snapshot {
-            entries: vec![e("A\\a", 1), e("A\\b", 9), e("C\\d", 5)],
-            failed_mounts: vec!["M".into()],
-            ..Default::default()
-        };
-        let Comparison::Changes(ch) = b.compare("s", &snap2).unwrap() else {
-            panic!("expected changes")
-        };
+        assert_eq!(b.rebuild_reason("s").unwrap(), Some("no baseline yet"));
+        let first = vec![e("A\\a", 1), e("A\\b", 2), e("B\\c", 3), e("M\\x", 4)];
+        let n = b.rebuild_values(&mut items(first)).unwrap();
+        b.finish_rebuild("s", &Snapshot::default(), n).unwrap();
+        assert_eq!(b.rebuild_reason("s").unwrap(), None);
+        assert_eq!(b.value_count(), 4);
+        let second = vec![e("A\\a", 1), e("A\\b", 9), e("C\\d", 5)];
+        // M is a mount that failed to read: its value is not deleted.
+        let (ch, count) = b
+            .compare_values(vec!["M".into()], &mut items(second.clone()))
+            .unwrap();
+        assert_eq!(count, 3);
         assert_eq!(
             ch,
             vec![
@@ -516,13 +609,50 @@ mod tests {
         b.commit(&ch, &[("out".into(), "f".into(), b"line".to_vec())])
             .unwrap();
         assert_eq!(b.pending().unwrap().len(), 1);
-        let Comparison::Changes(ch) = b.compare("s", &snap2).unwrap() else {
-            panic!()
-        };
+        assert_eq!(b.value_count(), 4);
+        let (ch, _) = b
+            .compare_values(vec!["M".into()], &mut items(second))
+            .unwrap();
         assert!(ch.is_empty());
-        assert!(matches!(
-            b.compare("other", &snap2).unwrap(),
-            Comparison::Rebuild { .. }
-        ));
+        assert_eq!(
+            b.rebuild_reason("other").unwrap(),
+            Some("the input's scope changed")
+        );
+    }
+
+    #[test]
+    fn unreadable_keys_in_the_stream_keep_their_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
+        let n = b
+            .rebuild_values(&mut items(vec![
+                e("K\\a", 1),
+                e("K\\S\\b", 2),
+                e("Z\\c", 3),
+            ]))
+            .unwrap();
+        b.finish_rebuild("s", &Snapshot::default(), n).unwrap();
+        // In path order: `K\S` sorts before `K\a`.
+        let mut stream = vec![
+            Item::Unreadable("K\\S".into()),
+            Item::Entry(e("K\\a", 1)),
+            Item::Entry(e("Z\\c", 3)),
+        ]
+        .into_iter();
+        let (ch, _) = b.compare_values(Vec::new(), &mut stream).unwrap();
+        assert!(ch.is_empty(), "{ch:?}");
+    }
+
+    #[test]
+    fn out_of_order_items_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
+        let r = b.compare_values(Vec::new(), &mut items(vec![e("B", 1), e("A", 1)]));
+        assert!(matches!(r, Err(MergeError::Disorder)));
+        // Duplicates (two patterns reaching one value) count once.
+        let (ch, n) = b
+            .compare_values(Vec::new(), &mut items(vec![e("A", 1), e("A", 1)]))
+            .unwrap();
+        assert_eq!((ch.len(), n), (1, 1));
     }
 }

@@ -2,11 +2,11 @@
 //! outputs, routes between them, schedules, and the loop that drives scans
 //! until a signal stops it.
 
-use crate::baseline::{Baseline, Change, Comparison};
+use crate::baseline::{sort_changes, Baseline, Change, MergeError};
 use crate::event::{self, Source};
 use crate::output::FileOutput;
 use crate::pattern::{Excludes, Pattern};
-use crate::scan::{Mount, Scope, Snapshot};
+use crate::scan::{Item, Mount, Scope, Snapshot};
 use chrono::{Local, Utc};
 use nxconf::{Config, ExecContext, LogLevel, Module, Outcome, ProcedureCall, Record};
 use std::collections::BTreeMap;
@@ -14,6 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What the baseline side of a scan did.
+enum Reconciled {
+    /// Rebuilt with this many values.
+    Rebuilt(usize),
+    /// Compared: the value changes and the number of values scanned.
+    Changes(Vec<Change>, usize),
+}
 
 /// One im_regmon input.
 pub struct Input {
@@ -313,13 +321,66 @@ impl Runtime {
     }
 
     /// One scan of input `i`: compare, commit, deliver.
+    ///
+    /// A single-pattern scan of hive files streams: the scan runs on a second
+    /// thread and its values are compared with the baseline (or written into
+    /// it) as they are found, never held in memory as a whole. Otherwise the
+    /// scan is collected and sorted first.
     pub fn scan(&mut self, i: usize) -> Result<(), String> {
-        if self.inputs[i].last_count == 0 {
-            self.inputs[i].last_count = self.baseline(i)?.value_count();
-        }
         let started = Instant::now();
-        let snap = self.take_snapshot(i);
         let name = self.inputs[i].name.clone();
+        let scope_key = self.inputs[i].scope_key.clone();
+        let rebuild = self.baseline(i)?.rebuild_reason(&scope_key)?;
+        let mut done = None;
+        if crate::scan::can_stream(&self.inputs[i].scope) {
+            let scope = self.inputs[i].scope.clone();
+            let baseline = self.baseline(i)?;
+            let (snap, r) = crate::scan::scan_streamed(&scope, |failed, items| match rebuild {
+                Some(_) => baseline
+                    .rebuild_values(items)
+                    .map(Reconciled::Rebuilt)
+                    .map_err(MergeError::Failed),
+                None => baseline
+                    .compare_values(failed.to_vec(), items)
+                    .map(|(c, n)| Reconciled::Changes(c, n)),
+            });
+            match r {
+                Ok(o) => done = Some((snap, o)),
+                Err(MergeError::Disorder) => {
+                    tracing::debug!(input = %name, "values came out of order; scanning again in memory")
+                }
+                Err(MergeError::Failed(e)) => return Err(e),
+            }
+        }
+        let (snap, outcome) = match done {
+            Some(d) => d,
+            None => {
+                if self.inputs[i].last_count == 0 {
+                    self.inputs[i].last_count = self.baseline(i)?.value_count();
+                }
+                let mut snap = self.take_snapshot(i);
+                let mut items = std::mem::take(&mut snap.entries)
+                    .into_iter()
+                    .map(Item::Entry);
+                let unavailable: Vec<String> = snap
+                    .failed_mounts
+                    .iter()
+                    .chain(&snap.unreadable)
+                    .cloned()
+                    .collect();
+                let baseline = self.baseline(i)?;
+                let o = match rebuild {
+                    Some(_) => Reconciled::Rebuilt(baseline.rebuild_values(&mut items)?),
+                    None => {
+                        let (c, n) = baseline
+                            .compare_values(unavailable, &mut items)
+                            .map_err(|e| e.to_string())?;
+                        Reconciled::Changes(c, n)
+                    }
+                };
+                (snap, o)
+            }
+        };
         for w in &snap.warnings {
             tracing::warn!(input = %name, "{w}");
         }
@@ -329,34 +390,27 @@ impl Runtime {
                 "hive mounted at {m} could not be read; its baseline is kept and it is retried at the next scan"
             );
         }
-        let scanned = started.elapsed();
-        self.inputs[i].last_count = snap.entries.len();
-        let scope_key = self.inputs[i].scope_key.clone();
-        let cmp = self.baseline(i)?.compare(&scope_key, &snap)?;
-        tracing::debug!(
-            input = %name,
-            "scan {:.3}s, compare {:.3}s",
-            scanned.as_secs_f64(),
-            (started.elapsed() - scanned).as_secs_f64()
-        );
-        let changes = match cmp {
-            Comparison::Rebuild { reason } => {
-                self.baseline(i)?.rebuild(&scope_key, &snap)?;
+        let (mut changes, count) = match outcome {
+            Reconciled::Rebuilt(count) => {
+                self.baseline(i)?.finish_rebuild(&scope_key, &snap, count)?;
+                self.inputs[i].last_count = count;
                 tracing::info!(
                     input = %name,
-                    "baseline built with {} values ({reason}); no events for this scan",
-                    snap.entries.len()
+                    "baseline built with {count} values ({}); no events for this scan",
+                    rebuild.unwrap_or_default()
                 );
                 return Ok(());
             }
-            Comparison::Changes(c) => c,
+            Reconciled::Changes(c, n) => (c, n),
         };
+        self.inputs[i].last_count = count;
+        changes.extend(self.baseline(i)?.compare_keys(&snap)?);
+        sort_changes(&mut changes);
         let events = self.render(i, &changes);
         self.baseline(i)?.commit(&changes, &events)?;
         tracing::info!(
             input = %name,
-            "scan done: {} values, {} changes, {:.3}s",
-            snap.entries.len(),
+            "scan done: {count} values, {} changes, {:.3}s",
             changes.len(),
             started.elapsed().as_secs_f64()
         );

@@ -163,12 +163,8 @@ impl Snapshot {
     /// Whether `path` lies under a mount that failed to read or a key that
     /// could not be read whole: its absence from the scan proves nothing.
     pub fn is_unavailable(&self, path: &str) -> bool {
-        self.failed_mounts.iter().chain(&self.unreadable).any(|m| {
-            path.len() >= m.len()
-                && path.is_char_boundary(m.len())
-                && path[..m.len()].eq_ignore_ascii_case(m)
-                && (path.len() == m.len() || path.as_bytes()[m.len()] == b'\\')
-        })
+        crate::baseline::under_any(&self.failed_mounts, path)
+            || crate::baseline::under_any(&self.unreadable, path)
     }
 }
 
@@ -314,13 +310,13 @@ impl<K> VNode<K> {
     }
 }
 
-/// Scans `scope` over its mounted hive files. Never fails as a whole: an
-/// unreadable mount is listed in `failed_mounts`, a damaged key or value
-/// becomes a warning.
-pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
-    let mut snap = Snapshot::default();
-    // The last scan's size: saves re-growing a vector of a million entries.
-    snap.entries.reserve(size_hint);
+/// Opens the mounted hive files of `scope` (recording those that fail in
+/// `snap`) and hands `f` the virtual tree over them.
+fn with_hive_roots<R>(
+    scope: &Scope,
+    snap: &mut Snapshot,
+    f: impl FnOnce(&[(Root, VNode<HiveKey<'_, '_>>)], &mut Snapshot) -> R,
+) -> R {
     let mut files: Vec<Option<HiveFile>> = Vec::new();
     for m in &scope.mounts {
         match open_hive(m) {
@@ -368,8 +364,78 @@ pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
             }
         }
     }
-    scan_tree(scope, &roots, &mut snap);
+    f(&roots, snap)
+}
+
+/// Scans `scope` over its mounted hive files. Never fails as a whole: an
+/// unreadable mount is listed in `failed_mounts`, a damaged key or value
+/// becomes a warning.
+pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
+    let mut snap = Snapshot::default();
+    // The last scan's size: saves re-growing a vector of a million entries.
+    snap.entries.reserve(size_hint);
+    with_hive_roots(scope, &mut snap, |roots, snap| {
+        scan_tree(scope, roots, snap)
+    });
     snap
+}
+
+/// What a streamed scan hands over, in path order.
+pub enum Item {
+    Entry(Entry),
+    /// A key that could not be read whole: see [`Snapshot::unreadable`].
+    /// It comes before any entry that sorts after the key.
+    Unreadable(String),
+}
+
+/// Items go over in batches, to keep the channel's cost per value small.
+const BATCH: usize = 2048;
+
+/// Whether [`scan_streamed`] can hand values over in path order: one
+/// pattern over hive files (several patterns may overlap and interleave).
+pub fn can_stream(scope: &Scope) -> bool {
+    scope.patterns.len() == 1 && !scope.mounts.is_empty()
+}
+
+/// Scans `scope` over its hive files on a second thread while `consume`
+/// runs on this one with the values, in path order, as they are found: the
+/// scan is never held in memory as a whole, and both cores work. `consume`
+/// gets the mounts that failed (their baseline must be kept) and the items.
+/// The returned snapshot has no entries: warnings, unreadable keys, failed
+/// mounts, and keys (for `KeyEvents`).
+pub fn scan_streamed<R>(
+    scope: &Scope,
+    consume: impl FnOnce(&[String], &mut dyn Iterator<Item = Item>) -> R,
+) -> (Snapshot, R) {
+    let mut snap = Snapshot::default();
+    let r = with_hive_roots(scope, &mut snap, |roots, snap| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(8);
+        std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                let mut part = Snapshot::default();
+                run_scanner(
+                    scope,
+                    roots,
+                    &mut part,
+                    Sink::Stream {
+                        tx,
+                        batch: Vec::with_capacity(BATCH),
+                    },
+                );
+                part
+            });
+            let mut items = rx.iter().flatten();
+            let r = consume(&snap.failed_mounts, &mut items);
+            // Unblock the worker if `consume` stopped early.
+            drop(items);
+            let part = worker.join().unwrap_or_default();
+            snap.warnings.extend(part.warnings);
+            snap.unreadable.extend(part.unreadable);
+            snap.keys = part.keys;
+            r
+        })
+    });
+    (snap, r)
 }
 
 /// Scans `scope` over a virtual tree of backend keys, adding to `snap`.
@@ -378,9 +444,31 @@ pub fn scan_tree<K: RegKey + Clone>(
     roots: &[(Root, VNode<K>)],
     snap: &mut Snapshot,
 ) {
+    let out = std::mem::take(&mut snap.entries);
+    let mut entries = match run_scanner(scope, roots, snap, Sink::Memory(out)) {
+        Sink::Memory(v) => v,
+        Sink::Stream { .. } => Vec::new(),
+    };
+    // One pattern yields sorted entries; several may not (stable sort
+    // merges the sorted runs cheaply).
+    if !entries.is_sorted_by(|a, b| a.path <= b.path) {
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    entries.dedup_by(|a, b| a.path == b.path);
+    snap.entries = entries;
+}
+
+/// Runs the patterns of `scope`; warnings, unreadable keys and keys go to
+/// `snap`, values to `sink`, which is returned.
+fn run_scanner<K: RegKey + Clone>(
+    scope: &Scope,
+    roots: &[(Root, VNode<K>)],
+    snap: &mut Snapshot,
+    sink: Sink,
+) -> Sink {
     let mut scanner = Scanner {
         scope,
-        out: std::mem::take(&mut snap.entries),
+        out: sink,
         keys: Vec::new(),
         warnings: Vec::new(),
         unreadable: Vec::new(),
@@ -392,28 +480,61 @@ pub fn scan_tree<K: RegKey + Clone>(
         let mut path = Vec::new();
         scanner.resolve(p, Node::Virtual(vroot), 0, &mut path);
     }
-    let mut entries = scanner.out;
+    scanner.out.flush();
     snap.warnings.append(&mut scanner.warnings);
     snap.unreadable.append(&mut scanner.unreadable);
-    // One pattern yields sorted entries; several may not (stable sort
-    // merges the sorted runs cheaply).
-    if !entries.is_sorted_by(|a, b| a.path <= b.path) {
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-    }
-    entries.dedup_by(|a, b| a.path == b.path);
-    snap.entries = entries;
     let mut keys = scanner.keys;
     if !keys.is_sorted_by(|a, b| a.path <= b.path) {
         keys.sort_by(|a, b| a.path.cmp(&b.path));
     }
     keys.dedup_by(|a, b| a.path == b.path);
     snap.keys = keys;
+    scanner.out
+}
+
+/// Where a scanner puts values: a vector, or a channel to a consumer.
+enum Sink {
+    Memory(Vec<Entry>),
+    Stream {
+        tx: std::sync::mpsc::SyncSender<Vec<Item>>,
+        batch: Vec<Item>,
+    },
+}
+
+impl Sink {
+    fn push(&mut self, e: Entry) {
+        match self {
+            Sink::Memory(v) => v.push(e),
+            Sink::Stream { batch, .. } => {
+                batch.push(Item::Entry(e));
+                if batch.len() >= BATCH {
+                    self.flush();
+                }
+            }
+        }
+    }
+
+    fn unreadable(&mut self, path: &str) {
+        if let Sink::Stream { batch, .. } = self {
+            batch.push(Item::Unreadable(path.to_string()));
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Sink::Stream { tx, batch } = self {
+            if !batch.is_empty() {
+                // A consumer that stopped early drops its end; the rest of
+                // the scan is then discarded.
+                let _ = tx.send(std::mem::replace(batch, Vec::with_capacity(BATCH)));
+            }
+        }
+    }
 }
 
 struct Scanner<'s> {
     scope: &'s Scope,
     unreadable: Vec<String>,
-    out: Vec<Entry>,
+    out: Sink,
     keys: Vec<KeyEntry>,
     warnings: Vec<String>,
 }
@@ -430,7 +551,7 @@ fn path_string(root: Root, path: &[String]) -> String {
     s
 }
 
-impl<'s> Scanner<'s> {
+impl Scanner<'_> {
     fn warn(&mut self, root: Root, path: &[String], e: impl std::fmt::Display) {
         let p = path_string(root, path);
         self.warnings.push(format!("{p}: {e}"));
@@ -440,7 +561,9 @@ impl<'s> Scanner<'s> {
     /// baseline below it (no DELETE for what the damage hides).
     fn broken(&mut self, root: Root, path: &[String], e: impl std::fmt::Display) {
         self.warn(root, path, e);
-        self.unreadable.push(path_string(root, path));
+        let p = path_string(root, path);
+        self.out.unreadable(&p);
+        self.unreadable.push(p);
     }
 
     /// The children of a node, with their display names.
@@ -610,7 +733,9 @@ impl<'s> Scanner<'s> {
             };
             if kids.is_empty() {
                 // A leaf (most keys): its values go straight out, in order.
-                self.out.append(&mut values);
+                for v in values {
+                    self.out.push(v);
+                }
                 continue;
             }
             kids.sort_by(|a, b| subtree_order(&a.0, &b.0));
@@ -672,6 +797,7 @@ impl<'s> Scanner<'s> {
             &mut |w| warnings.push(format!("{prefix}: {w}")),
         );
         if !warnings.is_empty() || r.is_err() {
+            self.out.unreadable(&prefix);
             self.unreadable.push(prefix.clone());
         }
         self.warnings.append(&mut warnings);

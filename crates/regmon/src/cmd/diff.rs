@@ -53,7 +53,7 @@ fn whole_hive(file: &Path, opts: &Options) -> Result<Snapshot, String> {
 pub fn run(opts: &Options) -> Result<ExitCode, String> {
     let old = whole_hive(&opts.old, opts)?;
     let new = whole_hive(&opts.new, opts)?;
-    let changes = merge(&old.entries, &new.entries, |_| false);
+    let changes = merge(&old.entries, new.entries);
     let host = event::short_hostname();
     let src = Source {
         hostname: &host,
