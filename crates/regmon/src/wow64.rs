@@ -129,8 +129,17 @@ pub fn physical(rel: &[&str]) -> Vec<String> {
     if rel.is_empty() || is_shared(rel) {
         return rel.iter().map(|s| s.to_string()).collect();
     }
+    redirected(rel)
+}
+
+/// Where the 32-bit copy of a logical path lives (`Wow6432Node\...`, or
+/// `Classes\Wow6432Node\...` below Classes).
+fn redirected(rel: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(rel.len() + 1);
-    if rel[0].eq_ignore_ascii_case("Classes") {
+    if rel
+        .first()
+        .is_some_and(|r| r.eq_ignore_ascii_case("Classes"))
+    {
         out.push(rel[0].to_string());
         out.push(WOW.to_string());
         out.extend(rel[1..].iter().map(|s| s.to_string()));
@@ -166,7 +175,7 @@ pub fn children_32<'h>(
     // Candidate names from both physical places this logical key may have.
     let mut names: Vec<String> = Vec::new();
     let plain: Vec<String> = rel.iter().map(|s| s.to_string()).collect();
-    for phys in [plain, physical(&rel)] {
+    for phys in [plain, redirected(&rel)] {
         if let Some(k) = lookup(root, &phys)? {
             for c in k.subkeys()?.flatten() {
                 let n = c.name().to_string_lossy().into_owned();
