@@ -222,6 +222,8 @@ pub struct PathPattern {
 pub struct HiveFile {
     pub key: String,
     pub path: String,
+    /// `NoLogs`: read the file alone, without replaying its transaction logs.
+    pub no_logs: bool,
     pub location: Location,
 }
 

@@ -202,6 +202,20 @@ fn string_expr(d: &Directive, scope: &ExecScope) -> Result<StringExpr, Diagnosti
     Ok(s)
 }
 
+/// `HiveFile 'KEY' 'PATH' [NoLogs]`: the two strings, and whether
+/// transaction-log replay is turned off.
+fn hive_file_args(d: &Directive) -> Result<(Vec<String>, bool), Diagnostic> {
+    const USAGE: &str = "HiveFile 'KEY' 'PATH' [NoLogs], e.g. HiveFile 'HKLM\\SOFTWARE' '/mnt/win/Windows/System32/config/SOFTWARE'";
+    let value = d.value.trim_end();
+    let (head, no_logs) = match value.rsplit_once(char::is_whitespace) {
+        Some((h, last)) if last.eq_ignore_ascii_case("NoLogs") => (h, true),
+        _ => (value, false),
+    };
+    let mut only = d.clone();
+    only.value = head.to_string();
+    Ok((string_literals(&only, 2, USAGE)?, no_logs))
+}
+
 /// Exactly `n` quoted string literals (HiveFile).
 fn string_literals(d: &Directive, n: usize, usage: &str) -> Result<Vec<String>, Diagnostic> {
     let bad = || d_err(d, format!("expected {usage}"));
@@ -792,10 +806,11 @@ fn im_regmon(b: &RawBlock, errors: &mut Vec<Diagnostic>) -> Option<ImRegmon> {
         }
     }
     for d in each(b, "HiveFile") {
-        if let Some(v) = keep(string_literals(d, 2, "HiveFile 'KEY' 'PATH', e.g. HiveFile 'HKLM\\SOFTWARE' '/mnt/win/Windows/System32/config/SOFTWARE'"), errors) {
+        if let Some((v, no_logs)) = keep(hive_file_args(d), errors) {
             x.hive_files.push(HiveFile {
                 key: v[0].clone(),
                 path: v[1].clone(),
+                no_logs,
                 location: d.location.clone(),
             });
         }

@@ -138,7 +138,7 @@ fn scope_of(
     let mut mounts = Vec::new();
     for h in &rm.hive_files {
         let file = config_dir.join(&h.path);
-        match Mount::parse(&h.key, file, true) {
+        match Mount::parse(&h.key, file, !h.no_logs) {
             Ok(x) => mounts.push(x),
             Err(e) => errors.push(at(&h.location, e)),
         }
@@ -180,7 +180,14 @@ fn scope_of(
     key_parts.extend(ex);
     let mut mt: Vec<String> = mounts
         .iter()
-        .map(|m| format!("hive:{}={}", m.display().to_uppercase(), m.file.display()))
+        .map(|m| {
+            format!(
+                "hive:{}={}:{}",
+                m.display().to_uppercase(),
+                m.file.display(),
+                m.use_logs
+            )
+        })
         .collect();
     mt.sort();
     key_parts.extend(mt);
@@ -381,6 +388,9 @@ impl Runtime {
                 (snap, o)
             }
         };
+        for n in &snap.notes {
+            tracing::info!(input = %name, "{n}");
+        }
         for w in &snap.warnings {
             tracing::warn!(input = %name, "{w}");
         }

@@ -157,6 +157,8 @@ pub struct Snapshot {
     /// what is missing below them is unknown, not deleted.
     pub unreadable: Vec<String>,
     pub warnings: Vec<String>,
+    /// What is worth a line in the log (e.g. transaction logs replayed).
+    pub notes: Vec<String>,
 }
 
 impl Snapshot {
@@ -170,14 +172,16 @@ impl Snapshot {
 
 /// Opens a mount's hive: the file, with its transaction logs replayed when
 /// it is dirty and that is allowed.
-pub fn open_hive(m: &Mount) -> Result<(HiveFile, Vec<String>), String> {
+/// Returns the file, what was replayed (for the log), and warnings.
+pub fn open_hive(m: &Mount) -> Result<(HiveFile, Vec<String>, Vec<String>), String> {
     let o = crate::hivefile::open(&m.file, m.use_logs)?;
-    let mut notes = Vec::new();
+    let (mut notes, mut warnings) = (Vec::new(), Vec::new());
     if let Some(r) = &o.replay {
         notes.push(crate::hivefile::describe(r));
-        notes.extend(r.warnings.iter().cloned());
+        notes.extend(r.notes.iter().cloned());
+        warnings.extend(r.warnings.iter().cloned());
     }
-    Ok((o.file, notes))
+    Ok((o.file, notes, warnings))
 }
 
 /// A key of a mounted hive file (the offline backend).
@@ -320,8 +324,11 @@ fn with_hive_roots<R>(
     let mut files: Vec<Option<HiveFile>> = Vec::new();
     for m in &scope.mounts {
         match open_hive(m) {
-            Ok((f, notes)) => {
-                for w in notes {
+            Ok((f, notes, warnings)) => {
+                for n in notes {
+                    snap.notes.push(format!("{}: {n}", m.file.display()));
+                }
+                for w in warnings {
                     snap.warnings.push(format!("{}: {w}", m.file.display()));
                 }
                 files.push(Some(f));
