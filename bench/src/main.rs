@@ -5,6 +5,7 @@
 //!   regmon-bench --make-big OUT [--seed N] [--keys N]
 //!   regmon-bench --make-seeds DIR
 //!   regmon-bench --scan [--runs N] HIVE...   (regmon's scan; see scan.rs)
+//!   regmon-bench --replay [--runs N] HIVE... (log replay + walk vs the primary alone)
 //!
 //! Every measurement runs in a child process (this binary re-run with
 //! `--one TOOL HIVE`, or the peer's own process), so each one's peak memory
@@ -113,9 +114,11 @@ fn run() -> Result<(), String> {
     };
     let mut make_big = None;
     let mut scan = false;
+    let mut replay = false;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--scan" => scan = true,
+            "--replay" => replay = true,
             "--one" => {
                 let tool = val(&mut it, "--one")?;
                 let hive = val(&mut it, "--one")?;
@@ -147,7 +150,8 @@ fn run() -> Result<(), String> {
                     "usage: regmon-bench [--runs N] [--no-peers] HIVE...\n       \
                      regmon-bench --make-big OUT [--seed N] [--keys N]\n       \
                      regmon-bench --make-seeds DIR\n       \
-                     regmon-bench --scan [--runs N] HIVE..."
+                     regmon-bench --scan [--runs N] HIVE...\n       \
+                     regmon-bench --replay [--runs N] HIVE..."
                 );
                 return Ok(());
             }
@@ -171,6 +175,8 @@ fn run() -> Result<(), String> {
     for h in &hives {
         if scan {
             scan::bench_scan(h, runs.max(1))?;
+        } else if replay {
+            bench_replay(h, runs.max(1))?;
         } else {
             bench_hive(h, runs.max(1), peers)?;
         }
@@ -221,6 +227,7 @@ fn one(tool: &str, path: &Path, extra: Option<&str>) -> Result<(), String> {
     let t = Instant::now();
     let tally = match tool {
         "ours" => ours(path)?,
+        "ours-logs" => ours_logs(path)?,
         "ours-2t" => ours_par(path, 2)?,
         "floor" => floor(
             path,
@@ -255,7 +262,35 @@ fn open(path: &Path) -> Result<hive::HiveFile, String> {
 
 /// What `regmon hive dump` does, minus the JSON: walk, read, hash.
 fn ours(path: &Path) -> Result<Tally, String> {
-    let file = open(path)?;
+    walk_hash(&open(path)?)
+}
+
+/// The same after replaying the transaction logs beside the hive (in
+/// memory, as regmon does for a dirty hive).
+fn ours_logs(path: &Path) -> Result<Tally, String> {
+    let primary = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let datas: Vec<(String, Vec<u8>)> = hive::replay::find_logs(path)
+        .into_iter()
+        .filter_map(|p| Some((p.display().to_string(), std::fs::read(&p).ok()?)))
+        .collect();
+    let logs: Vec<hive::replay::LogFile<'_>> = datas
+        .iter()
+        .map(|(name, data)| hive::replay::LogFile {
+            name: name.clone(),
+            data,
+        })
+        .collect();
+    let r = hive::replay::replay(&primary, &logs).map_err(|e| e.to_string())?;
+    eprintln!(
+        "replayed {} entries, {} pages from {} logs",
+        r.report.entries_applied,
+        r.report.pages_applied,
+        r.report.logs_used.len()
+    );
+    walk_hash(&hive::HiveFile::from_bytes(r.data))
+}
+
+fn walk_hash(file: &hive::HiveFile) -> Result<Tally, String> {
     let h = file.hive().map_err(|e| e.to_string())?;
     let root = h.root().map_err(|e| e.to_string())?;
     let mut tally = Tally::default();
@@ -861,4 +896,46 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// `--replay`: the cost of applying a dirty hive's transaction logs, beside
+/// the walk of the primary file alone (each in its own process).
+fn bench_replay(hive: &Path, runs: usize) -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for tool in ["ours", "ours-logs"] {
+        let mut work = Vec::new();
+        let mut rss = 0;
+        let mut tally = None;
+        measure(Command::new(&me).arg("--one").arg(tool).arg(hive), true)?;
+        for _ in 0..runs {
+            let r = measure(Command::new(&me).arg("--one").arg(tool).arg(hive), false)?;
+            let (t, secs) = parse_result(&r.out).ok_or("no RESULT line")?;
+            work.push(secs);
+            rss = rss.max(r.rss_kb);
+            tally = Some(t);
+        }
+        rows.push((
+            tool,
+            median(work),
+            rss,
+            tally.map(|t| t.values).unwrap_or(0),
+        ));
+    }
+    println!("\n== replay {}: median of {runs} runs", hive.display());
+    println!(
+        "{:<10} {:>8} {:>10} {:>8}",
+        "tool", "work s", "peak RSS", "values"
+    );
+    for (tool, w, rss, values) in &rows {
+        println!(
+            "{tool:<10} {w:>8.4} {:>7.1} MB {values:>8}",
+            *rss as f64 / 1024.0
+        );
+    }
+    println!(
+        "replay + walk / primary-only walk: {:.2}x",
+        rows[1].1 / rows[0].1
+    );
+    Ok(())
 }
