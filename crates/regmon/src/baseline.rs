@@ -91,6 +91,9 @@ pub struct Pending {
     pub target: String,
     /// The line as the output will write it.
     pub line: Vec<u8>,
+    /// Where the batch holding this line starts in `target`, once a
+    /// delivery of it began.
+    pub start: Option<u64>,
 }
 
 /// Prepared statements that write baseline rows inside a transaction.
@@ -320,7 +323,8 @@ impl Baseline {
                  id INTEGER PRIMARY KEY AUTOINCREMENT,
                  output TEXT NOT NULL,
                  target TEXT NOT NULL,
-                 line BLOB NOT NULL
+                 line BLOB NOT NULL,
+                 start INTEGER
              );",
         )
         .map_err(err)?;
@@ -528,7 +532,7 @@ impl Baseline {
     pub fn pending(&self) -> Result<Vec<Pending>, String> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, output, target, line FROM outbox ORDER BY id")
+            .prepare("SELECT id, output, target, line, start FROM outbox ORDER BY id")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -537,10 +541,28 @@ impl Baseline {
                     output: r.get(1)?,
                     target: r.get(2)?,
                     line: r.get(3)?,
+                    start: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
                 })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records where the batch of these events starts in its file, before
+    /// it is written.
+    pub fn mark_start(&mut self, ids: &[i64], start: u64) -> Result<(), String> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut up = tx
+                .prepare("UPDATE outbox SET start = ?2 WHERE id = ?1")
+                .map_err(err)?;
+            for id in ids {
+                up.execute(params![id, start as i64]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
     }
 
     /// Forgets delivered events.

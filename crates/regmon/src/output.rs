@@ -2,9 +2,10 @@
 //!
 //! Lines are written whole with one `write_all` of a buffer, so a reader
 //! never sees a partial or interleaved line from regmon. Delivery is driven
-//! by the baseline's outbox: a line is forgotten only after it is written
-//! (and synced with `Sync TRUE`), and after a crash the lines already in the
-//! file are recognised at its end and not written twice.
+//! by the baseline's outbox: the file offset where a batch starts is
+//! recorded before it is written, a line is forgotten only after it is
+//! written (and synced with `Sync TRUE`), and after a crash the part of the
+//! batch already in the file is found at that offset and not written again.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -63,47 +64,60 @@ impl FileOutput {
         Ok(self.open.get_mut(path).expect("inserted above"))
     }
 
-    /// How many of `lines` (in order) the file at `path` already ends with:
-    /// they were written before a crash that kept them in the outbox.
-    pub fn already_written(&mut self, path: &str, lines: &[&[u8]]) -> usize {
+    /// Where the next line of the file at `path` starts: its length, after
+    /// ending a partial line that is not ours with a line end (so nothing is
+    /// glued to it).
+    pub fn line_start(&mut self, path: &str) -> Result<u64, String> {
+        let name = self.name.clone();
+        let f = self.file(path)?;
+        let len = f
+            .seek(SeekFrom::End(0))
+            .map_err(|e| format!("output '{name}': {path}: {e}"))?;
+        if len == 0 {
+            return Ok(0);
+        }
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1))
+            .and_then(|_| f.read_exact(&mut last))
+            .map_err(|e| format!("output '{name}': {path}: {e}"))?;
+        if last[0] == b'\n' {
+            return Ok(len);
+        }
+        self.append(path, LINE_END.as_bytes())?;
+        Ok(len + LINE_END.len() as u64)
+    }
+
+    /// How much of `batch` the file at `path` already holds from `offset` on:
+    /// a delivery cut short by a crash (even inside a line) is resumed where
+    /// it stopped, so no line is written twice or left broken. 0 when the
+    /// file does not hold a prefix of the batch there (rotated, truncated).
+    pub fn already_written(&mut self, path: &str, offset: u64, batch: &[u8]) -> usize {
         let Ok(f) = self.file(path) else { return 0 };
         let Ok(len) = f.seek(SeekFrom::End(0)) else {
             return 0;
         };
-        for k in (1..=lines.len()).rev() {
-            let want: usize = lines[..k].iter().map(|l| l.len() + LINE_END.len()).sum();
-            if want as u64 > len {
-                continue;
-            }
-            let mut tail = vec![0u8; want];
-            if f.seek(SeekFrom::Start(len - want as u64)).is_err()
-                || f.read_exact(&mut tail).is_err()
-            {
-                return 0;
-            }
-            let mut expect = Vec::with_capacity(want);
-            for l in &lines[..k] {
-                expect.extend_from_slice(l);
-                expect.extend_from_slice(LINE_END.as_bytes());
-            }
-            if tail == expect {
-                return k;
-            }
+        if len < offset {
+            return 0;
         }
-        0
+        let n = ((len - offset) as usize).min(batch.len());
+        let mut have = vec![0u8; n];
+        if f.seek(SeekFrom::Start(offset)).is_err() || f.read_exact(&mut have).is_err() {
+            return 0;
+        }
+        if have == batch[..n] && len - offset == n as u64 {
+            n
+        } else {
+            0
+        }
     }
 
-    /// Appends lines to the file at `path`, whole, then syncs if asked.
-    pub fn write(&mut self, path: &str, lines: &[&[u8]]) -> Result<(), String> {
+    /// Appends bytes (whole lines, or the rest of a batch) to the file at
+    /// `path` in one write, then syncs if asked.
+    pub fn append(&mut self, path: &str, bytes: &[u8]) -> Result<(), String> {
         let sync = self.sync;
         let name = self.name.clone();
         let f = self.file(path)?;
-        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 2).sum());
-        for l in lines {
-            buf.extend_from_slice(l);
-            buf.extend_from_slice(LINE_END.as_bytes());
-        }
-        f.write_all(&buf)
+        f.write_all(bytes)
             .map_err(|e| format!("output '{name}': writing {path}: {e}"))?;
         if sync {
             f.sync_data()

@@ -225,10 +225,17 @@ impl Runtime {
     /// Builds the runtime from a loaded configuration. Every problem found
     /// is returned, each naming file and line.
     pub fn new(config: Config) -> Result<Runtime, Vec<String>> {
-        let config_dir = Path::new(&config.path)
-            .parent()
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
+        // Canonical, so the scope (which names the hive files) does not
+        // depend on how the configuration's path was spelled on the command line.
+        let config_dir = {
+            let d = Path::new(&config.path).parent().unwrap_or(Path::new("."));
+            let d = if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            };
+            std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf())
+        };
         let cache_dir = match &config.globals.cache_dir {
             Some(d) => config_dir.join(d),
             None => config_dir.join("regmon-cache"),
@@ -401,6 +408,15 @@ impl Runtime {
             );
         }
         let (mut changes, count) = match outcome {
+            Reconciled::Rebuilt(_) if !snap.failed_mounts.is_empty() => {
+                // Recording a hive that could not be read as empty would make
+                // all its values NEW later: no baseline yet, built next time.
+                tracing::warn!(
+                    input = %name,
+                    "baseline not recorded: a hive could not be read; it is built at the next scan"
+                );
+                return Ok(());
+            }
             Reconciled::Rebuilt(count) => {
                 self.baseline(i)?.finish_rebuild(&scope_key, &snap, count)?;
                 self.inputs[i].last_count = count;
@@ -508,14 +524,34 @@ impl Runtime {
                 done.extend(rows.iter().map(|r| r.id));
                 continue;
             };
-            let lines: Vec<&[u8]> = rows.iter().map(|r| r.line.as_slice()).collect();
-            let skip = if recovering {
-                out.sink.already_written(&target, &lines)
-            } else {
-                0
+            let mut batch = Vec::with_capacity(rows.iter().map(|r| r.line.len() + 2).sum());
+            for r in &rows {
+                batch.extend_from_slice(&r.line);
+                batch.extend_from_slice(crate::output::LINE_END.as_bytes());
+            }
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            // A delivery a crash cut short resumes where it stopped.
+            let resumed = match rows[0].start {
+                Some(start) if recovering && rows.iter().all(|r| r.start == Some(start)) => {
+                    out.sink.already_written(&target, start, &batch)
+                }
+                _ => 0,
             };
-            match out.sink.write(&target, &lines[skip..]) {
-                Ok(()) => done.extend(rows.iter().map(|r| r.id)),
+            let written = if resumed > 0 {
+                out.sink.append(&target, &batch[resumed..])
+            } else {
+                match out.sink.line_start(&target) {
+                    Ok(start) => {
+                        if let Some(b) = self.inputs[i].baseline.as_mut() {
+                            b.mark_start(&ids, start)?;
+                        }
+                        out.sink.append(&target, &batch)
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            match written {
+                Ok(()) => done.extend(ids),
                 Err(e) => {
                     tracing::error!("{e}; {} events stay queued and are retried", rows.len());
                     first_err.get_or_insert(e);

@@ -65,7 +65,11 @@ impl Env {
     pub fn once(&self, conf: &str) -> String {
         let out = self.run(&["-c", conf, "--once"]);
         let log = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "--once failed ({}): {log}", out.status);
+        assert!(
+            out.status.success(),
+            "--once failed ({}): {log}",
+            out.status
+        );
         log
     }
 
