@@ -16,12 +16,15 @@
 //! value that was deleted mid-scan may thus be reported present once (and as
 //! deleted by the next scan); a value that exists is never missed and never
 //! looks deleted. `ERROR_MORE_DATA` grows the buffer and retries the same
-//! index. A key that is access-denied is a warning naming it; a key that
+//! index. A key that is access-denied, or a value that cannot be read, is a
+//! warning naming the key, and the scanner keeps what the baseline holds
+//! below that key (no DELETE for what could not be read); a key that
 //! vanished mid-scan is simply gone (its values are reported deleted).
 //!
-//! Names are read as UTF-16 and shown as UTF-8; keys are reopened by their
-//! UTF-16 names, so even a name with an unpaired surrogate (shown with
-//! U+FFFD) is read. Data is passed on as the raw bytes stored: REG_EXPAND_SZ
+//! Names are read as UTF-16 and shown as UTF-8, losslessly for valid UTF-16;
+//! keys are reopened by their UTF-16 names, so even a key whose name has an
+//! unpaired surrogate (shown as U+FFFD; only the native API writes those)
+//! is read. Data is passed on as the raw bytes stored: REG_EXPAND_SZ
 //! is not expanded, strings are not NUL-trimmed.
 //!
 //! Registry symbolic links (e.g. `HKLM\SYSTEM\CurrentControlSet`) are
@@ -353,6 +356,12 @@ fn subkey_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Sub> {
     out
 }
 
+/// Whether a stored UTF-16 name is `name`, case-insensitively (Unicode
+/// upper case, as the registry compares names).
+fn same_name(stored: &[u16], name: &str) -> bool {
+    String::from_utf16_lossy(stored).to_uppercase() == name.to_uppercase()
+}
+
 /// Case-insensitive identity of a registry name, for merging passes.
 fn fold(name: &[u16]) -> String {
     String::from_utf16_lossy(name).to_uppercase()
@@ -460,8 +469,10 @@ impl LiveKey {
         })
     }
 
-    /// The open handle; `Ok(None)` for a key that is gone; an error (once:
-    /// later calls see an empty key) when it cannot be opened.
+    /// The open handle; `Ok(None)` for a key that is gone; an error when it
+    /// cannot be opened, once: the scanner then marks the key unreadable
+    /// (its baseline is kept), so later calls see an empty key without
+    /// repeating the warning.
     fn handle(&self) -> Result<Option<Rc<Handle>>, String> {
         match self.state() {
             State::Open(h) => Ok(Some(h.clone())),
@@ -509,20 +520,25 @@ impl RegKey for LiveKey {
             State::Gone => return Ok(None),
             // Reported with the key's own path when the scanner reads it.
             State::Failed(_) => name.to_string(),
-            State::Open(k) => match basic_info(k.0) {
-                Some((stored, lw)) => {
-                    key.0.last_write.set(Some(lw));
-                    let stored = String::from_utf16_lossy(&stored);
-                    // Under KEY_WOW64_32KEY the handle may be the redirected
-                    // key (Wow6432Node): show the name asked for then.
-                    if stored.eq_ignore_ascii_case(name) {
-                        stored
-                    } else {
-                        name.to_string()
-                    }
+            State::Open(k) => {
+                let basic = basic_info(k.0);
+                if let Some((_, lw)) = &basic {
+                    key.0.last_write.set(Some(*lw));
                 }
-                None => name.to_string(),
-            },
+                match basic {
+                    Some((stored, _)) if same_name(&stored, name) => {
+                        String::from_utf16_lossy(&stored)
+                    }
+                    // Under KEY_WOW64_32KEY the handle may be the redirected
+                    // key (Wow6432Node): find the stored case among the
+                    // parent's subkeys, or show the name asked for.
+                    _ => subkey_pass(h.0, &Info::default(), &mut |_| {})
+                        .into_iter()
+                        .find(|s| same_name(&s.name, name))
+                        .map(|s| String::from_utf16_lossy(&s.name))
+                        .unwrap_or_else(|| name.to_string()),
+                }
+            }
         };
         Ok(Some((shown, key)))
     }
@@ -542,16 +558,9 @@ impl RegKey for LiveKey {
             warn,
         )?;
         for v in values {
-            let name = match String::from_utf16(&v.name) {
-                Ok(s) => s,
-                Err(_) => {
-                    let s = String::from_utf16_lossy(&v.name);
-                    warn(format!(
-                        "value '{s}': name is not valid UTF-16 (unpaired surrogate), shown with U+FFFD"
-                    ));
-                    s
-                }
-            };
+            // Lossless for valid UTF-16; an unpaired surrogate (which only
+            // the native API can write) shows as U+FFFD.
+            let name = String::from_utf16_lossy(&v.name);
             f(&name, v.ty, &v.data);
         }
         Ok(())

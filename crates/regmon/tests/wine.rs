@@ -1,0 +1,1083 @@
+//! End-to-end tests of the live Windows registry backend, under Wine.
+//!
+//! `scripts/wine-test.sh` builds `regmon.exe` for x86_64-pc-windows-gnu
+//! (with the bcryptprimitives.dll shim beside it), makes a fresh
+//! WINEPREFIX and runs this file with `REGMON_EXE` (and `REGMON_WINEPREFIX`)
+//! set. Without `REGMON_EXE` every test prints "skipped" and passes.
+//!
+//! One prefix serves the whole test binary (wineboot takes seconds); each
+//! test uses its own registry keys and work folder, and the tests that use
+//! the reference configurations verbatim (shared keys, `C:\test\regmon.log`)
+//! take a lock. Changes are made with Wine's own `reg add` / `reg delete`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use sha1::{Digest, Sha1};
+
+/// NXLog's first im_regmon example, verbatim.
+const REF1: &str = r"<Extension json>
+Module xm_json
+</Extension>
+<Input regmon>
+Module im_regmon
+RegValue 'HKLM\Software\Policies\*'
+ScanInterval 10
+</Input>
+<Output file>
+Module om_file
+File 'C:\test\regmon.log'
+Exec to_json();
+</Output>
+<Route regmon_to_file>
+Path regmon => file
+</Route>
+";
+
+/// NXLog's second im_regmon example, verbatim apart from the schedule time
+/// (`When @daily` would wait for midnight).
+const REF2: &str = r"<Extension json>
+Module xm_json
+</Extension>
+<Input regmon>
+Module im_regmon
+RegValue 'HKLM\Software\*'
+Exclude 'HKLM\Software\Program Groups\*'
+ScanInterval 0
+<Schedule>
+Every 1 sec
+Exec start_scan();
+</Schedule>
+</Input>
+<Output file>
+Module om_file
+File 'C:\test\regmon.log'
+Exec to_json();
+</Output>
+<Route dailycheck>
+Path regmon => file
+</Route>
+";
+
+struct Wine {
+    loader: PathBuf,
+    exe: PathBuf,
+    prefix: PathBuf,
+}
+
+static WINE: OnceLock<Option<Wine>> = OnceLock::new();
+/// Held by tests that use HKLM\Software\Policies, values directly under
+/// HKLM\Software, or C:\test\regmon.log.
+static REFERENCE: Mutex<()> = Mutex::new(());
+
+fn reference_lock() -> MutexGuard<'static, ()> {
+    REFERENCE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The Wine setup, or None (test skipped) when REGMON_EXE is not set.
+fn wine() -> Option<&'static Wine> {
+    WINE.get_or_init(|| {
+        let exe = PathBuf::from(std::env::var_os("REGMON_EXE")?);
+        assert!(exe.is_file(), "REGMON_EXE={} is not a file", exe.display());
+        let loader = std::env::var_os("WINE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let w64 = PathBuf::from("/usr/lib/wine/wine64");
+                if w64.is_file() {
+                    w64
+                } else {
+                    PathBuf::from("wine64")
+                }
+            });
+        let prefix = match std::env::var_os("REGMON_WINEPREFIX") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                let p = std::env::temp_dir().join(format!("regmon-wine-{}", std::process::id()));
+                eprintln!(
+                    "REGMON_WINEPREFIX not set: using a fresh prefix in {}",
+                    p.display()
+                );
+                p
+            }
+        };
+        std::fs::create_dir_all(&prefix).unwrap();
+        let w = Wine {
+            loader,
+            exe,
+            prefix,
+        };
+        let t = Instant::now();
+        // One wineserver for the whole run (it exits by itself 60 s after
+        // the last Wine process): otherwise every command starts a new Wine
+        // session, at seconds each. The wrapper in /usr/bin adds -p0.
+        let server = std::env::var_os("WINESERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let s = PathBuf::from("/usr/lib/wine/wineserver64");
+                if s.is_file() {
+                    s
+                } else {
+                    PathBuf::from("wineserver")
+                }
+            });
+        let _ = Command::new(server)
+            .arg("-p60")
+            .env("WINEPREFIX", &w.prefix)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let out = w
+            .cmd(&["wineboot", "-i"])
+            // No Mono / Gecko install prompts (there is no network anyway).
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .run();
+        assert!(out.status.success(), "wineboot failed: {out:?}");
+        eprintln!("wine prefix ready in {:.1} s", t.elapsed().as_secs_f64());
+        std::fs::create_dir_all(w.prefix.join("drive_c/test")).unwrap();
+        Some(w)
+    })
+    .as_ref()
+}
+
+macro_rules! wine_or_skip {
+    () => {
+        match wine() {
+            Some(w) => w,
+            None => {
+                println!("skipped: REGMON_EXE not set");
+                return;
+            }
+        }
+    };
+}
+
+impl Wine {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.loader);
+        c.args(args)
+            .env("WINEPREFIX", &self.prefix)
+            .env("WINEDEBUG", "-all")
+            // Non-ASCII command-line arguments are passed on as UTF-8.
+            .env("LANG", "C.UTF-8")
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `reg ARGS`, which must succeed.
+    fn reg(&self, args: &[&str]) {
+        let mut a = vec!["reg"];
+        a.extend_from_slice(args);
+        let out = self.cmd(&a).run();
+        assert!(
+            out.status.success(),
+            "reg {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `reg delete KEY /f`, whether or not the key exists.
+    fn reg_delete_key(&self, key: &str) {
+        let _ = self.cmd(&["reg", "delete", key, "/f"]).run();
+    }
+
+    /// `regmon.exe ARGS` in `dir`.
+    fn regmon(&self, dir: &Path, args: &[&str]) -> Output {
+        let mut a = vec![self.exe.to_str().unwrap()];
+        a.extend_from_slice(args);
+        self.cmd(&a).current_dir(dir).run()
+    }
+
+    /// `regmon.exe -c CONF --once` in `dir`, which must succeed.
+    fn once(&self, dir: &Path, conf: &str) -> String {
+        let out = self.regmon(dir, &["-c", conf, "--once"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "regmon --once failed: {err}");
+        err
+    }
+
+    /// `regmon.exe -c CONF` in the foreground, killed when dropped.
+    fn spawn(&self, dir: &Path, conf: &str) -> Running {
+        let err = dir.join("regmon.stderr");
+        let child = self
+            .cmd(&[self.exe.to_str().unwrap(), "-c", conf])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("starting regmon.exe");
+        Running { child, err }
+    }
+
+    /// The Linux path of C:\test\regmon.log.
+    fn c_test_log(&self) -> PathBuf {
+        self.prefix.join("drive_c/test/regmon.log")
+    }
+}
+
+/// Runs a command to completion with its output in files, not pipes: Wine
+/// services started by a command inherit its standard handles and outlive
+/// it, so reading a pipe to its end would wait for them.
+trait Run {
+    fn run(&mut self) -> Output;
+}
+
+impl Run for Command {
+    fn run(&mut self) -> Output {
+        use std::io::{Read, Seek};
+        let mut out = tempfile::tempfile().unwrap();
+        let mut err = tempfile::tempfile().unwrap();
+        let status = self
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .unwrap_or_else(|e| panic!("running {self:?}: {e}"));
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        out.rewind().unwrap();
+        out.read_to_end(&mut stdout).unwrap();
+        err.rewind().unwrap();
+        err.read_to_end(&mut stderr).unwrap();
+        Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+struct Running {
+    child: Child,
+    err: PathBuf,
+}
+
+impl Running {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Waits until regmon's log holds `text`.
+    fn wait_log(&mut self, text: &str, limit: Duration) {
+        let t = Instant::now();
+        while !self.stderr().contains(text) {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("regmon exited ({st}): {}", self.stderr());
+            }
+            assert!(
+                t.elapsed() < limit,
+                "no '{text}' in regmon's log after {limit:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn workdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("regmon-wine-{name}-"))
+        .tempdir()
+        .unwrap()
+}
+
+fn write_conf(dir: &Path, text: &str) -> &'static str {
+    std::fs::write(dir.join("regmon.conf"), text).unwrap();
+    "regmon.conf"
+}
+
+/// A configuration monitoring `patterns` with `extra` input directives,
+/// writing JSON to out.log in the work folder.
+fn conf(patterns: &[&str], extra: &str) -> String {
+    let mut s = String::from(
+        "<Extension json>\nModule xm_json\n</Extension>\n<Input regmon>\nModule im_regmon\n",
+    );
+    for p in patterns {
+        s.push_str(&format!("RegValue '{p}'\n"));
+    }
+    s.push_str(extra);
+    s.push_str(
+        "</Input>\n<Output file>\nModule om_file\nFile 'out.log'\nExec to_json();\n</Output>\n\
+         <Route r>\nPath regmon => file\n</Route>\n",
+    );
+    s
+}
+
+/// One event, reduced to what the tests compare.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Ev {
+    kind: String,
+    name: String,
+    size: Option<u64>,
+    prev_size: Option<u64>,
+    digest: Option<String>,
+    prev_digest: Option<String>,
+}
+
+fn ev(kind: &str, name: &str, new: Option<&[u8]>, old: Option<&[u8]>) -> Ev {
+    Ev {
+        kind: kind.into(),
+        name: name.into(),
+        size: new.map(|d| d.len() as u64),
+        prev_size: old.map(|d| d.len() as u64),
+        digest: new.map(sha1_hex),
+        prev_digest: old.map(sha1_hex),
+    }
+}
+
+fn sha1_hex(data: &[u8]) -> String {
+    Sha1::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The events in a JSON-lines file (CRLF line ends, as om_file writes them
+/// on Windows), from byte `from` on.
+fn events(path: &Path, from: usize) -> Vec<Ev> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8(text[from.min(text.len())..].to_vec()).expect("UTF-8 output");
+    let mut out = Vec::new();
+    for line in text.split_inclusive('\n') {
+        assert!(line.ends_with("\r\n"), "line without CRLF: {line:?}");
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).expect("a JSON line");
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
+        let n = |k: &str| v.get(k).and_then(|x| x.as_u64());
+        assert_eq!(s("DigestName").as_deref(), Some("SHA1"), "{line}");
+        assert_eq!(s("Severity").as_deref(), Some("WARNING"), "{line}");
+        out.push(Ev {
+            kind: s("EventType").unwrap(),
+            name: s("RegistryValueName").unwrap(),
+            size: n("ValueSize"),
+            prev_size: n("PrevValueSize"),
+            digest: s("Digest"),
+            prev_digest: s("PrevDigest"),
+        });
+    }
+    out.sort();
+    out
+}
+
+fn sorted(mut v: Vec<Ev>) -> Vec<Ev> {
+    v.sort();
+    v
+}
+
+fn file_len(p: &Path) -> usize {
+    std::fs::metadata(p).map(|m| m.len() as usize).unwrap_or(0)
+}
+
+/// REG_SZ / REG_EXPAND_SZ data as `reg add` stores it: UTF-16LE and a NUL.
+fn sz(s: &str) -> Vec<u8> {
+    s.encode_utf16()
+        .chain([0])
+        .flat_map(u16::to_le_bytes)
+        .collect()
+}
+
+/// REG_MULTI_SZ data: each string NUL-terminated, and one more NUL.
+fn multi(items: &[&str]) -> Vec<u8> {
+    let mut v: Vec<u8> = items.iter().flat_map(|s| sz(s)).collect();
+    v.extend_from_slice(&[0, 0]);
+    v
+}
+
+// ---------------------------------------------------------------------------
+
+/// Puts HKLM\Software\Policies in its starting state: Keep, Chg, Del and
+/// Sub\S.
+fn policies_start(w: &Wine) {
+    w.reg_delete_key(r"HKLM\Software\Policies");
+    w.reg(&[
+        r"add",
+        r"HKLM\Software\Policies",
+        "/v",
+        "Keep",
+        "/d",
+        "kept",
+        "/f",
+    ]);
+    w.reg(&[
+        r"add",
+        r"HKLM\Software\Policies",
+        "/v",
+        "Chg",
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "1",
+        "/f",
+    ]);
+    w.reg(&[
+        r"add",
+        r"HKLM\Software\Policies",
+        "/v",
+        "Del",
+        "/d",
+        "bye",
+        "/f",
+    ]);
+    w.reg(&[
+        r"add",
+        r"HKLM\Software\Policies\Sub",
+        "/v",
+        "S",
+        "/d",
+        "x",
+        "/f",
+    ]);
+}
+
+fn policies_change(w: &Wine) {
+    w.reg(&[
+        r"add",
+        r"HKLM\Software\Policies",
+        "/v",
+        "New",
+        "/d",
+        "hello",
+        "/f",
+    ]);
+    w.reg(&[
+        r"add",
+        r"HKLM\Software\Policies",
+        "/v",
+        "Chg",
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "2",
+        "/f",
+    ]);
+    w.reg(&["delete", r"HKLM\Software\Policies", "/v", "Del", "/f"]);
+    w.reg(&[
+        r"add",
+        r"HKLM\Software\Policies\Sub",
+        "/v",
+        "S",
+        "/d",
+        "y",
+        "/f",
+    ]);
+}
+
+fn policies_expected() -> Vec<Ev> {
+    vec![
+        ev(
+            "NEW",
+            r"HKLM\Software\Policies\New",
+            Some(&sz("hello")),
+            None,
+        ),
+        ev(
+            "CHANGE",
+            r"HKLM\Software\Policies\Chg",
+            Some(&2u32.to_le_bytes()),
+            Some(&1u32.to_le_bytes()),
+        ),
+        ev(
+            "DELETE",
+            r"HKLM\Software\Policies\Del",
+            None,
+            Some(&sz("bye")),
+        ),
+    ]
+}
+
+#[test]
+fn reference_config_1_verbatim() {
+    let w = wine_or_skip!();
+    let _g = reference_lock();
+    let dir = workdir("ref1");
+    let c = write_conf(dir.path(), REF1);
+    policies_start(w);
+    let log = w.c_test_log();
+    let start = file_len(&log);
+    let err = w.once(dir.path(), c);
+    assert!(err.contains("baseline"), "{err}");
+    assert_eq!(file_len(&log), start, "the first scan reports nothing");
+    policies_change(w);
+    w.once(dir.path(), c);
+    // No Recursive in the configuration: the change in Sub is not covered.
+    assert_eq!(events(&log, start), sorted(policies_expected()));
+    // A scan with nothing changed reports nothing.
+    let now = file_len(&log);
+    w.once(dir.path(), c);
+    assert_eq!(file_len(&log), now);
+}
+
+#[test]
+fn reference_config_1_recursive() {
+    let w = wine_or_skip!();
+    let _g = reference_lock();
+    let dir = workdir("ref1r");
+    let text = REF1.replace("ScanInterval 10\n", "ScanInterval 10\nRecursive TRUE\n");
+    let c = write_conf(dir.path(), &text);
+    policies_start(w);
+    let log = w.c_test_log();
+    let start = file_len(&log);
+    w.once(dir.path(), c);
+    assert_eq!(file_len(&log), start);
+    policies_change(w);
+    w.once(dir.path(), c);
+    let mut want = policies_expected();
+    want.push(ev(
+        "CHANGE",
+        r"HKLM\Software\Policies\Sub\S",
+        Some(&sz("y")),
+        Some(&sz("x")),
+    ));
+    assert_eq!(events(&log, start), sorted(want));
+}
+
+#[test]
+fn reference_config_2_schedule_drives_scans() {
+    let w = wine_or_skip!();
+    let _g = reference_lock();
+    let log = w.c_test_log();
+    w.reg_delete_key(r"HKLM\Software\Program Groups");
+    let _ = w
+        .cmd(&["reg", "delete", r"HKLM\Software", "/v", "RegmonRef2", "/f"])
+        .run();
+
+    // ScanInterval 0 and no Schedule: no scan at all.
+    let idle = workdir("ref2idle");
+    let mut no_sched = REF2.to_string();
+    let a = no_sched.find("<Schedule>").unwrap();
+    let b = no_sched.find("</Schedule>\n").unwrap() + "</Schedule>\n".len();
+    no_sched.replace_range(a..b, "");
+    let c = write_conf(idle.path(), &no_sched);
+    let mut r = w.spawn(idle.path(), c);
+    r.wait_log("regmon started", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!r.stderr().contains("baseline"), "{}", r.stderr());
+    drop(r);
+
+    // With the Schedule, start_scan() every second drives the scans.
+    let dir = workdir("ref2");
+    let c = write_conf(dir.path(), REF2);
+    let start = file_len(&log);
+    let mut r = w.spawn(dir.path(), c);
+    r.wait_log("baseline", Duration::from_secs(20));
+    w.reg(&[
+        "add",
+        r"HKLM\Software",
+        "/v",
+        "RegmonRef2",
+        "/d",
+        "two",
+        "/f",
+    ]);
+    w.reg(&[
+        "add",
+        r"HKLM\Software\Program Groups",
+        "/v",
+        "X",
+        "/d",
+        "x",
+        "/f",
+    ]);
+    let want = vec![ev(
+        "NEW",
+        r"HKLM\Software\RegmonRef2",
+        Some(&sz("two")),
+        None,
+    )];
+    let t = Instant::now();
+    while events(&log, start).is_empty() && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // One more scheduled scan: still nothing for Program Groups.
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(r);
+    w.reg(&["delete", r"HKLM\Software", "/v", "RegmonRef2", "/f"]);
+    w.reg_delete_key(r"HKLM\Software\Program Groups");
+    assert_eq!(events(&log, start), want);
+}
+
+#[test]
+fn value_types_default_and_non_ascii_names() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\Types";
+    w.reg_delete_key(k);
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Multi",
+        "/t",
+        "REG_MULTI_SZ",
+        "/d",
+        r"ab\0c",
+        "/f",
+    ]);
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Gone",
+        "/t",
+        "REG_SZ",
+        "/d",
+        "soon gone",
+        "/f",
+    ]);
+    let dir = workdir("types");
+    let c = write_conf(dir.path(), &conf(&[&format!("{k}\\*")], "ScanInterval 0\n"));
+    w.once(dir.path(), c);
+
+    w.reg(&["add", k, "/v", "Sz", "/t", "REG_SZ", "/d", "text", "/f"]);
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Exp",
+        "/t",
+        "REG_EXPAND_SZ",
+        "/d",
+        "%SystemRoot%\\x",
+        "/f",
+    ]);
+    // The same total size, the boundary between the strings moved.
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Multi",
+        "/t",
+        "REG_MULTI_SZ",
+        "/d",
+        r"a\0bc",
+        "/f",
+    ]);
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Bin",
+        "/t",
+        "REG_BINARY",
+        "/d",
+        "0102ff00",
+        "/f",
+    ]);
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Dw",
+        "/t",
+        "REG_DWORD",
+        "/d",
+        "0x12345678",
+        "/f",
+    ]);
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Qw",
+        "/t",
+        "REG_QWORD",
+        "/d",
+        "0x1122334455667788",
+        "/f",
+    ]);
+    w.reg(&["add", k, "/v", "None", "/t", "REG_NONE", "/d", "", "/f"]);
+    w.reg(&["add", k, "/ve", "/d", "default!", "/f"]);
+    w.reg(&["add", k, "/v", "Grüße €✓ 日本", "/d", "ü", "/f"]);
+    w.reg(&["delete", k, "/v", "Gone", "/f"]);
+    w.once(dir.path(), c);
+    let p = |n: &str| format!("{k}\\{n}");
+    let want = vec![
+        ev("NEW", &p("Sz"), Some(&sz("text")), None),
+        // REG_EXPAND_SZ: the stored text, not expanded.
+        ev("NEW", &p("Exp"), Some(&sz("%SystemRoot%\\x")), None),
+        ev(
+            "CHANGE",
+            &p("Multi"),
+            Some(&multi(&["a", "bc"])),
+            Some(&multi(&["ab", "c"])),
+        ),
+        ev("NEW", &p("Bin"), Some(&[1, 2, 0xff, 0]), None),
+        ev("NEW", &p("Dw"), Some(&0x1234_5678u32.to_le_bytes()), None),
+        ev(
+            "NEW",
+            &p("Qw"),
+            Some(&0x1122_3344_5566_7788u64.to_le_bytes()),
+            None,
+        ),
+        ev("NEW", &p("None"), Some(&[0, 0]), None),
+        ev("NEW", &p("(Default)"), Some(&sz("default!")), None),
+        ev("NEW", &p("Grüße €✓ 日本"), Some(&sz("ü")), None),
+        ev("DELETE", &p("Gone"), None, Some(&sz("soon gone"))),
+    ];
+    assert_eq!(events(&dir.path().join("out.log"), 0), sorted(want));
+
+    // A type change with the same bytes is a CHANGE.
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Sz",
+        "/t",
+        "REG_EXPAND_SZ",
+        "/d",
+        "text",
+        "/f",
+    ]);
+    let from = file_len(&dir.path().join("out.log"));
+    w.once(dir.path(), c);
+    assert_eq!(
+        events(&dir.path().join("out.log"), from),
+        vec![ev("CHANGE", &p("Sz"), Some(&sz("text")), Some(&sz("text")))]
+    );
+    w.reg_delete_key(k);
+}
+
+#[test]
+fn names_keep_the_stored_case() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\MiXeD Case\Ünïcode Kéy";
+    w.reg_delete_key(r"HKLM\Software\RegmonTest\MiXeD Case");
+    w.reg(&["add", k, "/v", "VaLuE", "/d", "v", "/f"]);
+    let dir = workdir("case");
+    // The configuration spells every component differently.
+    let c = write_conf(
+        dir.path(),
+        &conf(
+            &[r"hkey_local_machine\SOFTWARE\regmontest\mixed case\*\value"],
+            "ScanInterval 0\n",
+        ),
+    );
+    w.once(dir.path(), c);
+    w.reg(&["add", k, "/v", "VaLuE", "/d", "w", "/f"]);
+    w.once(dir.path(), c);
+    assert_eq!(
+        events(&dir.path().join("out.log"), 0),
+        vec![ev(
+            "CHANGE",
+            r"HKLM\Software\RegmonTest\MiXeD Case\Ünïcode Kéy\VaLuE",
+            Some(&sz("w")),
+            Some(&sz("v")),
+        )]
+    );
+    w.reg_delete_key(r"HKLM\Software\RegmonTest\MiXeD Case");
+}
+
+#[test]
+fn deleted_key_and_excluded_subtree() {
+    let w = wine_or_skip!();
+    let base = r"HKLM\Software\RegmonTest\Tree";
+    w.reg_delete_key(base);
+    w.reg(&["add", &format!(r"{base}\A"), "/v", "a", "/d", "1", "/f"]);
+    w.reg(&[
+        "add",
+        &format!(r"{base}\A\Deep"),
+        "/v",
+        "d",
+        "/d",
+        "2",
+        "/f",
+    ]);
+    w.reg(&["add", &format!(r"{base}\Skip"), "/v", "s", "/d", "3", "/f"]);
+    w.reg(&[
+        "add",
+        &format!(r"{base}\Skip\Deeper"),
+        "/v",
+        "s2",
+        "/d",
+        "4",
+        "/f",
+    ]);
+    w.reg(&["add", &format!(r"{base}\Keep"), "/v", "k", "/d", "5", "/f"]);
+    let dir = workdir("tree");
+    let extra = format!("Recursive TRUE\nExclude '{base}\\Skip'\nScanInterval 0\n");
+    let c = write_conf(dir.path(), &conf(&[&format!("{base}\\*")], &extra));
+    w.once(dir.path(), c);
+    // Delete key A (and A\Deep); change everything under the excluded Skip.
+    w.reg(&["delete", &format!(r"{base}\A"), "/f"]);
+    w.reg(&[
+        "add",
+        &format!(r"{base}\Skip"),
+        "/v",
+        "s",
+        "/d",
+        "changed",
+        "/f",
+    ]);
+    w.reg(&[
+        "add",
+        &format!(r"{base}\Skip\Deeper"),
+        "/v",
+        "new",
+        "/d",
+        "n",
+        "/f",
+    ]);
+    w.reg(&["add", &format!(r"{base}\Keep"), "/v", "k", "/d", "6", "/f"]);
+    w.once(dir.path(), c);
+    let want = vec![
+        ev("DELETE", &format!(r"{base}\A\a"), None, Some(&sz("1"))),
+        ev("DELETE", &format!(r"{base}\A\Deep\d"), None, Some(&sz("2"))),
+        ev(
+            "CHANGE",
+            &format!(r"{base}\Keep\k"),
+            Some(&sz("6")),
+            Some(&sz("5")),
+        ),
+    ];
+    assert_eq!(events(&dir.path().join("out.log"), 0), sorted(want));
+    w.reg_delete_key(base);
+}
+
+#[test]
+fn view_32_reads_reg_32_values() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\View";
+    w.reg_delete_key(k);
+    let _ = w.cmd(&["reg", "delete", k, "/f", "/reg:32"]).run();
+    let d32 = workdir("view32");
+    let d64 = workdir("view64");
+    // Spelled in another case: events show the stored names, also through
+    // the redirected 32-bit view.
+    let pat = format!("{}\\*", k.to_lowercase());
+    let c32 = write_conf(
+        d32.path(),
+        &conf(&[&pat], "64BitView FALSE\nScanInterval 0\n"),
+    );
+    let c64 = write_conf(
+        d64.path(),
+        &conf(&[&pat], "64BitView TRUE\nScanInterval 0\n"),
+    );
+    w.once(d32.path(), c32);
+    w.once(d64.path(), c64);
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Only32",
+        "/d",
+        "thirty-two",
+        "/f",
+        "/reg:32",
+    ]);
+    w.reg(&[
+        "add",
+        k,
+        "/v",
+        "Only64",
+        "/d",
+        "sixty-four",
+        "/f",
+        "/reg:64",
+    ]);
+    w.once(d32.path(), c32);
+    w.once(d64.path(), c64);
+    assert_eq!(
+        events(&d32.path().join("out.log"), 0),
+        vec![ev(
+            "NEW",
+            &format!(r"{k}\Only32"),
+            Some(&sz("thirty-two")),
+            None
+        )]
+    );
+    assert_eq!(
+        events(&d64.path().join("out.log"), 0),
+        vec![ev(
+            "NEW",
+            &format!(r"{k}\Only64"),
+            Some(&sz("sixty-four")),
+            None
+        )]
+    );
+    w.reg_delete_key(k);
+    let _ = w.cmd(&["reg", "delete", k, "/f", "/reg:32"]).run();
+}
+
+/// Foreground: after the baseline, a `reg add` must reach out.log within
+/// `limit`.
+fn foreground_latency(name: &str, extra: &str, limit: Duration) {
+    let w = wine_or_skip!();
+    let k = format!(r"HKLM\Software\RegmonTest\{name}");
+    w.reg_delete_key(&k);
+    w.reg(&["add", &k, "/v", "Before", "/d", "b", "/f"]);
+    let dir = workdir(name);
+    let c = write_conf(dir.path(), &conf(&[&format!("{k}\\*")], extra));
+    let mut r = w.spawn(dir.path(), c);
+    r.wait_log("baseline", Duration::from_secs(30));
+    let out = dir.path().join("out.log");
+    let mut seen = BTreeSet::new();
+    for round in 0..2 {
+        let v = format!("After{round}");
+        w.reg(&["add", &k, "/v", &v, "/d", "a", "/f"]);
+        let t = Instant::now();
+        loop {
+            let evs = events(&out, 0);
+            if evs.iter().any(|e| e.name.ends_with(&format!("\\{v}"))) {
+                seen.extend(evs.into_iter().map(|e| e.name));
+                break;
+            }
+            assert!(
+                t.elapsed() < limit,
+                "{name}: no event for {v} within {limit:?}; log: {}",
+                r.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        eprintln!(
+            "{name}: {v} reported {:.2} s after reg add",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    drop(r);
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec![format!(r"{k}\After0"), format!(r"{k}\After1")]
+    );
+    w.reg_delete_key(&k);
+}
+
+#[test]
+fn realtime_reports_within_2_seconds() {
+    foreground_latency(
+        "Realtime",
+        "ScanInterval 3600\nRealtime TRUE\n",
+        Duration::from_secs(2),
+    );
+}
+
+#[test]
+fn realtime_recursive_sees_new_subkeys() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\RealtimeTree";
+    w.reg_delete_key(k);
+    w.reg(&["add", k, "/v", "Top", "/d", "t", "/f"]);
+    let dir = workdir("rttree");
+    let c = write_conf(
+        dir.path(),
+        &conf(
+            &[&format!("{k}\\*")],
+            "ScanInterval 3600\nRecursive TRUE\nRealtime TRUE\n",
+        ),
+    );
+    let mut r = w.spawn(dir.path(), c);
+    r.wait_log("baseline", Duration::from_secs(30));
+    w.reg(&[
+        "add",
+        &format!(r"{k}\New\Deeper"),
+        "/v",
+        "Deep",
+        "/d",
+        "d",
+        "/f",
+    ]);
+    let t = Instant::now();
+    let out = dir.path().join("out.log");
+    while events(&out, 0).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(2), "{}", r.stderr());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    drop(r);
+    assert_eq!(
+        events(&out, 0),
+        vec![ev(
+            "NEW",
+            &format!(r"{k}\New\Deeper\Deep"),
+            Some(&sz("d")),
+            None
+        )]
+    );
+    w.reg_delete_key(k);
+}
+
+#[test]
+fn scan_interval_2_reports_within_5_seconds() {
+    foreground_latency(
+        "Polling",
+        "ScanInterval 2\nRealtime FALSE\n",
+        Duration::from_secs(5),
+    );
+}
+
+#[test]
+fn windows_paths_and_cli() {
+    let w = wine_or_skip!();
+    let dir = workdir("cli");
+    let log = r"C:\test\regmon-cli\out.log";
+    let text = conf(&[r"HKLM\Software\RegmonTest\Cli\*"], "ScanInterval 0\n")
+        .replace("File 'out.log'", &format!("File '{log}'\nCreateDir TRUE"));
+    let c = write_conf(dir.path(), &text);
+    let file = w.prefix.join("drive_c/test/regmon-cli/out.log");
+    let _ = std::fs::remove_dir_all(file.parent().unwrap());
+    w.reg_delete_key(r"HKLM\Software\RegmonTest\Cli");
+    let out = w.regmon(dir.path(), &["-c", c, "--verify"]);
+    assert!(out.status.success(), "{out:?}");
+    // A broken configuration: an error naming the file and line, exit 1.
+    std::fs::write(
+        dir.path().join("bad.conf"),
+        "<Input x>\nModule im_nothing\n</Input>\n",
+    )
+    .unwrap();
+    let out = w.regmon(dir.path(), &["-c", "bad.conf", "--verify"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.conf"),
+        "{out:?}"
+    );
+
+    w.reg(&[
+        "add",
+        r"HKLM\Software\RegmonTest\Cli",
+        "/v",
+        "x",
+        "/d",
+        "1",
+        "/f",
+    ]);
+    w.once(dir.path(), c);
+    w.reg(&[
+        "add",
+        r"HKLM\Software\RegmonTest\Cli",
+        "/v",
+        "x",
+        "/d",
+        "2",
+        "/f",
+    ]);
+    w.once(dir.path(), c);
+    assert!(file.is_file(), "CreateDir made C:\\test\\regmon-cli");
+    assert_eq!(
+        events(&file, 0),
+        vec![ev(
+            "CHANGE",
+            r"HKLM\Software\RegmonTest\Cli\x",
+            Some(&sz("2")),
+            Some(&sz("1"))
+        )]
+    );
+    w.reg_delete_key(r"HKLM\Software\RegmonTest\Cli");
+
+    // Offline hives work under Windows too: hive dump and diff.
+    let out = w.regmon(dir.path(), &["hive", "sample", "sample.hiv"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = w.regmon(dir.path(), &["hive", "dump", "sample.hiv"]);
+    assert!(out.status.success(), "{out:?}");
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(dump.lines().count() > 3, "{dump}");
+    assert!(dump.contains("NoAutoUpdate"), "{dump}");
+    let out = w.regmon(dir.path(), &["diff", "sample.hiv", "sample.hiv"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
