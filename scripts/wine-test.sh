@@ -67,27 +67,30 @@ Path regmon => null
 </Route>
 CONF
 w() { (cd "$B" && WINEPREFIX="$PREFIX" "$WINE" "$@"); }
-best() { # best wall time in seconds of "$@", $RUNS runs
-    local best=
-    for _ in $(seq "$RUNS"); do
-        local t0 t1
-        t0=$(date +%s.%N)
-        "$@" >/dev/null 2>&1
-        t1=$(date +%s.%N)
-        best=$(echo "$t0 $t1 ${best:-1e9}" | awk '{d=$2-$1; print (d<$3)?d:$3}')
-    done
-    echo "$best"
-}
+now() { date +%s.%N; }
+min() { echo "$1 $2" | awk '{print ($1 < $2) ? $1 : $2}'; }
 regmon_first() { rm -rf "$B/regmon-cache"; w "$EXE" -c bench.conf --once; }
 regmon_scan() { w "$EXE" -c bench.conf --once; }
 reg_export() { rm -f "$B/export.reg"; w reg export 'HKLM\Software' export.reg /y; }
+w cmd /c exit
 regmon_first >/dev/null 2>&1; reg_export >/dev/null 2>&1 # warm-up
-t_first=$(best regmon_first)
-scan_log=$(regmon_scan 2>&1 | grep 'scan done' | tail -1 || true)
-t_regmon=$(best regmon_scan)
-t_export=$(best reg_export)
-t_start=$(best w cmd /c exit)
-log "benchmark: HKLM\\Software under Wine, best of $RUNS runs (regmon: ${scan_log##*INFO })"
+# Interleaved runs, so that a change in the machine's load hits both alike;
+# the best of each.
+t_first=1e9 t_regmon=1e9 t_export=1e9 scan_log=
+for _ in $(seq "$RUNS"); do
+    t0=$(now); regmon_first >/dev/null 2>&1; t1=$(now)
+    t_first=$(min "$t_first" "$(echo "$t0 $t1" | awk '{print $2-$1}')")
+    t0=$(now); line=$(regmon_scan 2>&1 | grep 'scan done' | tail -1 || true); t1=$(now)
+    t_regmon=$(min "$t_regmon" "$(echo "$t0 $t1" | awk '{print $2-$1}')")
+    scan_log=${scan_log:-$line}
+    t0=$(now); reg_export >/dev/null 2>&1; t1=$(now)
+    t_export=$(min "$t_export" "$(echo "$t0 $t1" | awk '{print $2-$1}')")
+done
+t0=$(now); w cmd /c exit; t1=$(now)
+t_start=$(echo "$t0 $t1" | awk '{print $2-$1}')
+keys=$(iconv -f UTF-16 -t UTF-8 "$B/export.reg" 2>/dev/null | grep -c '^\[' || true)
+log "benchmark: HKLM\\Software under Wine, $keys keys; best of $RUNS interleaved runs"
+log "  (regmon's last line: ${scan_log##*INFO })"
 printf '  regmon --once, first (baseline) %.3f s\n' "$t_first"
 printf '  regmon --once (scan + SHA1)     %.3f s\n' "$t_regmon"
 printf '  wine reg export                 %.3f s\n' "$t_export"

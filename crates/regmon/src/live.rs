@@ -372,17 +372,31 @@ fn fold(name: &[u16]) -> String {
 /// all passes (later passes win), so nothing that exists is ever missed.
 fn stable<T>(
     h: HKEY,
+    cache: &Cell<Option<Info>>,
+    count: impl Fn(&Info) -> u32,
     mut pass: impl FnMut(&Info, &mut dyn FnMut(String)) -> Vec<T>,
     name_of: impl Fn(&T) -> &[u16],
     warn: &mut dyn FnMut(String),
 ) -> Result<Vec<T>, String> {
     let mut union: BTreeMap<String, T> = BTreeMap::new();
-    let mut before = query_info(h).map_err(describe)?;
+    // Any reading taken before the pass will do as "before" (an older one
+    // only makes a retry likelier): the one the other enumeration of this
+    // key ended with saves a call.
+    let mut before = match cache.take() {
+        Some(i) => i,
+        None => query_info(h).map_err(describe)?,
+    };
     for _ in 0..ATTEMPTS {
+        if count(&before) == 0 {
+            // Nothing to enumerate as of that reading: a consistent view.
+            cache.set(Some(before));
+            return Ok(Vec::new());
+        }
         // Warnings of a pass are kept only if it is the one used.
         let mut notes = Vec::new();
         let list = pass(&before, &mut |w| notes.push(w));
         let after = query_info(h).map_err(describe)?;
+        cache.set(Some(after));
         if after.last_write == before.last_write {
             // No write between the two reads: this pass alone is a
             // consistent view.
@@ -421,6 +435,8 @@ struct Inner {
     sam: u32,
     state: OnceCell<State>,
     last_write: Cell<Option<u64>>,
+    /// The last `RegQueryInfoKeyW` reading of the key.
+    info: Cell<Option<Info>>,
     /// Whether the open failure was already reported.
     reported: Cell<bool>,
 }
@@ -439,6 +455,7 @@ impl LiveKey {
             sam: KEY_QUERY_VALUE | KEY_ENUMERATE_SUB_KEYS | view_bits(view64),
             state: OnceCell::new(),
             last_write: Cell::new(None),
+            info: Cell::new(None),
             reported: Cell::new(false),
         }))
     }
@@ -451,6 +468,7 @@ impl LiveKey {
             sam: self.0.sam,
             state: OnceCell::new(),
             last_write: Cell::new(last_write),
+            info: Cell::new(None),
             reported: Cell::new(false),
         }))
     }
@@ -496,6 +514,8 @@ impl RegKey for LiveKey {
         let mut warnings = Vec::new();
         let subs = stable(
             h.0,
+            &self.0.info,
+            |i| i.subkeys,
             |info, warn| subkey_pass(h.0, info, warn),
             |s: &Sub| &s.name,
             &mut |w| warnings.push(w),
@@ -553,6 +573,8 @@ impl RegKey for LiveKey {
         };
         let values = stable(
             h.0,
+            &self.0.info,
+            |i| i.values,
             |info, warn| value_pass(h.0, info, warn),
             |v: &Value| &v.name,
             warn,
@@ -596,7 +618,13 @@ pub fn scan_live(scope: &Scope) -> Snapshot {
         v.mount(&[], LiveKey::root(p.root, scope.view64));
         roots.push((p.root, v));
     }
+    let t = std::time::Instant::now();
     crate::scan::scan_tree(scope, &roots, &mut snap);
+    tracing::debug!(
+        "live registry scan: {} values in {:.3} s",
+        snap.entries.len(),
+        t.elapsed().as_secs_f64()
+    );
     snap
 }
 

@@ -1081,3 +1081,68 @@ fn windows_paths_and_cli() {
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.is_empty(), "{out:?}");
 }
+
+#[test]
+fn values_added_and_deleted_mid_scan_never_hide_others() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\Churn";
+    w.reg_delete_key(k);
+    let dir = workdir("churn");
+    // Many stable values, imported at once; "A0" sorts before them all, so
+    // adding or deleting it mid-enumeration shifts every later index.
+    let mut reg = format!("Windows Registry Editor Version 5.00\r\n\r\n[{k}]\r\n");
+    for i in 0..3000 {
+        reg.push_str(&format!("\"S{i:04}\"=\"value {i}\"\r\n"));
+    }
+    std::fs::write(dir.path().join("churn.reg"), reg).unwrap();
+    let out = w
+        .cmd(&["reg", "import", "churn.reg"])
+        .current_dir(dir.path())
+        .run();
+    assert!(out.status.success(), "{out:?}");
+    let c = write_conf(dir.path(), &conf(&[&format!("{k}\\*")], "ScanInterval 0\n"));
+    w.once(dir.path(), c);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                w.reg(&["add", k, "/v", "A0", "/d", "x", "/f"]);
+                w.reg(&["delete", k, "/v", "A0", "/f"]);
+                n += 1;
+            }
+            n
+        })
+    };
+    for _ in 0..10 {
+        w.once(dir.path(), c);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = churn.join().unwrap();
+    w.once(dir.path(), c);
+    let evs = events(&dir.path().join("out.log"), 0);
+    let wrong: Vec<&Ev> = evs.iter().filter(|e| !e.name.ends_with("\\A0")).collect();
+    assert!(
+        wrong.is_empty(),
+        "{} churn rounds; events for stable values: {wrong:?}",
+        rounds
+    );
+    // The last scan ran after the churn stopped with A0 deleted: the net
+    // of all A0 events is "absent".
+    let net: i32 = evs
+        .iter()
+        .map(|e| match e.kind.as_str() {
+            "NEW" => 1,
+            "DELETE" => -1,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(net, 0, "{evs:?}");
+    eprintln!(
+        "churn: {rounds} add/delete rounds during 10 scans, {} A0 events",
+        evs.len()
+    );
+    w.reg_delete_key(k);
+}
