@@ -510,39 +510,51 @@ pub(crate) fn measure(cmd: &mut Command, quiet: bool) -> Result<Run, String> {
     if let Some(so) = so.as_mut() {
         let _ = so.read_to_string(&mut out);
     }
-    let (status, ru) = wait4(child.id());
+    let (status, cpu, rss_kb) = reap(&mut child);
     let wall = t.elapsed().as_secs_f64();
     err.push_str(&reader.join().unwrap_or_default());
     if status != 0 {
         return Err(format!("{cmd:?} exited with status {status:#x}: {err}"));
     }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Run {
         out,
         err,
         wall,
-        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
-        // Linux reports ru_maxrss in KiB.
-        rss_kb: ru.ru_maxrss as u64,
+        cpu,
+        rss_kb,
     })
 }
 
-/// Reaps one child and returns its exit status and its own resource usage.
-fn wait4(pid: u32) -> (i32, libc::rusage) {
+/// Reaps one child: its exit status, CPU seconds and peak RSS in KiB (its
+/// own, from `wait4`'s rusage).
+#[cfg(unix)]
+fn reap(child: &mut std::process::Child) -> (i32, f64, u64) {
+    let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: rusage is a plain C struct for which all-zero bytes are valid.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
         // SAFETY: `pid` is our own unreaped child (spawned above, never waited
         // for by `Child`); `status` and `ru` are valid for writes.
-        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut ru) };
-        if r == pid as libc::pid_t {
-            return (status, ru);
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
         }
         if r == -1 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return (-1, ru);
+            status = -1;
+            break;
         }
     }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    // Linux reports ru_maxrss in KiB.
+    (status, tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss as u64)
+}
+
+/// Elsewhere the benchmark still runs, without CPU time or peak RSS (0).
+#[cfg(not(unix))]
+fn reap(child: &mut std::process::Child) -> (i32, f64, u64) {
+    let status = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
+    (status, 0.0, 0)
 }
 
 fn parse_result(out: &str) -> Option<(Tally, f64)> {
