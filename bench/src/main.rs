@@ -547,7 +547,11 @@ fn reap(child: &mut std::process::Child) -> (i32, f64, u64) {
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     // Linux reports ru_maxrss in KiB.
-    (status, tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss as u64)
+    (
+        status,
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+        ru.ru_maxrss as u64,
+    )
 }
 
 /// Elsewhere the benchmark still runs, without CPU time or peak RSS (0).

@@ -11,6 +11,7 @@ mod output;
 mod pattern;
 mod runtime;
 mod scan;
+mod stop;
 mod wow64;
 
 use clap::{Parser, Subcommand};

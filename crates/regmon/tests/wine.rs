@@ -1146,3 +1146,37 @@ fn values_added_and_deleted_mid_scan_never_hide_others() {
     );
     w.reg_delete_key(k);
 }
+
+#[test]
+fn ctrl_c_stops_the_foreground_loop_cleanly() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\CtrlC";
+    w.reg_delete_key(k);
+    w.reg(&["add", k, "/v", "V", "/d", "v", "/f"]);
+    let dir = workdir("ctrlc");
+    let c = write_conf(
+        dir.path(),
+        &conf(&[&format!("{k}\\*")], "ScanInterval 3600\n"),
+    );
+    let mut r = w.spawn(dir.path(), c);
+    r.wait_log("baseline", Duration::from_secs(30));
+    // Wine turns SIGINT into a console CTRL_C_EVENT for the process.
+    let pid = r.child.id().to_string();
+    let st = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(st.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = r.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "still running 10 s after Ctrl-C: {}",
+            r.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}: {}", r.stderr());
+    assert!(r.stderr().contains("INFO stopped"), "{}", r.stderr());
+    w.reg_delete_key(k);
+}

@@ -59,11 +59,9 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
         rt.run_once()
     } else {
         let stop = Arc::new(AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
-                eprintln!("regmon: cannot handle signal {sig}: {e}");
-                return ExitCode::FAILURE;
-            }
+        if let Err(e) = crate::stop::on_stop(stop.clone()) {
+            eprintln!("regmon: {e}");
+            return ExitCode::FAILURE;
         }
         tracing::info!("regmon started with {}", path.display());
         rt.run(stop)
