@@ -8,6 +8,7 @@
 //! one with its undelivered events, never a mix.
 
 use crate::digest::Digest;
+use crate::region::{in_any, Region};
 use crate::scan::{Entry, Item, KeyEntry, Snapshot};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -359,11 +360,14 @@ impl Baseline {
 
     /// Compares the stored values with a scan's items (in path order),
     /// reading the baseline in path order alongside. `unavailable`: paths
-    /// known up front whose values must not be reported deleted.
+    /// known up front whose values must not be reported deleted. `within`:
+    /// the scan covered only these regions; rows outside them are left as
+    /// they are (the items must lie inside them).
     pub fn compare_values(
         &self,
         unavailable: Vec<String>,
         items: &mut dyn Iterator<Item = Item>,
+        within: Option<&[Region]>,
     ) -> Result<(Vec<Change>, usize), MergeError> {
         let mut stmt = self
             .conn
@@ -376,6 +380,12 @@ impl Baseline {
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", self.path.display());
         while let Some(r) = rows.next().map_err(err)? {
             let path = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
+            if let Some(regions) = within {
+                let key_len = r.get::<_, i64>(1).map_err(err)? as usize;
+                if !in_any(regions, path, key_len) {
+                    continue;
+                }
+            }
             merger.old(
                 path,
                 |n| {
@@ -401,8 +411,13 @@ impl Baseline {
         merger.finish()
     }
 
-    /// The key changes (`KeyEvents`) between the baseline and a finished scan.
-    pub fn compare_keys(&self, snap: &Snapshot) -> Result<Vec<Change>, String> {
+    /// The key changes (`KeyEvents`) between the baseline and a finished scan
+    /// (of `within` only, when given).
+    pub fn compare_keys(
+        &self,
+        snap: &Snapshot,
+        within: Option<&[Region]>,
+    ) -> Result<Vec<Change>, String> {
         let mut kstmt = self
             .conn
             .prepare_cached("SELECT path, last_written FROM key ORDER BY path")
@@ -415,7 +430,11 @@ impl Baseline {
                     last_written: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
                 })
             })
-            .map(|r| r.map_err(|e| format!("baseline: {e}")));
+            .map(|r| r.map_err(|e| format!("baseline: {e}")))
+            .filter(|k| match (k, within) {
+                (Ok(k), Some(regions)) => regions.iter().any(|r| r.contains_key(&k.path)),
+                _ => true,
+            });
         merge_keys(old_keys, &snap.keys, |p| snap.is_unavailable(p))
     }
 
@@ -614,7 +633,7 @@ mod tests {
         let second = vec![e("A\\a", 1), e("A\\b", 9), e("C\\d", 5)];
         // M is a mount that failed to read: its value is not deleted.
         let (ch, count) = b
-            .compare_values(vec!["M".into()], &mut items(second.clone()))
+            .compare_values(vec!["M".into()], &mut items(second.clone()), None)
             .unwrap();
         assert_eq!(count, 3);
         assert_eq!(
@@ -633,7 +652,7 @@ mod tests {
         assert_eq!(b.pending().unwrap().len(), 1);
         assert_eq!(b.value_count(), 4);
         let (ch, _) = b
-            .compare_values(vec!["M".into()], &mut items(second))
+            .compare_values(vec!["M".into()], &mut items(second), None)
             .unwrap();
         assert!(ch.is_empty());
         assert_eq!(
@@ -661,7 +680,7 @@ mod tests {
             Item::Entry(e("Z\\c", 3)),
         ]
         .into_iter();
-        let (ch, _) = b.compare_values(Vec::new(), &mut stream).unwrap();
+        let (ch, _) = b.compare_values(Vec::new(), &mut stream, None).unwrap();
         assert!(ch.is_empty(), "{ch:?}");
     }
 
@@ -669,11 +688,11 @@ mod tests {
     fn out_of_order_items_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
-        let r = b.compare_values(Vec::new(), &mut items(vec![e("B", 1), e("A", 1)]));
+        let r = b.compare_values(Vec::new(), &mut items(vec![e("B", 1), e("A", 1)]), None);
         assert!(matches!(r, Err(MergeError::Disorder)));
         // Duplicates (two patterns reaching one value) count once.
         let (ch, n) = b
-            .compare_values(Vec::new(), &mut items(vec![e("A", 1), e("A", 1)]))
+            .compare_values(Vec::new(), &mut items(vec![e("A", 1), e("A", 1)]), None)
             .unwrap();
         assert_eq!((ch.len(), n), (1, 1));
     }

@@ -32,6 +32,7 @@
 //! bounds a link that points back to its own ancestor.
 
 use crate::pattern::Root;
+use crate::region::Region;
 use crate::scan::{Children, RegKey, Scope, Snapshot, VNode};
 use std::cell::{Cell, OnceCell};
 use std::collections::BTreeMap;
@@ -707,13 +708,9 @@ fn warn_hkcu_once(scope: &Scope) {
 // Realtime: RegNotifyChangeKeyValue.
 
 /// Where to listen: a key path (the literal prefix of a pattern) and
-/// whether changes anywhere below it matter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Point {
-    root: Root,
-    path: Vec<String>,
-    subtree: bool,
-}
+/// whether changes anywhere below it matter; a notification there names
+/// that region for rescanning.
+type Point = Region;
 
 fn watch_points(scope: &Scope) -> Vec<Point> {
     let mut pts: Vec<Point> = Vec::new();
@@ -843,7 +840,7 @@ fn point_name(p: &Point) -> String {
     s
 }
 
-type Notify = Arc<Mutex<Box<dyn Fn() + Send>>>;
+type Notify = Arc<Mutex<Box<dyn Fn(Region) + Send>>>;
 
 /// One thread's share of the points (at most 63: WaitForMultipleObjects
 /// takes 64 handles, one is the stop event).
@@ -896,10 +893,10 @@ fn watch_thread(
         if r == WAIT_OBJECT_0 {
             return;
         }
-        let changed = if r == WAIT_TIMEOUT {
+        let mut changed = Vec::new();
+        if r == WAIT_TIMEOUT {
             // Re-arm the points that were waiting; a point whose key now
             // exists counts as a change (it was created).
-            let mut any = false;
             for (i, p) in points.iter().enumerate() {
                 let was = armed[i].as_ref().map(|a| a.exact);
                 if was == Some(true) {
@@ -908,9 +905,10 @@ fn watch_thread(
                 armed[i] = None;
                 armed[i] = arm(p, sam, &events[i]).ok();
                 let now = armed[i].as_ref().map(|a| a.exact);
-                any |= now == Some(true) && was != Some(true);
+                if now == Some(true) && was != Some(true) {
+                    changed.push(i);
+                }
             }
-            any
         } else {
             let i = r.wrapping_sub(WAIT_OBJECT_0 + 1) as usize;
             if i >= points.len() {
@@ -922,24 +920,24 @@ fn watch_thread(
             // signals again, so none is lost between scan and re-arm.
             armed[i] = None;
             armed[i] = arm(&points[i], sam, &events[i]).ok();
-            true
-        };
-        if changed {
-            if let Ok(f) = notify.lock() {
-                f();
+            changed.push(i);
+        }
+        if let Ok(f) = notify.lock() {
+            for &i in &changed {
+                f(points[i].clone());
             }
         }
     }
 }
 
-/// Calls `notify` (within about a second) when anything under a key that
-/// `scope` monitors changes: `RegNotifyChangeKeyValue` on the literal
-/// prefix of each pattern, with its subtree when `Recursive` is on or the
-/// pattern has wildcard key components. The API tells that something
-/// changed, not what: the caller rescans, and periodic scans stay the source
-/// of truth. A monitored key that does not exist yet is watched through its
+/// Calls `notify` with the region (within about a second) when anything
+/// under a key that `scope` monitors changes: `RegNotifyChangeKeyValue` on
+/// the literal prefix of each pattern, with its subtree when `Recursive` is
+/// on or the pattern has wildcard key components. The API tells that
+/// something changed there, not what: the caller rescans that region, and
+/// periodic scans stay the source of truth. A monitored key that does not exist yet is watched through its
 /// nearest existing ancestor (subtree), so its creation is noticed.
-pub fn watch(scope: &Scope, notify: impl Fn() + Send + 'static) -> Result<Watcher, String> {
+pub fn watch(scope: &Scope, notify: impl Fn(Region) + Send + 'static) -> Result<Watcher, String> {
     let points = watch_points(scope);
     if points.is_empty() {
         return Err("no registry key to watch".to_string());

@@ -9,6 +9,7 @@ mod hivefile;
 mod live;
 mod output;
 mod pattern;
+mod region;
 mod runtime;
 mod scan;
 mod stop;

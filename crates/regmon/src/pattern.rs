@@ -49,6 +49,8 @@ pub struct Glob {
     /// Upper-cased pattern characters.
     chars: Vec<char>,
     text: String,
+    /// A name taken as is: `*` and `?` in it are plain characters.
+    exact: bool,
 }
 
 impl Glob {
@@ -56,11 +58,21 @@ impl Glob {
         Glob {
             chars: text.chars().flat_map(char::to_uppercase).collect(),
             text: text.to_string(),
+            exact: false,
+        }
+    }
+
+    /// A component matching exactly `name` (case-insensitive), whatever
+    /// characters it holds: a key name as stored may contain `*` or `?`.
+    pub fn literal(name: &str) -> Glob {
+        Glob {
+            exact: true,
+            ..Glob::new(name)
         }
     }
 
     pub fn is_literal(&self) -> bool {
-        !self.chars.iter().any(|&c| c == '*' || c == '?')
+        self.exact || !self.chars.iter().any(|&c| c == '*' || c == '?')
     }
 
     pub fn text(&self) -> &str {
@@ -70,11 +82,18 @@ impl Glob {
     /// Case-insensitive match of the whole of `s`.
     pub fn matches(&self, s: &str) -> bool {
         // `*` alone is the common case (every value): no work at all.
-        if self.chars.len() == 1 && self.chars[0] == '*' {
+        if self.chars.len() == 1 && self.chars[0] == '*' && !self.exact {
             return true;
         }
         if self.is_literal() && s.is_ascii() && self.text.is_ascii() {
             return s.eq_ignore_ascii_case(&self.text);
+        }
+        if self.exact {
+            return self
+                .chars
+                .iter()
+                .copied()
+                .eq(s.chars().flat_map(char::to_uppercase));
         }
         let s: Vec<char> = s.chars().flat_map(char::to_uppercase).collect();
         glob_match(&self.chars, &s)

@@ -6,13 +6,14 @@ use crate::baseline::{sort_changes, Baseline, Change, MergeError};
 use crate::event::{self, Source};
 use crate::output::FileOutput;
 use crate::pattern::{Excludes, Pattern};
+use crate::region::{in_any, Region};
 use crate::scan::{Item, Mount, Scope, Snapshot};
 use chrono::{Local, Utc};
 use nxconf::{Config, ExecContext, LogLevel, Module, Outcome, ProcedureCall, Record};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the baseline side of a scan did.
@@ -37,8 +38,10 @@ pub struct Input {
     baseline: Option<Baseline>,
     /// Output indexes this input's events go to (through routes).
     routes: Vec<usize>,
-    /// Set by start_scan() or a Realtime notification: scan soon.
+    /// Set by start_scan(): scan soon.
     requested: Arc<AtomicBool>,
+    /// Regions a Realtime notification named: rescan them soon.
+    changed: Arc<Mutex<Vec<Region>>>,
     /// Values found by the last scan (a capacity hint for the next).
     last_count: usize,
 }
@@ -259,6 +262,7 @@ impl Runtime {
                         baseline: None,
                         routes: Vec::new(),
                         requested: Arc::new(AtomicBool::new(false)),
+                        changed: Arc::new(Mutex::new(Vec::new())),
                         last_count: 0,
                     }),
                     Err(mut e) => errors.append(&mut e),
@@ -325,38 +329,64 @@ impl Runtime {
         Ok(())
     }
 
-    fn take_snapshot(&self, i: usize) -> Snapshot {
-        let scope = &self.inputs[i].scope;
+    fn take_snapshot(&self, scope: &Scope, size_hint: usize) -> Snapshot {
         #[cfg(windows)]
         if scope.mounts.is_empty() {
             return crate::live::scan_live(scope);
         }
-        crate::scan::scan(scope, self.inputs[i].last_count)
+        crate::scan::scan(scope, size_hint)
     }
 
     /// One scan of input `i`: compare, commit, deliver.
+    pub fn scan(&mut self, i: usize) -> Result<(), String> {
+        self.scan_in(i, None)
+    }
+
+    /// A rescan of input `i` limited to `regions` (what Realtime
+    /// notifications named): only the baseline rows inside them are
+    /// compared; the rest is left as it is. Without a baseline yet, or after
+    /// a scope change, it is a whole scan.
+    pub fn scan_regions(&mut self, i: usize, regions: &[Region]) -> Result<(), String> {
+        self.scan_in(i, Some(regions))
+    }
+
+    /// A scan of input `i`, whole or within `regions`.
     ///
     /// A single-pattern scan of hive files streams: the scan runs on a second
     /// thread and its values are compared with the baseline (or written into
     /// it) as they are found, never held in memory as a whole. Otherwise the
     /// scan is collected and sorted first.
-    pub fn scan(&mut self, i: usize) -> Result<(), String> {
+    fn scan_in(&mut self, i: usize, regions: Option<&[Region]>) -> Result<(), String> {
         let started = Instant::now();
         let name = self.inputs[i].name.clone();
         let scope_key = self.inputs[i].scope_key.clone();
         let rebuild = self.baseline(i)?.rebuild_reason(&scope_key)?;
+        // A baseline to rebuild is rebuilt whole.
+        let within = regions.filter(|_| rebuild.is_none());
+        let scope = match within {
+            Some(r) => self.inputs[i].scope.within(r),
+            None => self.inputs[i].scope.clone(),
+        };
+        // Entries a region scan yields outside its regions are dropped (a
+        // pinned key name is matched exactly, so there should be none).
+        let inside = |it: &Item| match (it, within) {
+            (Item::Entry(e), Some(r)) => in_any(r, &e.path, e.key_len),
+            _ => true,
+        };
         let mut done = None;
-        if crate::scan::can_stream(&self.inputs[i].scope) {
-            let scope = self.inputs[i].scope.clone();
+        if crate::scan::can_stream(&scope) {
             let baseline = self.baseline(i)?;
-            let (snap, r) = crate::scan::scan_streamed(&scope, |failed, items| match rebuild {
-                Some(_) => baseline
-                    .rebuild_values(items)
-                    .map(Reconciled::Rebuilt)
-                    .map_err(MergeError::Failed),
-                None => baseline
-                    .compare_values(failed.to_vec(), items)
-                    .map(|(c, n)| Reconciled::Changes(c, n)),
+            let (snap, r) = crate::scan::scan_streamed(&scope, |failed, items| {
+                let items = &mut items.filter(inside);
+                match rebuild {
+                    Some(_) => baseline
+                        .rebuild_values(items)
+                        .map(Reconciled::Rebuilt)
+                        .map_err(MergeError::Failed),
+                    None => baseline
+                        .compare_values(failed.to_vec(), items, within)
+                        .map(|(c, n)| Reconciled::Changes(c, n)),
+                }
             });
             match r {
                 Ok(o) => done = Some((snap, o)),
@@ -369,13 +399,19 @@ impl Runtime {
         let (snap, outcome) = match done {
             Some(d) => d,
             None => {
-                if self.inputs[i].last_count == 0 {
+                if within.is_none() && self.inputs[i].last_count == 0 {
                     self.inputs[i].last_count = self.baseline(i)?.value_count();
                 }
-                let mut snap = self.take_snapshot(i);
+                let hint = if within.is_some() {
+                    0
+                } else {
+                    self.inputs[i].last_count
+                };
+                let mut snap = self.take_snapshot(&scope, hint);
                 let mut items = std::mem::take(&mut snap.entries)
                     .into_iter()
-                    .map(Item::Entry);
+                    .map(Item::Entry)
+                    .filter(inside);
                 let unavailable: Vec<String> = snap
                     .failed_mounts
                     .iter()
@@ -387,7 +423,7 @@ impl Runtime {
                     Some(_) => Reconciled::Rebuilt(baseline.rebuild_values(&mut items)?),
                     None => {
                         let (c, n) = baseline
-                            .compare_values(unavailable, &mut items)
+                            .compare_values(unavailable, &mut items, within)
                             .map_err(|e| e.to_string())?;
                         Reconciled::Changes(c, n)
                     }
@@ -429,17 +465,33 @@ impl Runtime {
             }
             Reconciled::Changes(c, n) => (c, n),
         };
-        self.inputs[i].last_count = count;
-        changes.extend(self.baseline(i)?.compare_keys(&snap)?);
+        let mut keys = snap.keys.clone();
+        if let Some(r) = within {
+            keys.retain(|k| r.iter().any(|r| r.contains_key(&k.path)));
+        }
+        let snap = Snapshot { keys, ..snap };
+        changes.extend(self.baseline(i)?.compare_keys(&snap, within)?);
         sort_changes(&mut changes);
         let events = self.render(i, &changes);
         self.baseline(i)?.commit(&changes, &events)?;
-        tracing::info!(
-            input = %name,
-            "scan done: {count} values, {} changes, {:.3}s",
-            changes.len(),
-            started.elapsed().as_secs_f64()
-        );
+        match within {
+            None => {
+                self.inputs[i].last_count = count;
+                tracing::info!(
+                    input = %name,
+                    "scan done: {count} values, {} changes, {:.3}s",
+                    changes.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Some(r) => tracing::info!(
+                input = %name,
+                "rescan of {}: {count} values, {} changes, {:.3}s",
+                r.iter().map(Region::to_string).collect::<Vec<_>>().join(", "),
+                changes.len(),
+                started.elapsed().as_secs_f64()
+            ),
+        }
         self.deliver(i, false)
     }
 
@@ -610,13 +662,25 @@ impl Runtime {
             for (i, next) in next_scan.iter_mut().enumerate() {
                 let periodic = next.is_some_and(|t| t <= now);
                 let requested = self.inputs[i].requested.swap(false, Ordering::SeqCst);
-                if periodic || requested {
+                // A whole scan covers every region a notification named.
+                let regions = std::mem::take(
+                    &mut *self.inputs[i]
+                        .changed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                let r = if periodic || requested {
                     if periodic {
                         *next = Some(now + Duration::from_secs(self.inputs[i].scan_interval));
                     }
-                    if let Err(e) = self.scan(i) {
-                        tracing::error!(input = %self.inputs[i].name, "scan failed: {e}");
-                    }
+                    self.scan(i)
+                } else if !regions.is_empty() {
+                    self.scan_regions(i, &regions)
+                } else {
+                    continue;
+                };
+                if let Err(e) = r {
+                    tracing::error!(input = %self.inputs[i].name, "scan failed: {e}");
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -631,8 +695,14 @@ impl Runtime {
         let mut out = Vec::new();
         for inp in &self.inputs {
             if inp.realtime && inp.scope.mounts.is_empty() {
-                let flag = inp.requested.clone();
-                match crate::live::watch(&inp.scope, move || flag.store(true, Ordering::SeqCst)) {
+                let changed = inp.changed.clone();
+                let notify = move |r: Region| {
+                    let mut list = changed.lock().unwrap_or_else(|e| e.into_inner());
+                    if !list.contains(&r) {
+                        list.push(r);
+                    }
+                };
+                match crate::live::watch(&inp.scope, notify) {
                     Ok(w) => out.push(w),
                     Err(e) => {
                         tracing::error!(input = %inp.name, "Realtime: {e}; periodic scans only")
@@ -713,5 +783,163 @@ impl Schedules {
             };
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::Root;
+    use hive::write::{to_bytes, KeyNode, WriteOptions};
+    use hive::ValueType;
+
+    fn dword(n: u32) -> Vec<u8> {
+        n.to_le_bytes().to_vec()
+    }
+
+    /// SOFTWARE with Policies (A, B), Policies\Sub (C) and Other (D), after
+    /// `edit`.
+    fn write_hive(path: &Path, edit: impl FnOnce(&mut KeyNode)) {
+        let mut root = KeyNode::new("ROOT")
+            .with_subkey(
+                KeyNode::new("Policies")
+                    .with_value("A", ValueType::DWORD, dword(1))
+                    .with_value("B", ValueType::DWORD, dword(2))
+                    .with_subkey(KeyNode::new("Sub").with_value("C", ValueType::DWORD, dword(3))),
+            )
+            .with_subkey(KeyNode::new("Other").with_value("D", ValueType::DWORD, dword(4)));
+        edit(&mut root);
+        std::fs::write(path, to_bytes(&root, &WriteOptions::default())).unwrap();
+    }
+
+    fn runtime(dir: &Path, pattern: &str, extra: &str) -> Runtime {
+        let conf = dir.join("r.conf");
+        let out = dir.join("out.log");
+        std::fs::write(
+            &conf,
+            format!(
+                "<Input r>\nModule im_regmon\nRegValue '{pattern}'\nHiveFile 'HKLM\\SOFTWARE' 'h.hive'\n\
+                 ScanInterval 0\n{extra}</Input>\n<Extension json>\nModule xm_json\n</Extension>\n\
+                 <Output o>\nModule om_file\nFile '{}'\nExec to_json();\n</Output>\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        Runtime::new(nxconf::load(&conf).unwrap()).unwrap()
+    }
+
+    /// (EventType, RegistryValueName or RegistryKeyName) of out.log, emptied.
+    fn take_events(dir: &Path) -> Vec<(String, String)> {
+        let p = dir.join("out.log");
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        std::fs::write(&p, "").unwrap();
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let name = v
+                    .get("RegistryValueName")
+                    .or_else(|| v.get("RegistryKeyName"))
+                    .and_then(|n| n.as_str())
+                    .unwrap();
+                (
+                    v["EventType"].as_str().unwrap().to_string(),
+                    name.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn ev(kind: &str, name: &str) -> (String, String) {
+        (kind.to_string(), name.to_string())
+    }
+
+    fn region(path: &str, subtree: bool) -> Region {
+        Region {
+            root: Root::Hklm,
+            path: path.split('\\').map(String::from).collect(),
+            subtree,
+        }
+    }
+
+    #[test]
+    fn a_region_rescan_reports_only_inside_the_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_hive(&d.join("h.hive"), |_| {});
+        let mut rt = runtime(d, r"HKLM\SOFTWARE\*", "Recursive TRUE\nKeyEvents TRUE\n");
+        rt.scan(0).unwrap();
+        assert!(take_events(d).is_empty());
+        write_hive(&d.join("h.hive"), |root| {
+            let p = root.key_mut("Policies");
+            p.set_value("A", ValueType::DWORD, dword(10));
+            p.remove_key("Sub");
+            p.key_mut("New")
+                .set_value("E", ValueType::SZ, b"e\0\0\0".to_vec());
+            root.key_mut("Other")
+                .set_value("D", ValueType::DWORD, dword(40));
+        });
+        // The region as a notification names it: spelled as configured.
+        rt.scan_regions(0, &[region(r"software\POLICIES", true)])
+            .unwrap();
+        assert_eq!(
+            take_events(d),
+            [
+                ev("CHANGE", r"HKLM\SOFTWARE\Policies\A"),
+                ev("NEW_KEY", r"HKLM\SOFTWARE\Policies\New"),
+                ev("NEW", r"HKLM\SOFTWARE\Policies\New\E"),
+                ev("DELETE_KEY", r"HKLM\SOFTWARE\Policies\Sub"),
+                ev("DELETE", r"HKLM\SOFTWARE\Policies\Sub\C"),
+            ]
+        );
+        // Nothing inside is reported twice; the change outside the region
+        // was left for the next whole scan.
+        rt.scan_regions(0, &[region(r"SOFTWARE\Policies", true)])
+            .unwrap();
+        assert!(take_events(d).is_empty());
+        rt.scan(0).unwrap();
+        assert_eq!(take_events(d), [ev("CHANGE", r"HKLM\SOFTWARE\Other\D")]);
+    }
+
+    #[test]
+    fn a_key_region_covers_that_key_s_values_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_hive(&d.join("h.hive"), |_| {});
+        let mut rt = runtime(d, r"HKLM\SOFTWARE\Policies\*", "Recursive TRUE\n");
+        rt.scan(0).unwrap();
+        write_hive(&d.join("h.hive"), |root| {
+            let p = root.key_mut("Policies");
+            p.remove_value("B");
+            p.key_mut("Sub").set_value("C", ValueType::DWORD, dword(30));
+        });
+        rt.scan_regions(0, &[region(r"SOFTWARE\Policies", false)])
+            .unwrap();
+        assert_eq!(take_events(d), [ev("DELETE", r"HKLM\SOFTWARE\Policies\B")]);
+        // A region no pattern reaches scans nothing and changes nothing.
+        rt.scan_regions(0, &[region(r"SOFTWARE\Other", true)])
+            .unwrap();
+        assert!(take_events(d).is_empty());
+        rt.scan_regions(0, &[region(r"SOFTWARE\Policies\Sub", true)])
+            .unwrap();
+        assert_eq!(
+            take_events(d),
+            [ev("CHANGE", r"HKLM\SOFTWARE\Policies\Sub\C")]
+        );
+    }
+
+    #[test]
+    fn without_a_baseline_a_region_rescan_builds_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_hive(&d.join("h.hive"), |_| {});
+        let mut rt = runtime(d, r"HKLM\SOFTWARE\*", "Recursive TRUE\n");
+        rt.scan_regions(0, &[region(r"SOFTWARE\Policies", true)])
+            .unwrap();
+        write_hive(&d.join("h.hive"), |root| {
+            root.key_mut("Other")
+                .set_value("D", ValueType::DWORD, dword(40));
+        });
+        rt.scan(0).unwrap();
+        assert_eq!(take_events(d), [ev("CHANGE", r"HKLM\SOFTWARE\Other\D")]);
     }
 }

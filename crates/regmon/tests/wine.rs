@@ -149,7 +149,7 @@ macro_rules! wine_or_skip {
             Some(w) => w,
             None => {
                 println!("skipped: REGMON_EXE not set");
-                return;
+                return Default::default();
             }
         }
     };
@@ -907,8 +907,8 @@ fn view_32_reads_reg_32_values() {
 }
 
 /// Foreground: after the baseline, a `reg add` must reach out.log within
-/// `limit`.
-fn foreground_latency(name: &str, extra: &str, limit: Duration) {
+/// `limit`. Returns regmon's log.
+fn foreground_latency(name: &str, extra: &str, limit: Duration) -> String {
     let w = wine_or_skip!();
     let k = format!(r"HKLM\Software\RegmonTest\{name}");
     w.reg_delete_key(&k);
@@ -941,20 +941,27 @@ fn foreground_latency(name: &str, extra: &str, limit: Duration) {
             t.elapsed().as_secs_f64()
         );
     }
+    let log = r.stderr();
     drop(r);
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),
         vec![format!(r"{k}\After0"), format!(r"{k}\After1")]
     );
     w.reg_delete_key(&k);
+    log
 }
 
 #[test]
 fn realtime_reports_within_2_seconds() {
-    foreground_latency(
+    let log = foreground_latency(
         "Realtime",
         "ScanInterval 3600\nRealtime TRUE\n",
         Duration::from_secs(2),
+    );
+    // The notification's key alone was rescanned, not the whole input.
+    assert!(
+        log.contains(r"rescan of HKLM\Software\RegmonTest\Realtime: "),
+        "{log}"
     );
 }
 
@@ -1004,7 +1011,7 @@ fn realtime_recursive_sees_new_subkeys() {
 
 #[test]
 fn scan_interval_2_reports_within_5_seconds() {
-    foreground_latency(
+    let _ = foreground_latency(
         "Polling",
         "ScanInterval 2\nRealtime FALSE\n",
         Duration::from_secs(5),

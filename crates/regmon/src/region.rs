@@ -1,0 +1,230 @@
+//! A region: the part of an input's scope below one key, which a `Realtime`
+//! notification says changed. A rescan of regions scans only them and
+//! compares only the baseline rows inside them; everything else keeps its
+//! baseline untouched.
+
+use crate::pattern::{Glob, Pattern, Root};
+use crate::scan::Scope;
+use std::fmt;
+
+/// The values of key `root\path` (and, when `subtree`, of every key below
+/// it) that the input's scope covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub root: Root,
+    pub path: Vec<String>,
+    pub subtree: bool,
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.root.short())?;
+        for c in &self.path {
+            write!(f, "\\{c}")?;
+        }
+        if self.subtree {
+            f.write_str("\\...")?;
+        }
+        Ok(())
+    }
+}
+
+/// Case-insensitive equality of two names, as the registry compares them.
+fn same_name(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_uppercase)
+        .eq(b.chars().flat_map(char::to_uppercase))
+}
+
+impl Region {
+    /// Whether the key at `key_path` (`HKLM\A\B`) lies in the region.
+    pub fn contains_key(&self, key_path: &str) -> bool {
+        let mut parts = key_path.split('\\');
+        if parts.next() != Some(self.root.short()) {
+            return false;
+        }
+        let mut n = 0;
+        for c in parts {
+            match self.path.get(n) {
+                Some(want) if same_name(want, c) => n += 1,
+                Some(_) => return false,
+                // Deeper than the region's key.
+                None => return self.subtree,
+            }
+        }
+        n == self.path.len()
+    }
+
+    /// Whether the value at `path`, whose first `key_len` bytes name its key,
+    /// lies in the region.
+    pub fn contains_value(&self, path: &str, key_len: usize) -> bool {
+        path.get(..key_len).is_some_and(|k| self.contains_key(k))
+    }
+
+    /// The pattern covering what `p` covers inside the region, if anything
+    /// (see [`Scope::within`]).
+    fn narrow(&self, p: &Pattern, recursive: bool) -> Option<Pattern> {
+        if p.root != self.root {
+            return None;
+        }
+        let m = self.path.len();
+        if p.keys.iter().zip(&self.path).any(|(g, k)| !g.matches(k)) {
+            return None;
+        }
+        let n = p.keys.len();
+        let keys: Vec<Glob> = if n <= m {
+            // The pattern's keys end at or above the region's key: it
+            // reaches the region only by recursion, or exactly at it.
+            if n < m && !recursive {
+                return None;
+            }
+            self.path.iter().map(|k| Glob::literal(k)).collect()
+        } else {
+            // The pattern goes deeper: only a subtree region holds that.
+            if !self.subtree {
+                return None;
+            }
+            self.path
+                .iter()
+                .map(|k| Glob::literal(k))
+                .chain(p.keys[m..].iter().cloned())
+                .collect()
+        };
+        Some(Pattern {
+            root: p.root,
+            keys,
+            value: p.value.clone(),
+            text: p.text.clone(),
+        })
+    }
+}
+
+impl Scope {
+    /// The scope narrowed to `regions`: patterns whose key components are
+    /// pinned to each region's key, so a scan walks only there. Recursion,
+    /// excludes and everything else stay as they are. A recursive scope
+    /// has only subtree regions; a region that is not a subtree is the key's
+    /// own values, which only a non-recursive pattern ending there reaches.
+    /// Scanning the result yields the whole scope's values inside the
+    /// regions (callers still filter by [`Region::contains_value`], which
+    /// also drops anything a pinned name would match as a glob).
+    pub fn within(&self, regions: &[Region]) -> Scope {
+        let mut patterns: Vec<Pattern> = Vec::new();
+        for r in regions {
+            for p in &self.patterns {
+                if let Some(q) = r.narrow(p, self.recursive) {
+                    if !patterns.contains(&q) {
+                        patterns.push(q);
+                    }
+                }
+            }
+        }
+        Scope {
+            patterns,
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether a value lies in any of `regions`.
+pub fn in_any(regions: &[Region], path: &str, key_len: usize) -> bool {
+    regions.iter().any(|r| r.contains_value(path, key_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::Excludes;
+
+    fn region(p: &str, subtree: bool) -> Region {
+        let mut parts = p.split('\\');
+        Region {
+            root: Root::parse(parts.next().unwrap()).unwrap(),
+            path: parts.map(String::from).collect(),
+            subtree,
+        }
+    }
+
+    fn scope(pats: &[&str], recursive: bool) -> Scope {
+        Scope {
+            patterns: pats.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+            excludes: Excludes::default(),
+            recursive,
+            view64: true,
+            digest: crate::digest::DigestAlgorithm::parse("sha1").unwrap(),
+            mounts: Vec::new(),
+            capture: None,
+            key_events: false,
+        }
+    }
+
+    fn texts(s: &Scope) -> Vec<String> {
+        s.patterns
+            .iter()
+            .map(|p| {
+                let mut t = p.root.short().to_string();
+                for k in &p.keys {
+                    t.push('\\');
+                    t.push_str(k.text());
+                }
+                t.push('\\');
+                t.push_str(p.value.text());
+                t
+            })
+            .collect()
+    }
+
+    #[test]
+    fn contains_is_case_insensitive_and_respects_subtree() {
+        let r = region(r"HKLM\Software\Policies", false);
+        assert!(r.contains_key(r"HKLM\SOFTWARE\policies"));
+        assert!(!r.contains_key(r"HKLM\Software\Policies\Sub"));
+        assert!(!r.contains_key(r"HKLM\Software"));
+        assert!(!r.contains_key(r"HKCU\Software\Policies"));
+        assert!(!r.contains_key(r"HKLM\Software\PoliciesX"));
+        let t = region(r"HKLM\Software\Policies", true);
+        assert!(t.contains_key(r"HKLM\Software\Policies\Sub\Deeper"));
+        assert!(t.contains_key(r"HKLM\Software\Policies"));
+        assert!(!t.contains_key(r"HKLM\Software\Other"));
+        // The value name may hold backslashes: only the key part counts.
+        let path = r"HKLM\Software\Policies\a\b";
+        assert!(r.contains_value(path, r"HKLM\Software\Policies".len()));
+        assert!(!r.contains_value(path, r"HKLM\Software\Policies\a".len()));
+        assert!(region(r"HKLM\Ünï", false).contains_key(r"HKLM\üNÏ"));
+    }
+
+    #[test]
+    fn narrowing_pins_keys_to_the_region() {
+        let s = scope(
+            &[r"HKLM\Software\*\Run\*", r"HKLM\Software\Policies\*"],
+            true,
+        );
+        let w = s.within(&[region(r"HKLM\Software\Microsoft", true)]);
+        assert_eq!(texts(&w), [r"HKLM\Software\Microsoft\Run\*"]);
+        let w = s.within(&[region(r"HKLM\Software\Policies\Sub", true)]);
+        // Only the second pattern reaches there (by recursion).
+        assert_eq!(texts(&w), [r"HKLM\Software\Policies\Sub\*"]);
+        // Not recursive: a key deeper than the pattern's is out of reach.
+        let s = scope(&[r"HKLM\Software\Policies\*"], false);
+        assert!(s
+            .within(&[region(r"HKLM\Software\Policies\Sub", true)])
+            .patterns
+            .is_empty());
+        assert_eq!(
+            texts(&s.within(&[region(r"HKLM\Software\Policies", false)])),
+            [r"HKLM\Software\Policies\*"]
+        );
+        // Another root or a non-matching component: nothing.
+        assert!(s
+            .within(&[region(r"HKCU\Software\Policies", false)])
+            .patterns
+            .is_empty());
+        assert!(s
+            .within(&[region(r"HKLM\Software\Other", false)])
+            .patterns
+            .is_empty());
+    }
+}
