@@ -953,6 +953,7 @@ fn foreground_latency(name: &str, extra: &str, limit: Duration) -> String {
 
 #[test]
 fn realtime_reports_within_2_seconds() {
+    wine_or_skip!();
     let log = foreground_latency(
         "Realtime",
         "ScanInterval 3600\nRealtime TRUE\n",
