@@ -34,7 +34,7 @@
 use crate::pattern::Root;
 use crate::region::Region;
 use crate::scan::{Children, RegKey, Scope, Snapshot, VNode};
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex, Once};
@@ -230,14 +230,16 @@ struct Value {
     data: Vec<u8>,
 }
 
-/// Reads one pass of the values of `h`. Entries that cannot be read are
-/// warnings; the others still come.
-fn value_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Value> {
+/// Reads one pass of the values of `h`: the `info.values` indexes that
+/// reading counted (no extra call to find the end). Entries that cannot be
+/// read are warnings; the others still come. The flag is false when the
+/// list ended early (the key changed meanwhile).
+fn value_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> (Vec<Value>, bool) {
     let mut out = Vec::with_capacity(info.values as usize);
     let mut name = vec![0u16; (info.max_value_name as usize + 1).clamp(64, MAX_NAME + 1)];
     let mut data = vec![0u8; (info.max_data as usize).clamp(64, 1 << 20)];
     let mut index = 0u32;
-    'entries: while index < MAX_ENTRIES {
+    while index < info.values.min(MAX_ENTRIES) {
         let mut tries = 0;
         loop {
             let mut name_len = name.len() as u32;
@@ -268,7 +270,7 @@ fn value_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Value> 
                     });
                     break;
                 }
-                ERROR_NO_MORE_ITEMS => break 'entries,
+                ERROR_NO_MORE_ITEMS => return (out, false),
                 ERROR_MORE_DATA if tries < GROW_RETRIES => {
                     tries += 1;
                     // Data too small: data_len is the size needed. Otherwise
@@ -296,7 +298,7 @@ fn value_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Value> 
         }
         index += 1;
     }
-    out
+    (out, true)
 }
 
 /// One subkey read by enumeration: its UTF-16 name and last-write time.
@@ -305,11 +307,19 @@ struct Sub {
     last_write: u64,
 }
 
-fn subkey_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Sub> {
+/// Reads one pass of the subkeys of `h`: the `limit` indexes a reading
+/// counted, or (None) up to the end. As [`value_pass`].
+fn subkey_pass(
+    h: HKEY,
+    info: &Info,
+    limit: Option<u32>,
+    warn: &mut dyn FnMut(String),
+) -> (Vec<Sub>, bool) {
     let mut out = Vec::with_capacity(info.subkeys as usize);
     let mut name = vec![0u16; (info.max_subkey as usize + 1).clamp(256, MAX_NAME + 1)];
     let mut index = 0u32;
-    'entries: while index < MAX_ENTRIES {
+    let end = limit.unwrap_or(MAX_ENTRIES).min(MAX_ENTRIES);
+    while index < end {
         let mut tries = 0;
         loop {
             let mut name_len = name.len() as u32;
@@ -341,7 +351,7 @@ fn subkey_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Sub> {
                     });
                     break;
                 }
-                ERROR_NO_MORE_ITEMS => break 'entries,
+                ERROR_NO_MORE_ITEMS => return (out, limit.is_none()),
                 ERROR_MORE_DATA if tries < GROW_RETRIES && name.len() <= MAX_NAME => {
                     tries += 1;
                     name.resize(MAX_NAME + 1, 0);
@@ -354,7 +364,7 @@ fn subkey_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> Vec<Sub> {
         }
         index += 1;
     }
-    out
+    (out, true)
 }
 
 /// Whether a stored UTF-16 name is `name`, case-insensitively (Unicode
@@ -368,53 +378,89 @@ fn fold(name: &[u16]) -> String {
     String::from_utf16_lossy(name).to_uppercase()
 }
 
-/// Enumerates with `pass` until two reads of the key's last-write time
-/// around one pass agree; after [`ATTEMPTS`] unstable passes, the union of
+/// What one consistent reading of a key holds.
+#[derive(Default)]
+struct Contents {
+    subs: Option<Vec<Sub>>,
+    values: Option<Vec<Value>>,
+}
+
+/// Reads the subkeys and/or values of `h` between two `RegQueryInfoKeyW`
+/// readings: when both give the same last-write time, nothing changed
+/// during the enumeration and it is a consistent view. (The first reading
+/// also gives the counts, so each list costs one call per entry and none to
+/// find its end; a key with nothing to list costs one reading.) Otherwise
+/// it reads again; after [`ATTEMPTS`] unstable passes it takes the union of
 /// all passes (later passes win), so nothing that exists is ever missed.
-fn stable<T>(
+/// Returns the contents and the last reading.
+fn read_key(
     h: HKEY,
-    cache: &Cell<Option<Info>>,
-    count: impl Fn(&Info) -> u32,
-    mut pass: impl FnMut(&Info, &mut dyn FnMut(String)) -> Vec<T>,
-    name_of: impl Fn(&T) -> &[u16],
+    before: Option<Info>,
+    want_subs: bool,
+    want_values: bool,
     warn: &mut dyn FnMut(String),
-) -> Result<Vec<T>, String> {
-    let mut union: BTreeMap<String, T> = BTreeMap::new();
-    // Any reading taken before the pass will do as "before" (an older one
-    // only makes a retry likelier): the one the other enumeration of this
-    // key ended with saves a call.
-    let mut before = match cache.take() {
+) -> Result<(Contents, Info), String> {
+    let mut subs_union: BTreeMap<String, Sub> = BTreeMap::new();
+    let mut values_union: BTreeMap<String, Value> = BTreeMap::new();
+    let mut before = match before {
         Some(i) => i,
         None => query_info(h).map_err(describe)?,
     };
     for _ in 0..ATTEMPTS {
-        if count(&before) == 0 {
-            // Nothing to enumerate as of that reading: a consistent view.
-            cache.set(Some(before));
-            return Ok(Vec::new());
-        }
         // Warnings of a pass are kept only if it is the one used.
         let mut notes = Vec::new();
-        let list = pass(&before, &mut |w| notes.push(w));
+        let mut complete = true;
+        let mut enumerated = false;
+        let mut out = Contents::default();
+        if want_subs {
+            out.subs = Some(if before.subkeys == 0 {
+                Vec::new()
+            } else {
+                enumerated = true;
+                let (l, c) = subkey_pass(h, &before, Some(before.subkeys), &mut |w| notes.push(w));
+                complete &= c;
+                l
+            });
+        }
+        if want_values {
+            out.values = Some(if before.values == 0 {
+                Vec::new()
+            } else {
+                enumerated = true;
+                let (l, c) = value_pass(h, &before, &mut |w| notes.push(w));
+                complete &= c;
+                l
+            });
+        }
+        if !enumerated {
+            // Nothing to list as of that reading: a consistent view.
+            return Ok((out, before));
+        }
         let after = query_info(h).map_err(describe)?;
-        cache.set(Some(after));
-        if after.last_write == before.last_write {
-            // No write between the two reads: this pass alone is a
-            // consistent view.
+        if complete && after.last_write == before.last_write {
             for n in notes {
                 warn(n);
             }
-            return Ok(list);
+            return Ok((out, after));
         }
-        for item in list {
-            union.insert(fold(name_of(&item)), item);
+        for s in out.subs.into_iter().flatten() {
+            subs_union.insert(fold(&s.name), s);
+        }
+        for v in out.values.into_iter().flatten() {
+            values_union.insert(fold(&v.name), v);
         }
         before = after;
     }
     warn(format!(
         "changed during each of {ATTEMPTS} enumerations; using the union of them"
     ));
-    Ok(union.into_values().collect())
+    Ok((
+        Contents {
+            subs: want_subs.then(|| subs_union.into_values().collect()),
+            values: want_values.then(|| values_union.into_values().collect()),
+        },
+        before,
+    ))
 }
 
 /// How a lazily opened key turned out.
@@ -438,6 +484,11 @@ struct Inner {
     last_write: Cell<Option<u64>>,
     /// The last `RegQueryInfoKeyW` reading of the key.
     info: Cell<Option<Info>>,
+    /// Read both lists in one go when either is asked for (a recursive
+    /// scan needs both of every key it visits).
+    both: bool,
+    /// What a reading got and no one took yet.
+    pending: RefCell<Contents>,
     /// Whether the open failure was already reported.
     reported: Cell<bool>,
 }
@@ -448,7 +499,7 @@ pub struct LiveKey(Rc<Inner>);
 
 impl LiveKey {
     /// A predefined root key in the given view.
-    fn root(root: Root, view64: bool) -> LiveKey {
+    fn root(root: Root, view64: bool, both: bool) -> LiveKey {
         LiveKey(Rc::new(Inner {
             parent: None,
             name: vec![0],
@@ -457,6 +508,8 @@ impl LiveKey {
             state: OnceCell::new(),
             last_write: Cell::new(None),
             info: Cell::new(None),
+            both,
+            pending: RefCell::new(Contents::default()),
             reported: Cell::new(false),
         }))
     }
@@ -470,6 +523,8 @@ impl LiveKey {
             state: OnceCell::new(),
             last_write: Cell::new(last_write),
             info: Cell::new(None),
+            both: self.0.both,
+            pending: RefCell::new(Contents::default()),
             reported: Cell::new(false),
         }))
     }
@@ -486,6 +541,46 @@ impl LiveKey {
                 Err(rc) => State::Failed(describe(rc)),
             }
         })
+    }
+
+    /// The subkeys (`subs`) or the values of the key, read now (with the
+    /// other list too when `both`) or taken from an earlier reading.
+    fn take(&self, h: HKEY, subs: bool, warn: &mut dyn FnMut(String)) -> Result<Contents, String> {
+        {
+            let mut p = self.0.pending.borrow_mut();
+            let ready = if subs {
+                p.subs.take().map(|l| Contents {
+                    subs: Some(l),
+                    values: None,
+                })
+            } else {
+                p.values.take().map(|l| Contents {
+                    subs: None,
+                    values: Some(l),
+                })
+            };
+            if let Some(c) = ready {
+                return Ok(c);
+            }
+        }
+        let (mut c, info) = read_key(
+            h,
+            self.0.info.take(),
+            subs || self.0.both,
+            !subs || self.0.both,
+            warn,
+        )?;
+        self.0.info.set(Some(info));
+        if self.0.last_write.get().is_none() {
+            self.0.last_write.set(Some(info.last_write));
+        }
+        let mut p = self.0.pending.borrow_mut();
+        if subs {
+            p.values = c.values.take();
+        } else {
+            p.subs = c.subs.take();
+        }
+        Ok(c)
     }
 
     /// The open handle; `Ok(None)` for a key that is gone; an error when it
@@ -513,14 +608,10 @@ impl RegKey for LiveKey {
             return Ok(Vec::new());
         };
         let mut warnings = Vec::new();
-        let subs = stable(
-            h.0,
-            &self.0.info,
-            |i| i.subkeys,
-            |info, warn| subkey_pass(h.0, info, warn),
-            |s: &Sub| &s.name,
-            &mut |w| warnings.push(w),
-        )?;
+        let subs = self
+            .take(h.0, true, &mut |w| warnings.push(w))?
+            .subs
+            .unwrap_or_default();
         let mut out: Children<Self> = warnings.into_iter().map(Err).collect();
         out.extend(subs.into_iter().map(|s| {
             Ok((
@@ -553,7 +644,8 @@ impl RegKey for LiveKey {
                     // Under KEY_WOW64_32KEY the handle may be the redirected
                     // key (Wow6432Node): find the stored case among the
                     // parent's subkeys, or show the name asked for.
-                    _ => subkey_pass(h.0, &Info::default(), &mut |_| {})
+                    _ => subkey_pass(h.0, &Info::default(), None, &mut |_| {})
+                        .0
                         .into_iter()
                         .find(|s| same_name(&s.name, name))
                         .map(|s| String::from_utf16_lossy(&s.name))
@@ -572,14 +664,7 @@ impl RegKey for LiveKey {
         let Some(h) = self.handle()? else {
             return Ok(());
         };
-        let values = stable(
-            h.0,
-            &self.0.info,
-            |i| i.values,
-            |info, warn| value_pass(h.0, info, warn),
-            |v: &Value| &v.name,
-            warn,
-        )?;
+        let values = self.take(h.0, false, warn)?.values.unwrap_or_default();
         for v in values {
             // Lossless for valid UTF-16; an unpaired surrogate (which only
             // the native API can write) shows as U+FFFD.
@@ -616,7 +701,7 @@ pub fn scan_live(scope: &Scope) -> Snapshot {
             continue;
         }
         let mut v = VNode::new(p.root.short());
-        v.mount(&[], LiveKey::root(p.root, scope.view64));
+        v.mount(&[], LiveKey::root(p.root, scope.view64, scope.recursive));
         roots.push((p.root, v));
     }
     let t = std::time::Instant::now();
