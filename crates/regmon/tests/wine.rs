@@ -1188,3 +1188,49 @@ fn ctrl_c_stops_the_foreground_loop_cleanly() {
     assert!(r.stderr().contains("INFO stopped"), "{}", r.stderr());
     w.reg_delete_key(k);
 }
+
+#[test]
+fn every_predefined_root_is_read() {
+    let w = wine_or_skip!();
+    // One key per root, named as `reg` and regmon both spell the roots.
+    let keys = [
+        r"HKLM\Software\RegmonTest\Roots",
+        r"HKCU\Software\RegmonTest\Roots",
+        r"HKU\.DEFAULT\Software\RegmonTest\Roots",
+        r"HKCR\RegmonTest.Roots",
+        r"HKCC\Software\RegmonTest\Roots",
+    ];
+    for k in keys {
+        w.reg_delete_key(k);
+        w.reg(&["add", k, "/v", "V", "/d", "before", "/f"]);
+    }
+    let dir = workdir("roots");
+    let pats: Vec<String> = keys.iter().map(|k| format!("{k}\\*")).collect();
+    let pats: Vec<&str> = pats.iter().map(String::as_str).collect();
+    let c = write_conf(dir.path(), &conf(&pats, "ScanInterval 0\n"));
+    let err = w.once(dir.path(), c);
+    // Not a service here: no warning about HKCU belonging to the service's
+    // own account.
+    assert!(!err.contains("HKCU is that account's own hive"), "{err}");
+    for k in keys {
+        w.reg(&["add", k, "/v", "V", "/d", "after", "/f"]);
+    }
+    w.once(dir.path(), c);
+    let want: Vec<Ev> = keys
+        .iter()
+        .map(|k| {
+            // Names as stored: Wine's prefix spells HKU's key ".Default".
+            let k = k.replace(".DEFAULT", ".Default");
+            ev(
+                "CHANGE",
+                &format!(r"{k}\V"),
+                Some(&sz("after")),
+                Some(&sz("before")),
+            )
+        })
+        .collect();
+    assert_eq!(events(&dir.path().join("out.log"), 0), sorted(want));
+    for k in keys {
+        w.reg_delete_key(k);
+    }
+}
