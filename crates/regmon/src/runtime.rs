@@ -694,6 +694,9 @@ impl Runtime {
     fn start_watchers(&self) -> Vec<crate::live::Watcher> {
         let mut out = Vec::new();
         for inp in &self.inputs {
+            if inp.realtime && !inp.scope.mounts.is_empty() {
+                tracing::warn!(input = %inp.name, "Realtime works on the live registry only; hive files are scanned every ScanInterval");
+            }
             if inp.realtime && inp.scope.mounts.is_empty() {
                 let changed = inp.changed.clone();
                 let notify = move |r: Region| {
