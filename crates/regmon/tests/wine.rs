@@ -1234,3 +1234,69 @@ fn every_predefined_root_is_read() {
         w.reg_delete_key(k);
     }
 }
+
+/// The JSON lines of a file, in order.
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[test]
+fn report_data_and_key_events_on_the_live_registry() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\Data";
+    w.reg_delete_key(k);
+    w.reg(&["add", k, "/v", "Keep", "/t", "REG_DWORD", "/d", "7", "/f"]);
+    let dir = workdir("data");
+    let extra = "Recursive TRUE\nReportData TRUE\nKeyEvents TRUE\nScanInterval 0\n";
+    let c = write_conf(dir.path(), &conf(&[&format!("{k}\\*")], extra));
+    w.once(dir.path(), c);
+    let sub = format!(r"{k}\New");
+    w.reg(&[
+        "add",
+        &sub,
+        "/v",
+        "Multi",
+        "/t",
+        "REG_MULTI_SZ",
+        "/d",
+        r"a\0bc",
+        "/f",
+    ]);
+    w.reg(&["add", k, "/v", "Keep", "/t", "REG_DWORD", "/d", "8", "/f"]);
+    w.once(dir.path(), c);
+    w.reg(&["delete", &sub, "/f"]);
+    w.once(dir.path(), c);
+    let got: Vec<String> = json_lines(&dir.path().join("out.log"))
+        .iter()
+        .map(|v| {
+            let name = v
+                .get("RegistryValueName")
+                .or_else(|| v.get("RegistryKeyName"))
+                .and_then(|n| n.as_str())
+                .unwrap();
+            let show = |f: &str| v.get(f).map(|x| x.to_string()).unwrap_or_default();
+            format!(
+                "{} {name} {} {} {}",
+                v["EventType"].as_str().unwrap(),
+                show("RegistryValueType"),
+                show("Value"),
+                show("PrevValue")
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            format!(r#"CHANGE {k}\Keep "REG_DWORD" 8 7"#),
+            format!(r#"NEW_KEY {k}\New   "#),
+            format!(r#"NEW {k}\New\Multi "REG_MULTI_SZ" ["a","bc"] "#),
+            format!(r#"DELETE_KEY {k}\New   "#),
+            format!(r#"DELETE {k}\New\Multi   ["a","bc"]"#),
+        ]
+    );
+    w.reg_delete_key(k);
+}
