@@ -622,6 +622,7 @@ impl Runtime {
 
     /// `--once`: one scan of every input.
     pub fn run_once(&mut self) -> Result<(), String> {
+        self.start_warnings();
         self.recover()?;
         for i in 0..self.inputs.len() {
             self.scan(i)?;
@@ -630,8 +631,19 @@ impl Runtime {
         Ok(())
     }
 
+    /// What is worth knowing before the first scan.
+    fn start_warnings(&self) {
+        #[cfg(windows)]
+        for inp in &self.inputs {
+            if inp.scope.mounts.is_empty() {
+                crate::live::warn_hkcu_once(&inp.scope);
+            }
+        }
+    }
+
     /// The foreground loop, until `stop` is set.
     pub fn run(&mut self, stop: Arc<AtomicBool>) -> Result<(), String> {
+        self.start_warnings();
         self.recover()?;
         let start = Instant::now();
         // Per input: the next periodic scan.

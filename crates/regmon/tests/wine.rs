@@ -1300,3 +1300,112 @@ fn report_data_and_key_events_on_the_live_registry() {
     );
     w.reg_delete_key(k);
 }
+
+#[test]
+fn a_scan_split_across_threads_equals_one_on_a_single_thread() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\Split";
+    w.reg_delete_key(k);
+    // Values on the monitored key itself and in subtrees of several sizes;
+    // names chosen so that values and subkeys interleave in path order.
+    let mut reg = format!("Windows Registry Editor Version 5.00\r\n\r\n[{k}]\r\n");
+    reg.push_str("\"A\"=\"top a\"\r\n\"C\\\\x\"=\"top c\"\r\n\"z\"=dword:00000001\r\n");
+    for (i, sub) in ["A", "B", "C", "Skip", "b2"].iter().enumerate() {
+        for d in 0..3 {
+            let path = format!("{k}\\{sub}{}", "\\deeper".repeat(d));
+            reg.push_str(&format!("\r\n[{path}]\r\n"));
+            for v in 0..(i + d + 1) {
+                reg.push_str(&format!("\"v{v}\"=\"{sub} {d} {v}\"\r\n"));
+            }
+        }
+    }
+    let dir = workdir("split");
+    std::fs::write(dir.path().join("split.reg"), reg).unwrap();
+    let out = w
+        .cmd(&["reg", "import", "split.reg"])
+        .current_dir(dir.path())
+        .run();
+    assert!(out.status.success(), "{out:?}");
+    let extra = format!("Recursive TRUE\nKeyEvents TRUE\nExclude '{k}\\Skip'\nScanInterval 0\n");
+    let text = format!(
+        "LogLevel DEBUG\n{}",
+        conf(&[&format!("{k}\\*"), &format!("{k}\\B\\*")], &extra)
+    );
+    let (one, many) = (workdir("split1"), workdir("splitn"));
+    let run = |d: &Path, threads: &str| {
+        let out = w
+            .cmd(&[w.exe.to_str().unwrap(), "-c", "regmon.conf", "--once"])
+            .env("REGMON_LIVE_THREADS", threads)
+            .current_dir(d)
+            .run();
+        assert!(out.status.success(), "{out:?}");
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        // The monitored key's own values and each subkey's subtree.
+        assert_eq!(
+            log.contains("live registry scan in 6 parts on 2 threads")
+                || log.contains("live registry scan in 7 parts on 2 threads"),
+            threads == "2",
+            "{log}"
+        );
+    };
+    for (d, threads) in [(&one, "1"), (&many, "2")] {
+        write_conf(d.path(), &text);
+        run(d.path(), threads);
+    }
+    w.reg(&["add", k, "/v", "A", "/d", "top a2", "/f"]);
+    w.reg(&["delete", &format!(r"{k}\C\deeper"), "/f"]);
+    w.reg(&[
+        "add",
+        &format!(r"{k}\B\deeper"),
+        "/v",
+        "new",
+        "/d",
+        "n",
+        "/f",
+    ]);
+    w.reg(&[
+        "add",
+        &format!(r"{k}\Skip"),
+        "/v",
+        "hidden",
+        "/d",
+        "h",
+        "/f",
+    ]);
+    w.reg(&["add", &format!(r"{k}\New\Key"), "/v", "n", "/d", "n", "/f"]);
+    for (d, threads) in [(&one, "1"), (&many, "2")] {
+        run(d.path(), threads);
+    }
+    let lines = |d: &Path| {
+        json_lines(&d.join("out.log"))
+            .into_iter()
+            .map(|mut v| {
+                let o = v.as_object_mut().unwrap();
+                o.remove("EventTime");
+                o.remove("EventReceivedTime");
+                v.to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (lines(one.path()), lines(many.path()));
+    let kinds: Vec<&str> = a
+        .iter()
+        .map(|l| {
+            l.split("\"EventType\":\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    // A changed value at the top, a new one deep in B, C\deeper deleted
+    // (2 keys, 4 + 5 values, keys first in path order), the new key pair
+    // with its value; nothing from the excluded Skip.
+    let mut want = vec!["CHANGE", "NEW", "DELETE_KEY", "DELETE_KEY"];
+    want.extend(["DELETE"; 9]);
+    want.extend(["NEW_KEY", "NEW_KEY", "NEW"]);
+    assert_eq!(kinds, want, "{a:#?}");
+    assert_eq!(a, b);
+    w.reg_delete_key(k);
+}
