@@ -756,7 +756,7 @@ fn split(scope: &Scope) -> Option<Vec<Scope>> {
     if !scope.recursive {
         return None;
     }
-    let sam = KEY_ENUMERATE_SUB_KEYS | view_bits(scope.view64);
+    let sam = KEY_QUERY_VALUE | KEY_ENUMERATE_SUB_KEYS | view_bits(scope.view64);
     let mut parts = Vec::new();
     for p in watch_points(scope) {
         let own = Scope {
@@ -770,11 +770,14 @@ fn split(scope: &Scope) -> Option<Vec<Scope>> {
             parts.push(own);
         }
         let key = open(predefined(p.root), &wide(&p.path.join("\\")), sam).ok()?;
-        let (subs, complete) = subkey_pass(key.0, &Info::default(), None, &mut |_| {});
-        if !complete {
+        // A consistent listing: a subkey missed here would not be scanned
+        // at all, and its values would look deleted.
+        let mut warnings = Vec::new();
+        let (listed, _) = read_key(key.0, None, true, false, &mut |w| warnings.push(w)).ok()?;
+        if !warnings.is_empty() {
             return None;
         }
-        for sub in subs {
+        for sub in listed.subs.unwrap_or_default() {
             let mut path = p.path.clone();
             path.push(String::from_utf16(&sub.name).ok()?);
             let part = scope.within(&[Region {
