@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-/// A place in a configuration file (1-based line number).
+/// A place in a configuration file (1-based line number; 0 for the file as
+/// a whole, shown without a line).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Location {
     /// The file as it was named (the path given to `load`, or joined with an
@@ -24,7 +25,11 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        if self.line == 0 {
+            f.write_str(&self.file)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
     }
 }
 
@@ -64,7 +69,7 @@ impl Diagnostic {
     pub fn headline(&self) -> String {
         match self.column {
             Some(c) => format!("{}:{}:{}: {}", self.file, self.line, c, self.message),
-            None => format!("{}:{}: {}", self.file, self.line, self.message),
+            None => format!("{}: {}", self.location(), self.message),
         }
     }
 }

@@ -25,7 +25,7 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
         return ExitCode::FAILURE;
     }
     for n in &config.notes {
-        let msg = format!("{}:{}: {}", n.location.file, n.location.line, n.message);
+        let msg = format!("{}: {}", n.location, n.message);
         match n.level {
             LogLevel::Debug => tracing::debug!("{msg}"),
             LogLevel::Info => tracing::info!("{msg}"),
