@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Windows build and the Wine tests: installs what is missing
 # (scripts/wine-setup.sh), builds regmon.exe for x86_64-pc-windows-gnu,
-# checks clippy for that target, then runs crates/regmon/tests/wine.rs
-# against regmon.exe under wine64 in a fresh WINEPREFIX, removed afterwards.
+# checks clippy for that target, runs the unit tests built for Windows under
+# Wine, then crates/regmon/tests/wine.rs against regmon.exe under wine64, in
+# a fresh WINEPREFIX removed afterwards.
 #
 #   scripts/wine-test.sh            build + clippy + tests
 #   scripts/wine-test.sh --bench    also the benchmark: a scan of
@@ -37,8 +38,20 @@ cleanup() {
 }
 trap cleanup EXIT
 export WINEDEBUG=-all
+# No Mono / Gecko install prompts when a prefix is created (no network).
+export WINEDLLOVERRIDES="mscoree,mshtml="
 
-log "Wine tests (WINEPREFIX=$PREFIX, $("$WINE" --version 2>/dev/null || echo wine))"
+# The unit tests of the three crates and nxconf's integration tests, built
+# for Windows and run under Wine (cargo's runner); test binaries live in
+# deps/, so the shim goes there too.
+cp "$(dirname "$EXE")/bcryptprimitives.dll" "$(dirname "$EXE")/deps/"
+log "Windows unit tests under Wine (WINEPREFIX=$PREFIX, $("$WINE" --version 2>/dev/null || echo wine))"
+WINEPREFIX="$PREFIX" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" \
+    cargo test --release --target "$TARGET" -p hive -p nxconf -p regmon --lib --bins
+WINEPREFIX="$PREFIX" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" \
+    cargo test --release --target "$TARGET" -p nxconf --tests
+
+log "Wine tests of regmon.exe (WINEPREFIX=$PREFIX)"
 REGMON_EXE="$EXE" REGMON_WINEPREFIX="$PREFIX" \
     cargo test --release -p regmon --test wine -- --test-threads 2
 

@@ -1188,19 +1188,9 @@ pub fn watch(scope: &Scope, notify: impl Fn(Region) + Send + 'static) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern::{Excludes, Pattern};
 
     fn scope(pats: &[&str], recursive: bool) -> Scope {
-        Scope {
-            patterns: pats.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
-            excludes: Excludes::default(),
-            recursive,
-            view64: true,
-            digest: crate::digest::DigestAlgorithm::parse("sha1").unwrap(),
-            mounts: Vec::new(),
-            capture: None,
-            key_events: false,
-        }
+        Scope::for_test(pats, recursive)
     }
 
     #[test]

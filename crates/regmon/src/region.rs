@@ -137,7 +137,6 @@ pub fn in_any(regions: &[Region], path: &str, key_len: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern::Excludes;
 
     fn region(p: &str, subtree: bool) -> Region {
         let mut parts = p.split('\\');
@@ -149,16 +148,7 @@ mod tests {
     }
 
     fn scope(pats: &[&str], recursive: bool) -> Scope {
-        Scope {
-            patterns: pats.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
-            excludes: Excludes::default(),
-            recursive,
-            view64: true,
-            digest: crate::digest::DigestAlgorithm::parse("sha1").unwrap(),
-            mounts: Vec::new(),
-            capture: None,
-            key_events: false,
-        }
+        Scope::for_test(pats, recursive)
     }
 
     fn texts(s: &Scope) -> Vec<String> {

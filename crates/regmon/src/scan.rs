@@ -145,6 +145,26 @@ pub struct Scope {
     pub key_events: bool,
 }
 
+#[cfg(test)]
+impl Scope {
+    /// A live-registry scope of `patterns` with defaults (SHA-1, 64-bit view).
+    pub fn for_test(patterns: &[&str], recursive: bool) -> Scope {
+        Scope {
+            patterns: patterns
+                .iter()
+                .map(|p| Pattern::parse(p).unwrap())
+                .collect(),
+            excludes: Excludes::default(),
+            recursive,
+            view64: true,
+            digest: DigestAlgorithm::parse("sha1").unwrap(),
+            mounts: Vec::new(),
+            capture: None,
+            key_events: false,
+        }
+    }
+}
+
 /// The result of a scan: entries sorted by path (byte order, unique) and the
 /// mounts that could not be read, whose baseline entries must be kept.
 #[derive(Debug, Default)]
