@@ -443,6 +443,7 @@ fn read_key(
             }
             return Ok((out, after));
         }
+        tracing::debug!("a key changed while it was listed; listing it again");
         for s in out.subs.into_iter().flatten() {
             subs_union.insert(fold(&s.name), s);
         }

@@ -1108,7 +1108,13 @@ fn values_added_and_deleted_mid_scan_never_hide_others() {
         .current_dir(dir.path())
         .run();
     assert!(out.status.success(), "{out:?}");
-    let c = write_conf(dir.path(), &conf(&[&format!("{k}\\*")], "ScanInterval 0\n"));
+    let c = write_conf(
+        dir.path(),
+        &format!(
+            "LogLevel DEBUG\n{}",
+            conf(&[&format!("{k}\\*")], "ScanInterval 0\n")
+        ),
+    );
     w.once(dir.path(), c);
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1124,8 +1130,9 @@ fn values_added_and_deleted_mid_scan_never_hide_others() {
             n
         })
     };
+    let mut relisted = 0;
     for _ in 0..10 {
-        w.once(dir.path(), c);
+        relisted += w.once(dir.path(), c).matches("listing it again").count();
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let rounds = churn.join().unwrap();
@@ -1149,7 +1156,7 @@ fn values_added_and_deleted_mid_scan_never_hide_others() {
         .sum();
     assert_eq!(net, 0, "{evs:?}");
     eprintln!(
-        "churn: {rounds} add/delete rounds during 10 scans, {} A0 events",
+        "churn: {rounds} add/delete rounds during 10 scans, {} A0 events, {relisted} keys listed again",
         evs.len()
     );
     w.reg_delete_key(k);
@@ -1407,5 +1414,77 @@ fn a_scan_split_across_threads_equals_one_on_a_single_thread() {
     want.extend(["NEW_KEY", "NEW_KEY", "NEW"]);
     assert_eq!(kinds, want, "{a:#?}");
     assert_eq!(a, b);
+    w.reg_delete_key(k);
+}
+
+#[test]
+fn subkeys_added_and_deleted_mid_scan_never_hide_others() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\KeyChurn";
+    w.reg_delete_key(k);
+    let dir = workdir("keychurn");
+    // Many stable subkeys with a value each; "A0" sorts before them all, so
+    // creating or deleting it mid-enumeration shifts every later index.
+    let mut reg = format!("Windows Registry Editor Version 5.00\r\n\r\n[{k}]\r\n");
+    for i in 0..1500 {
+        reg.push_str(&format!("\r\n[{k}\\S{i:04}]\r\n\"v\"=\"value {i}\"\r\n"));
+    }
+    std::fs::write(dir.path().join("keychurn.reg"), reg).unwrap();
+    let out = w
+        .cmd(&["reg", "import", "keychurn.reg"])
+        .current_dir(dir.path())
+        .run();
+    assert!(out.status.success(), "{out:?}");
+    let c = write_conf(
+        dir.path(),
+        &format!(
+            "LogLevel DEBUG\n{}",
+            conf(&[&format!("{k}\\*")], "Recursive TRUE\nScanInterval 0\n")
+        ),
+    );
+    w.once(dir.path(), c);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        let sub = format!(r"{k}\A0");
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                w.reg(&["add", &sub, "/v", "a", "/d", "x", "/f"]);
+                w.reg(&["delete", &sub, "/f"]);
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut relisted = 0;
+    for _ in 0..10 {
+        relisted += w.once(dir.path(), c).matches("listing it again").count();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = churn.join().unwrap();
+    w.once(dir.path(), c);
+    let evs = events(&dir.path().join("out.log"), 0);
+    let wrong: Vec<&Ev> = evs
+        .iter()
+        .filter(|e| e.name != format!(r"{k}\A0\a"))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{rounds} churn rounds; events for stable values: {wrong:?}"
+    );
+    let net: i32 = evs
+        .iter()
+        .map(|e| match e.kind.as_str() {
+            "NEW" => 1,
+            "DELETE" => -1,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(net, 0, "{evs:?}");
+    eprintln!(
+        "key churn: {rounds} create/delete rounds during 10 scans, {} A0 events, {relisted} keys listed again",
+        evs.len()
+    );
     w.reg_delete_key(k);
 }
