@@ -404,7 +404,7 @@ fn read_key(
     let mut values_union: BTreeMap<String, Value> = BTreeMap::new();
     let mut before = match before {
         Some(i) => i,
-        None => query_info(h).map_err(describe)?,
+        None => query_info(h).map_err(|rc| format!("cannot read the key: {}", describe(rc)))?,
     };
     for _ in 0..ATTEMPTS {
         // Warnings of a pass are kept only if it is the one used.
@@ -436,7 +436,7 @@ fn read_key(
             // Nothing to list as of that reading: a consistent view.
             return Ok((out, before));
         }
-        let after = query_info(h).map_err(describe)?;
+        let after = query_info(h).map_err(|rc| format!("cannot read the key: {}", describe(rc)))?;
         if complete && after.last_write == before.last_write {
             for n in notes {
                 warn(n);
@@ -490,7 +490,7 @@ struct Inner {
     both: bool,
     /// What a reading got and no one took yet.
     pending: RefCell<Contents>,
-    /// Whether the open failure was already reported.
+    /// Whether a failure to open or read the key was already reported.
     reported: Cell<bool>,
 }
 
@@ -564,13 +564,19 @@ impl LiveKey {
                 return Ok(c);
             }
         }
-        let (mut c, info) = read_key(
+        let read = read_key(
             h,
             self.0.info.take(),
             subs || self.0.both,
             !subs || self.0.both,
             warn,
-        )?;
+        );
+        let (mut c, info) = match read {
+            Ok(r) => r,
+            // Reported once; the scanner keeps the key's baseline.
+            Err(_) if self.0.reported.replace(true) => return Ok(Contents::default()),
+            Err(e) => return Err(format!("{e}; skipped")),
+        };
         self.0.info.set(Some(info));
         if self.0.last_write.get().is_none() {
             self.0.last_write.set(Some(info.last_write));

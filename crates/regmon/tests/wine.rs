@@ -1488,3 +1488,44 @@ fn subkeys_added_and_deleted_mid_scan_never_hide_others() {
     );
     w.reg_delete_key(k);
 }
+
+#[test]
+fn a_key_that_cannot_be_read_is_one_warning_and_the_scan_goes_on() {
+    let w = wine_or_skip!();
+    // Wine 8's 32-bit Perflib\009 opens but cannot be queried ("invalid
+    // handle"): a key regmon cannot read, as an access-denied one is on
+    // Windows (Wine does not enforce key security, so that cannot be made
+    // here). The same code path reports both.
+    let broken = r"HKLM\Software\Wow6432Node\Microsoft\Windows NT\CurrentVersion\Perflib";
+    let k = r"HKLM\Software\RegmonTest\BesideBroken";
+    w.reg_delete_key(k);
+    w.reg(&["add", k, "/v", "V", "/d", "before", "/f"]);
+    let dir = workdir("broken");
+    let c = write_conf(
+        dir.path(),
+        &conf(
+            &[&format!("{broken}\\*"), &format!("{k}\\*")],
+            "Recursive TRUE\nScanInterval 0\n",
+        ),
+    );
+    let err = w.once(dir.path(), c);
+    let warning = format!(r"WARN {broken}\009: cannot read the key: ");
+    assert_eq!(
+        err.matches(&warning).count(),
+        1,
+        "this test expects Wine 8's unreadable Perflib\\009 (one warning naming it): {err}"
+    );
+    w.reg(&["add", k, "/v", "V", "/d", "after", "/f"]);
+    let err = w.once(dir.path(), c);
+    assert_eq!(err.matches(&warning).count(), 1, "{err}");
+    assert_eq!(
+        events(&dir.path().join("out.log"), 0),
+        vec![ev(
+            "CHANGE",
+            &format!(r"{k}\V"),
+            Some(&sz("after")),
+            Some(&sz("before"))
+        )]
+    );
+    w.reg_delete_key(k);
+}
