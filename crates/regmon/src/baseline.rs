@@ -449,6 +449,25 @@ impl Baseline {
     ) -> Result<usize, String> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        // A rebuild rewrites nearly every page: through a rollback journal
+        // they are written once, where WAL would write them twice (log, then
+        // checkpoint). Atomic and durable alike; WAL comes back after.
+        self.conn
+            .pragma_update(None, "journal_mode", "DELETE")
+            .map_err(err)?;
+        let r = self.rebuild_in_transaction(items);
+        let back = self.conn.pragma_update(None, "journal_mode", "WAL");
+        let count = r?;
+        back.map_err(err)?;
+        Ok(count)
+    }
+
+    fn rebuild_in_transaction(
+        &mut self,
+        items: &mut dyn Iterator<Item = Item>,
+    ) -> Result<usize, String> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute("DELETE FROM meta WHERE key IN ('scope', 'values')", [])
             .map_err(err)?;

@@ -803,6 +803,66 @@ fn kill_9_during_scans_loses_and_repeats_nothing() {
     );
 }
 
+/// kill -9 at many moments of a first run's baseline build (written through
+/// a rollback journal, not WAL): the next run builds it again silently, and
+/// the one after reports exactly the changes.
+#[test]
+fn kill_9_during_a_baseline_build_leaves_no_half_baseline() {
+    let shared = Env::new();
+    shared.write_hive("BEFORE", &big_tree(false));
+    shared.write_hive("AFTER", &big_tree(true));
+    let directives = " RegValue 'HKLM\\SOFTWARE\\Big\\*'\n Recursive TRUE\n ScanInterval 0";
+    let env = Env::new();
+    let conf = simple_conf(&env, directives);
+    let expected = big_events();
+    let attempt = |kill_after: Option<Duration>| -> (Vec<String>, Duration, bool) {
+        std::fs::remove_dir_all(env.path("regmon-cache")).ok();
+        std::fs::remove_file(env.path("out.log")).ok();
+        std::fs::copy(shared.path("BEFORE"), env.path("SOFTWARE")).unwrap();
+        let t0 = std::time::Instant::now();
+        let mut interrupted = false;
+        if let Some(d) = kill_after {
+            let mut child = env
+                .cmd(&["-c", &conf, "--once"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(d);
+            interrupted = child.try_wait().unwrap().is_none();
+            child.kill().ok();
+            child.wait().unwrap();
+        }
+        env.once(&conf);
+        let took = t0.elapsed();
+        assert!(
+            env.lines("out.log").is_empty(),
+            "a baseline build reports nothing"
+        );
+        std::fs::copy(shared.path("AFTER"), env.path("SOFTWARE")).unwrap();
+        env.once(&conf);
+        (env.lines("out.log"), took, interrupted)
+    };
+    let (clean, full, _) = attempt(None);
+    assert!(
+        clean == expected,
+        "an uninterrupted build, then the changes"
+    );
+    let full_ms = full.as_millis() as u64;
+    let mut interrupted = 0;
+    for k in 0..12u64 {
+        let d = Duration::from_millis(full_ms * k / 12);
+        let (got, _, hit) = attempt(Some(d));
+        interrupted += usize::from(hit);
+        assert_eq!(got.len(), expected.len(), "killed after {d:?}");
+        assert!(got == expected, "killed after {d:?}: the events differ");
+    }
+    assert!(
+        interrupted >= 6,
+        "only {interrupted} builds were interrupted (one takes {full_ms} ms)"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Missing and corrupt hives.
 
