@@ -228,13 +228,13 @@ impl<'i> Merger<'i> {
     /// (type, size, digest), and a way to copy it when it is reported.
     pub fn old(
         &mut self,
-        path: &str,
+        path: &[u8],
         same: impl FnOnce(&Entry) -> Result<bool, String>,
         entry: impl FnOnce() -> Result<Entry, String>,
     ) -> Result<(), MergeError> {
         // One comparison per row in the common case (the paths are equal).
         while let Some(n) = self.peek()? {
-            match n.path.as_str().cmp(path) {
+            match n.path.as_bytes().cmp(path) {
                 std::cmp::Ordering::Less => {
                     let n = self.peeked.take().expect("peeked");
                     self.changes.push(Change::New(n));
@@ -252,7 +252,9 @@ impl<'i> Merger<'i> {
                 std::cmp::Ordering::Greater => break,
             }
         }
-        if !under_any(&self.unavailable, path) {
+        if self.unavailable.is_empty()
+            || !under_any(&self.unavailable, &String::from_utf8_lossy(path))
+        {
             self.changes.push(Change::Delete(entry()?));
         }
         Ok(())
@@ -289,7 +291,7 @@ pub fn merge(old: &[Entry], new: Vec<Entry>) -> Vec<Change> {
     let mut m = Merger::new(&mut items, Vec::new());
     for o in old {
         // In-memory entries cannot fail, and sorted ones are in order.
-        let _ = m.old(&o.path, |n| Ok(!differs(o, n)), || Ok(o.clone()));
+        let _ = m.old(o.path.as_bytes(), |n| Ok(!differs(o, n)), || Ok(o.clone()));
     }
     m.finish().map(|(c, _)| c).unwrap_or_default()
 }
@@ -305,7 +307,7 @@ impl Baseline {
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             PRAGMA cache_size=-65536;
+             PRAGMA cache_size=-8192;
              PRAGMA synchronous=FULL;
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS value (
@@ -379,10 +381,12 @@ impl Baseline {
         let mut merger = Merger::new(items, unavailable);
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", self.path.display());
         while let Some(r) = rows.next().map_err(err)? {
-            let path = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
+            // Bytes, not str: the stored paths are valid UTF-8 (they were
+            // Strings), and checking that again for every row costs.
+            let path = r.get_ref(0).and_then(|v| Ok(v.as_bytes()?)).map_err(err)?;
             if let Some(regions) = within {
                 let key_len = r.get::<_, i64>(1).map_err(err)? as usize;
-                if !in_any(regions, path, key_len) {
+                if !in_any(regions, &String::from_utf8_lossy(path), key_len) {
                     continue;
                 }
             }
@@ -398,7 +402,7 @@ impl Baseline {
                 },
                 || {
                     Ok(Entry {
-                        path: path.to_string(),
+                        path: String::from_utf8_lossy(path).into_owned(),
                         key_len: r.get::<_, i64>(1).map_err(err)? as usize,
                         value_type: r.get::<_, i64>(2).map_err(err)? as u32,
                         size: r.get::<_, i64>(3).map_err(err)? as u64,
