@@ -728,6 +728,22 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// Runs `regmon -c CONF --once` and kills it (SIGKILL) after `d`; whether
+/// it was still running then.
+fn kill_9_after(env: &Env, conf: &str, d: Duration) -> bool {
+    let mut child = env
+        .cmd(&["-c", conf, "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(d);
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().ok();
+    child.wait().unwrap();
+    running
+}
+
 /// kill -9 at many moments of a scan that finds 20k changes (scan, compare,
 /// commit, delivery), each time from the same state; a restart then
 /// delivers every event exactly once.
@@ -756,16 +772,7 @@ fn kill_9_during_scans_loses_and_repeats_nothing() {
         let t0 = std::time::Instant::now();
         let mut interrupted = false;
         if let Some(d) = kill_after {
-            let mut child = env
-                .cmd(&["-c", &conf, "--once"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            std::thread::sleep(d);
-            interrupted = child.try_wait().unwrap().is_none();
-            child.kill().ok();
-            child.wait().unwrap();
+            interrupted = kill_9_after(&env, &conf, d);
             let partial = std::fs::read(env.path("out.log")).unwrap_or_default();
             eprintln!(
                 "killed after {d:?} (running: {interrupted}): {} bytes written, ending a line: {}",
@@ -822,16 +829,7 @@ fn kill_9_during_a_baseline_build_leaves_no_half_baseline() {
         let t0 = std::time::Instant::now();
         let mut interrupted = false;
         if let Some(d) = kill_after {
-            let mut child = env
-                .cmd(&["-c", &conf, "--once"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            std::thread::sleep(d);
-            interrupted = child.try_wait().unwrap().is_none();
-            child.kill().ok();
-            child.wait().unwrap();
+            interrupted = kill_9_after(&env, &conf, d);
         }
         env.once(&conf);
         let took = t0.elapsed();

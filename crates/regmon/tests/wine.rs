@@ -1091,78 +1091,6 @@ fn windows_paths_and_cli() {
 }
 
 #[test]
-fn values_added_and_deleted_mid_scan_never_hide_others() {
-    let w = wine_or_skip!();
-    let k = r"HKLM\Software\RegmonTest\Churn";
-    w.reg_delete_key(k);
-    let dir = workdir("churn");
-    // Many stable values, imported at once; "A0" sorts before them all, so
-    // adding or deleting it mid-enumeration shifts every later index.
-    let mut reg = format!("Windows Registry Editor Version 5.00\r\n\r\n[{k}]\r\n");
-    for i in 0..3000 {
-        reg.push_str(&format!("\"S{i:04}\"=\"value {i}\"\r\n"));
-    }
-    std::fs::write(dir.path().join("churn.reg"), reg).unwrap();
-    let out = w
-        .cmd(&["reg", "import", "churn.reg"])
-        .current_dir(dir.path())
-        .run();
-    assert!(out.status.success(), "{out:?}");
-    let c = write_conf(
-        dir.path(),
-        &format!(
-            "LogLevel DEBUG\n{}",
-            conf(&[&format!("{k}\\*")], "ScanInterval 0\n")
-        ),
-    );
-    w.once(dir.path(), c);
-
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let churn = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                w.reg(&["add", k, "/v", "A0", "/d", "x", "/f"]);
-                w.reg(&["delete", k, "/v", "A0", "/f"]);
-                n += 1;
-            }
-            n
-        })
-    };
-    let mut relisted = 0;
-    for _ in 0..10 {
-        relisted += w.once(dir.path(), c).matches("listing it again").count();
-    }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let rounds = churn.join().unwrap();
-    w.once(dir.path(), c);
-    let evs = events(&dir.path().join("out.log"), 0);
-    let wrong: Vec<&Ev> = evs.iter().filter(|e| !e.name.ends_with("\\A0")).collect();
-    assert!(
-        wrong.is_empty(),
-        "{} churn rounds; events for stable values: {wrong:?}",
-        rounds
-    );
-    // The last scan ran after the churn stopped with A0 deleted: the net
-    // of all A0 events is "absent".
-    let net: i32 = evs
-        .iter()
-        .map(|e| match e.kind.as_str() {
-            "NEW" => 1,
-            "DELETE" => -1,
-            _ => 0,
-        })
-        .sum();
-    assert_eq!(net, 0, "{evs:?}");
-    eprintln!(
-        "churn: {rounds} add/delete rounds during 10 scans, {} A0 events, {relisted} keys listed again",
-        evs.len()
-    );
-    w.reg_delete_key(k);
-}
-
-#[test]
 fn ctrl_c_stops_the_foreground_loop_cleanly() {
     let w = wine_or_skip!();
     let k = r"HKLM\Software\RegmonTest\CtrlC";
@@ -1418,78 +1346,6 @@ fn a_scan_split_across_threads_equals_one_on_a_single_thread() {
 }
 
 #[test]
-fn subkeys_added_and_deleted_mid_scan_never_hide_others() {
-    let w = wine_or_skip!();
-    let k = r"HKLM\Software\RegmonTest\KeyChurn";
-    w.reg_delete_key(k);
-    let dir = workdir("keychurn");
-    // Many stable subkeys with a value each; "A0" sorts before them all, so
-    // creating or deleting it mid-enumeration shifts every later index.
-    let mut reg = format!("Windows Registry Editor Version 5.00\r\n\r\n[{k}]\r\n");
-    for i in 0..1500 {
-        reg.push_str(&format!("\r\n[{k}\\S{i:04}]\r\n\"v\"=\"value {i}\"\r\n"));
-    }
-    std::fs::write(dir.path().join("keychurn.reg"), reg).unwrap();
-    let out = w
-        .cmd(&["reg", "import", "keychurn.reg"])
-        .current_dir(dir.path())
-        .run();
-    assert!(out.status.success(), "{out:?}");
-    let c = write_conf(
-        dir.path(),
-        &format!(
-            "LogLevel DEBUG\n{}",
-            conf(&[&format!("{k}\\*")], "Recursive TRUE\nScanInterval 0\n")
-        ),
-    );
-    w.once(dir.path(), c);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let churn = {
-        let stop = stop.clone();
-        let sub = format!(r"{k}\A0");
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                w.reg(&["add", &sub, "/v", "a", "/d", "x", "/f"]);
-                w.reg(&["delete", &sub, "/f"]);
-                n += 1;
-            }
-            n
-        })
-    };
-    let mut relisted = 0;
-    for _ in 0..10 {
-        relisted += w.once(dir.path(), c).matches("listing it again").count();
-    }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let rounds = churn.join().unwrap();
-    w.once(dir.path(), c);
-    let evs = events(&dir.path().join("out.log"), 0);
-    let wrong: Vec<&Ev> = evs
-        .iter()
-        .filter(|e| e.name != format!(r"{k}\A0\a"))
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "{rounds} churn rounds; events for stable values: {wrong:?}"
-    );
-    let net: i32 = evs
-        .iter()
-        .map(|e| match e.kind.as_str() {
-            "NEW" => 1,
-            "DELETE" => -1,
-            _ => 0,
-        })
-        .sum();
-    assert_eq!(net, 0, "{evs:?}");
-    eprintln!(
-        "key churn: {rounds} create/delete rounds during 10 scans, {} A0 events, {relisted} keys listed again",
-        evs.len()
-    );
-    w.reg_delete_key(k);
-}
-
-#[test]
 fn a_key_that_cannot_be_read_is_one_warning_and_the_scan_goes_on() {
     let w = wine_or_skip!();
     // Wine 8's 32-bit Perflib\009 opens but cannot be queried ("invalid
@@ -1528,4 +1384,119 @@ fn a_key_that_cannot_be_read_is_one_warning_and_the_scan_goes_on() {
         )]
     );
     w.reg_delete_key(k);
+}
+
+/// Churn under key `k` while regmon scans it: the stable entries of `reg`
+/// (a .reg file body) are imported once; `add` and `del` (reg arguments)
+/// create and delete an entry that sorts before them all, so every change
+/// shifts the later indexes mid-enumeration. Only `churned` may have
+/// events, and they net to nothing; returns the events and how many key
+/// listings had to be repeated.
+fn churn_never_hides_others(
+    k: &str,
+    reg: String,
+    extra: &str,
+    add: &[&str],
+    del: &[&str],
+    churned: &str,
+) -> (usize, usize, usize) {
+    let w = wine().expect("checked by the caller");
+    let dir = workdir("churn");
+    std::fs::write(dir.path().join("churn.reg"), reg).unwrap();
+    let out = w
+        .cmd(&["reg", "import", "churn.reg"])
+        .current_dir(dir.path())
+        .run();
+    assert!(out.status.success(), "{out:?}");
+    let c = write_conf(
+        dir.path(),
+        &format!("LogLevel DEBUG\n{}", conf(&[&format!("{k}\\*")], extra)),
+    );
+    w.once(dir.path(), c);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        let add: Vec<String> = add.iter().map(|a| a.to_string()).collect();
+        let del: Vec<String> = del.iter().map(|a| a.to_string()).collect();
+        std::thread::spawn(move || {
+            let (add, del): (Vec<&str>, Vec<&str>) = (
+                add.iter().map(String::as_str).collect(),
+                del.iter().map(String::as_str).collect(),
+            );
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                w.reg(&add);
+                w.reg(&del);
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut relisted = 0;
+    for _ in 0..10 {
+        relisted += w.once(dir.path(), c).matches("listing it again").count();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rounds = churn.join().unwrap();
+    w.once(dir.path(), c);
+    let evs = events(&dir.path().join("out.log"), 0);
+    let wrong: Vec<&Ev> = evs.iter().filter(|e| e.name != churned).collect();
+    assert!(
+        wrong.is_empty(),
+        "{rounds} churn rounds; events for stable values: {wrong:?}"
+    );
+    // The last scan ran after the churn stopped with the entry deleted: the
+    // net of its events is "absent".
+    let net: i32 = evs
+        .iter()
+        .map(|e| match e.kind.as_str() {
+            "NEW" => 1,
+            "DELETE" => -1,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(net, 0, "{evs:?}");
+    w.reg_delete_key(k);
+    (rounds, evs.len(), relisted)
+}
+
+#[test]
+fn values_added_and_deleted_mid_scan_never_hide_others() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\Churn";
+    w.reg_delete_key(k);
+    let mut reg = format!("Windows Registry Editor Version 5.00\r\n\r\n[{k}]\r\n");
+    for i in 0..3000 {
+        reg.push_str(&format!("\"S{i:04}\"=\"value {i}\"\r\n"));
+    }
+    let (rounds, n, relisted) = churn_never_hides_others(
+        k,
+        reg,
+        "ScanInterval 0\n",
+        &["add", k, "/v", "A0", "/d", "x", "/f"],
+        &["delete", k, "/v", "A0", "/f"],
+        &format!(r"{k}\A0"),
+    );
+    eprintln!("churn: {rounds} add/delete rounds during 10 scans, {n} A0 events, {relisted} keys listed again");
+}
+
+#[test]
+fn subkeys_added_and_deleted_mid_scan_never_hide_others() {
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\KeyChurn";
+    w.reg_delete_key(k);
+    let mut reg = format!("Windows Registry Editor Version 5.00\r\n\r\n[{k}]\r\n");
+    for i in 0..1500 {
+        reg.push_str(&format!("\r\n[{k}\\S{i:04}]\r\n\"v\"=\"value {i}\"\r\n"));
+    }
+    let sub = format!(r"{k}\A0");
+    let (rounds, n, relisted) = churn_never_hides_others(
+        k,
+        reg,
+        "Recursive TRUE\nScanInterval 0\n",
+        &["add", &sub, "/v", "a", "/d", "x", "/f"],
+        &["delete", &sub, "/f"],
+        &format!(r"{sub}\a"),
+    );
+    eprintln!("key churn: {rounds} create/delete rounds during 10 scans, {n} A0 events, {relisted} keys listed again");
 }
