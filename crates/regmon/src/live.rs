@@ -845,8 +845,8 @@ fn scan_parts(parts: &[Scope], workers: usize) -> Snapshot {
 // ---------------------------------------------------------------------------
 // HKCU under a service account.
 
-/// Which service account the process runs as, if any; or "a service
-/// (session 0)" for another account in the services' session.
+/// Which service account the process runs as, if any; or "a service" when
+/// started by the service control manager or in the services' session (0).
 pub fn service_account() -> Option<&'static str> {
     use windows_sys::Win32::Security::{
         GetTokenInformation, IsWellKnownSid, TokenUser, WinLocalServiceSid, WinLocalSystemSid,
@@ -895,6 +895,9 @@ pub fn service_account() -> Option<&'static str> {
         if found.is_some() {
             return found;
         }
+    }
+    if crate::service::running_as_service() {
+        return Some("a service");
     }
     let mut session = u32::MAX;
     // SAFETY: `session` is a valid out pointer.

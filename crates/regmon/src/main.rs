@@ -12,6 +12,8 @@ mod pattern;
 mod region;
 mod runtime;
 mod scan;
+#[cfg(windows)]
+mod service;
 mod stop;
 mod wow64;
 
@@ -73,6 +75,12 @@ enum Command {
         #[command(subcommand)]
         command: HiveCommand,
     },
+    /// Install, remove or run regmon as a Windows service.
+    #[cfg(windows)]
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -113,6 +121,31 @@ enum HiveCommand {
     Sample { out: PathBuf },
 }
 
+/// regmon as a Windows service.
+#[cfg(windows)]
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Register the service (automatic start, LocalSystem) running `-c FILE`.
+    Install {
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, default_value = service::DEFAULT_NAME)]
+        name: String,
+    },
+    /// Stop and remove the service.
+    Uninstall {
+        #[arg(long, default_value = service::DEFAULT_NAME)]
+        name: String,
+    },
+    /// Run as the service (what the service control manager starts).
+    Run {
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, default_value = service::DEFAULT_NAME)]
+        name: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(path) = &cli.config {
@@ -122,7 +155,19 @@ fn main() -> ExitCode {
         }
         return cmd::run::run(path, cli.once, cli.verify);
     }
-    logging_to_stderr();
+    // A service logs where its configuration says (LogFile), once loaded.
+    #[cfg(windows)]
+    let service_run = matches!(
+        cli.command,
+        Some(Command::Service {
+            command: ServiceCommand::Run { .. }
+        })
+    );
+    #[cfg(not(windows))]
+    let service_run = false;
+    if !service_run {
+        logging_to_stderr();
+    }
     let result = match cli.command {
         Some(Command::Hive { command }) => match command {
             HiveCommand::Dump { file, no_logs } => cmd::hive::dump(&file, !no_logs),
@@ -174,6 +219,12 @@ fn main() -> ExitCode {
                 schema: event::Schema::parse(&schema)?,
             })
         }),
+        #[cfg(windows)]
+        Some(Command::Service { command }) => match command {
+            ServiceCommand::Install { config, name } => service::install(&name, &config),
+            ServiceCommand::Uninstall { name } => service::uninstall(&name),
+            ServiceCommand::Run { config, name } => service::run(&name, &config),
+        },
         None => {
             eprintln!("regmon: nothing to do (see regmon --help)");
             return ExitCode::from(2);

@@ -8,44 +8,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
-    let config = match nxconf::load(path) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
-                "regmon: {}: {} error(s); not started",
-                path.display(),
-                errors.0.len()
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = init_logging(&config, verify) {
-        eprintln!("regmon: {e}");
-        return ExitCode::FAILURE;
-    }
-    for n in &config.notes {
-        let msg = format!("{}: {}", n.location, n.message);
-        match n.level {
-            LogLevel::Debug => tracing::debug!("{msg}"),
-            LogLevel::Info => tracing::info!("{msg}"),
-            LogLevel::Warning => tracing::warn!("{msg}"),
-            _ => tracing::error!("{msg}"),
-        }
-    }
-    let mut rt = match Runtime::new(config) {
+    let mut rt = match start(path, verify) {
         Ok(rt) => rt,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            eprintln!(
-                "regmon: {}: {} error(s); not started",
-                path.display(),
-                errors.len()
-            );
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     if verify {
         println!(
@@ -66,12 +31,63 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
         tracing::info!("regmon started with {}", path.display());
         rt.run(stop)
     };
+    finish(result)
+}
+
+/// The end of a run: its error, logged and printed, as the exit code.
+pub fn finish(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("regmon: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the configuration, starts regmon's own log and builds the
+/// runtime; every problem is printed (and logged once logging runs).
+pub fn start(path: &Path, verify: bool) -> Result<Runtime, ExitCode> {
+    let config = match nxconf::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "regmon: {}: {} error(s); not started",
+                path.display(),
+                errors.0.len()
+            );
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    if let Err(e) = init_logging(&config, verify) {
+        eprintln!("regmon: {e}");
+        return Err(ExitCode::FAILURE);
+    }
+    for n in &config.notes {
+        let msg = format!("{}: {}", n.location, n.message);
+        match n.level {
+            LogLevel::Debug => tracing::debug!("{msg}"),
+            LogLevel::Info => tracing::info!("{msg}"),
+            LogLevel::Warning => tracing::warn!("{msg}"),
+            _ => tracing::error!("{msg}"),
+        }
+    }
+    match Runtime::new(config) {
+        Ok(rt) => Ok(rt),
+        Err(errors) => {
+            // Logged too: a service has no console.
+            for e in &errors {
+                tracing::error!("{e}");
+                eprintln!("{e}");
+            }
+            eprintln!(
+                "regmon: {}: {} error(s); not started",
+                path.display(),
+                errors.len()
+            );
+            Err(ExitCode::FAILURE)
         }
     }
 }
