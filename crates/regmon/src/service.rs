@@ -59,20 +59,23 @@ fn manager(access: u32) -> Result<Sc, String> {
     }
 }
 
+/// A canonical path without its `\\?\` prefix (`\\?\UNC\` becomes `\\`):
+/// the service's command line reads better so, and means the same.
+fn plain(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    if let Some(rest) = s.strip_prefix(r"\\?\UNC\") {
+        format!(r"\\{rest}")
+    } else {
+        s.strip_prefix(r"\\?\").unwrap_or(&s).to_string()
+    }
+}
+
 /// Registers the service `name` running `regmon service run -c CONFIG`.
 pub fn install(name: &str, config: &Path) -> Result<ExitCode, String> {
     let config = std::fs::canonicalize(config).map_err(|e| format!("{}: {e}", config.display()))?;
-    // The canonical form may carry the \\?\ prefix; the SCM command line
-    // reads better without it, and means the same for ordinary paths.
-    let config = config
-        .to_string_lossy()
-        .trim_start_matches(r"\\?\")
-        .to_string();
+    let config = plain(&config);
     let exe = std::env::current_exe().map_err(|e| format!("cannot find regmon.exe: {e}"))?;
-    let exe = exe
-        .to_string_lossy()
-        .trim_start_matches(r"\\?\")
-        .to_string();
+    let exe = plain(&exe);
     let command = format!("\"{exe}\" service run --name \"{name}\" -c \"{config}\"");
     let scm = manager(SC_MANAGER_CREATE_SERVICE)?;
     // Display names must be unique too.
