@@ -95,7 +95,8 @@ fn describe(rc: u32) -> String {
     format!("{what} (error {rc})")
 }
 
-fn wide(s: &str) -> Vec<u16> {
+/// `s` as UTF-16 with a trailing NUL, as the W functions take it.
+pub(crate) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 

@@ -4,6 +4,7 @@
 //! foreground loop as `regmon -c FILE` until the service is stopped or the
 //! system shuts down; `regmon service uninstall` stops and removes it.
 
+use crate::live::wide;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,10 +27,6 @@ pub const DEFAULT_NAME: &str = "regmon";
 
 /// DELETE (a standard access right).
 const DELETE: u32 = 0x0001_0000;
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain(std::iter::once(0)).collect()
-}
 
 fn last_error() -> String {
     std::io::Error::last_os_error().to_string()
