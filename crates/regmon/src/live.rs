@@ -371,7 +371,7 @@ fn subkey_pass(
 /// Whether a stored UTF-16 name is `name`, case-insensitively (Unicode
 /// upper case, as the registry compares names).
 fn same_name(stored: &[u16], name: &str) -> bool {
-    String::from_utf16_lossy(stored).to_uppercase() == name.to_uppercase()
+    crate::pattern::same_name(&String::from_utf16_lossy(stored), name)
 }
 
 /// Case-insensitive identity of a registry name, for merging passes.

@@ -43,6 +43,17 @@ impl fmt::Display for Root {
     }
 }
 
+/// Case-insensitive equality of two names, as the registry compares them
+/// (Unicode upper case; ASCII without allocating).
+pub fn same_name(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_uppercase)
+        .eq(b.chars().flat_map(char::to_uppercase))
+}
+
 /// One path component: literal text or a glob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Glob {

@@ -3,7 +3,7 @@
 //! compares only the baseline rows inside them; everything else keeps its
 //! baseline untouched.
 
-use crate::pattern::{Glob, Pattern, Root};
+use crate::pattern::{same_name, Glob, Pattern, Root};
 use crate::scan::Scope;
 use std::fmt;
 
@@ -27,16 +27,6 @@ impl fmt::Display for Region {
         }
         Ok(())
     }
-}
-
-/// Case-insensitive equality of two names, as the registry compares them.
-fn same_name(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
-    }
-    a.chars()
-        .flat_map(char::to_uppercase)
-        .eq(b.chars().flat_map(char::to_uppercase))
 }
 
 impl Region {

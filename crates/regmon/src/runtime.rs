@@ -465,11 +465,11 @@ impl Runtime {
             }
             Reconciled::Changes(c, n) => (c, n),
         };
-        let mut keys = snap.keys.clone();
+        let mut snap = snap;
         if let Some(r) = within {
-            keys.retain(|k| r.iter().any(|r| r.contains_key(&k.path)));
+            snap.keys
+                .retain(|k| r.iter().any(|r| r.contains_key(&k.path)));
         }
-        let snap = Snapshot { keys, ..snap };
         changes.extend(self.baseline(i)?.compare_keys(&snap, within)?);
         sort_changes(&mut changes);
         let events = self.render(i, &changes);
