@@ -222,31 +222,52 @@ impl Wine {
 
 /// Runs a command to completion with its output in files, not pipes: Wine
 /// services started by a command inherit its standard handles and outlive
-/// it, so reading a pipe to its end would wait for them.
+/// it, so reading a pipe to its end would wait for them. A command Wine
+/// could not launch at all is started again (see [`LAUNCH_FAILED`]).
 trait Run {
     fn run(&mut self) -> Output;
 }
 
+/// What Wine's launcher prints when it could not start a program at all
+/// (seen now and then under load): nothing ran, so it is safe to retry.
+const LAUNCH_FAILED: &str = "ShellExecuteEx failed";
+
 impl Run for Command {
     fn run(&mut self) -> Output {
-        use std::io::{Read, Seek};
-        let mut out = tempfile::tempfile().unwrap();
-        let mut err = tempfile::tempfile().unwrap();
-        let status = self
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .status()
-            .unwrap_or_else(|e| panic!("running {self:?}: {e}"));
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        out.rewind().unwrap();
-        out.read_to_end(&mut stdout).unwrap();
-        err.rewind().unwrap();
-        err.read_to_end(&mut stderr).unwrap();
-        Output {
-            status,
-            stdout,
-            stderr,
+        let mut out = run_once(self);
+        for _ in 0..4 {
+            let says = |b: &[u8]| String::from_utf8_lossy(b).contains(LAUNCH_FAILED);
+            let failed_to_launch =
+                !out.status.success() && (says(&out.stdout) || says(&out.stderr));
+            if !failed_to_launch {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            out = run_once(self);
         }
+        out
+    }
+}
+
+/// One run of `cmd`, its output in files.
+fn run_once(cmd: &mut Command) -> Output {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile().unwrap();
+    let mut err = tempfile::tempfile().unwrap();
+    let status = cmd
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    out.rewind().unwrap();
+    out.read_to_end(&mut stdout).unwrap();
+    err.rewind().unwrap();
+    err.read_to_end(&mut stderr).unwrap();
+    Output {
+        status,
+        stdout,
+        stderr,
     }
 }
 
