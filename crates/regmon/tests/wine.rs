@@ -229,7 +229,9 @@ trait Run {
 }
 
 /// What Wine's launcher prints when it could not start a program at all
-/// (seen now and then under load): nothing ran, so it is safe to retry.
+/// (seen now and then under load): nothing ran, so it is safe to retry. A
+/// failure with no output at all is the same (every program these tests
+/// run says why it fails; `reg` changes are idempotent with /f).
 const LAUNCH_FAILED: &str = "ShellExecuteEx failed";
 
 impl Run for Command {
@@ -237,8 +239,9 @@ impl Run for Command {
         let mut out = run_once(self);
         for _ in 0..4 {
             let says = |b: &[u8]| String::from_utf8_lossy(b).contains(LAUNCH_FAILED);
+            let silent = out.stdout.is_empty() && out.stderr.is_empty();
             let failed_to_launch =
-                !out.status.success() && (says(&out.stdout) || says(&out.stderr));
+                !out.status.success() && (silent || says(&out.stdout) || says(&out.stderr));
             if !failed_to_launch {
                 break;
             }
