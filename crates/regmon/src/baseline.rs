@@ -8,6 +8,7 @@
 //! one with its undelivered events, never a mix.
 
 use crate::digest::Digest;
+use crate::ident;
 use crate::region::{in_any, Region};
 use crate::scan::{Entry, Item, KeyEntry, Snapshot};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -29,30 +30,27 @@ pub enum Change {
 }
 
 impl Change {
-    pub fn path(&self) -> &str {
+    /// The identity of the value or key changed.
+    pub fn id(&self) -> &[u8] {
         match self {
-            Change::New(e) | Change::Delete(e) => &e.path,
-            Change::Changed { new, .. } => &new.path,
-            Change::NewKey(k) | Change::DeleteKey(k) => &k.path,
+            Change::New(e) | Change::Delete(e) => &e.id,
+            Change::Changed { new, .. } => &new.id,
+            Change::NewKey(k) | Change::DeleteKey(k) => &k.id,
         }
-    }
-
-    fn is_key(&self) -> bool {
-        matches!(self, Change::NewKey(_) | Change::DeleteKey(_))
     }
 }
 
-/// Orders changes by path, a key before the values inside it, so a deleted
-/// key reads as one DELETE_KEY followed by a DELETE per value.
+/// Orders changes by identity: a key, then its values, then its subkeys,
+/// so a deleted key reads as one DELETE_KEY followed by a DELETE per value.
 pub fn sort_changes(changes: &mut [Change]) {
-    changes.sort_by(|a, b| a.path().cmp(b.path()).then(b.is_key().cmp(&a.is_key())));
+    changes.sort_by(|a, b| a.id().cmp(b.id()));
 }
 
 /// The key changes from `old` to `new`, both sorted by path.
 pub fn merge_keys(
     old: impl Iterator<Item = Result<KeyEntry, String>>,
     new: &[KeyEntry],
-    unavailable: impl Fn(&str) -> bool,
+    unavailable: impl Fn(&[u8]) -> bool,
 ) -> Result<Vec<Change>, String> {
     use std::cmp::Ordering;
     let mut changes = Vec::new();
@@ -64,12 +62,12 @@ pub fn merge_keys(
             (Some(Err(_)), _) => return Err(old.next().expect("peeked").unwrap_err()),
             (None, Some(_)) => Ordering::Greater,
             (Some(_), None) => Ordering::Less,
-            (Some(Ok(o)), Some(n)) => o.path.as_str().cmp(n.path.as_str()),
+            (Some(Ok(o)), Some(n)) => o.id.cmp(&n.id),
         };
         match ord {
             Ordering::Less => {
                 let o = old.next().expect("peeked")?;
-                if !unavailable(&o.path) {
+                if !unavailable(&o.id) {
                     changes.push(Change::DeleteKey(o));
                 }
             }
@@ -109,21 +107,19 @@ impl<'t> Rows<'t> {
     fn new(tx: &'t rusqlite::Transaction<'_>) -> rusqlite::Result<Rows<'t>> {
         Ok(Rows {
             put_value: tx.prepare(
-                "INSERT OR REPLACE INTO value (path, key_len, type, size, digest, data) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO value (id, type, size, digest, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?,
-            del_value: tx.prepare("DELETE FROM value WHERE path = ?1")?,
-            put_key: tx
-                .prepare("INSERT OR REPLACE INTO key (path, last_written) VALUES (?1, ?2)")?,
-            del_key: tx.prepare("DELETE FROM key WHERE path = ?1")?,
+            del_value: tx.prepare("DELETE FROM value WHERE id = ?1")?,
+            put_key: tx.prepare("INSERT OR REPLACE INTO key (id, last_written) VALUES (?1, ?2)")?,
+            del_key: tx.prepare("DELETE FROM key WHERE id = ?1")?,
         })
     }
 
     fn put_value(&mut self, e: &Entry) -> rusqlite::Result<()> {
         self.put_value
             .execute(params![
-                e.path,
-                e.key_len as i64,
+                e.id,
                 e.value_type as i64,
                 e.size as i64,
                 &e.digest[..],
@@ -134,7 +130,7 @@ impl<'t> Rows<'t> {
 
     fn put_key(&mut self, k: &KeyEntry) -> rusqlite::Result<()> {
         self.put_key
-            .execute(params![k.path, k.last_written.map(|t| t as i64)])
+            .execute(params![k.id, k.last_written.map(|t| t as i64)])
             .map(drop)
     }
 }
@@ -175,27 +171,33 @@ impl std::fmt::Display for MergeError {
 pub struct Merger<'i> {
     items: &'i mut dyn Iterator<Item = Item>,
     peeked: Option<Entry>,
-    /// Paths whose missing values are not deletions: failed mounts, and
-    /// keys the scan could not read whole (they arrive with the items).
-    unavailable: Vec<String>,
-    /// The last new path taken, to check the order and drop duplicates.
-    prev: String,
+    /// Keys (identities) whose missing values are not deletions: failed
+    /// mounts, and keys the scan could not read whole (they arrive with the
+    /// items).
+    unavailable: Vec<Vec<u8>>,
+    /// The last new identity taken, to check the order and drop duplicates.
+    prev: Vec<u8>,
     started: bool,
     /// New values seen.
     count: usize,
     changes: Vec<Change>,
+    /// Rewrite unchanged rows too (their kept data), silently.
+    refresh: bool,
+    refreshed: Vec<Entry>,
 }
 
 impl<'i> Merger<'i> {
-    pub fn new(items: &'i mut dyn Iterator<Item = Item>, unavailable: Vec<String>) -> Self {
+    pub fn new(items: &'i mut dyn Iterator<Item = Item>, unavailable: Vec<Vec<u8>>) -> Self {
         Merger {
             items,
             peeked: None,
             unavailable,
-            prev: String::new(),
+            prev: Vec::new(),
             started: false,
             count: 0,
             changes: Vec::new(),
+            refresh: false,
+            refreshed: Vec::new(),
         }
     }
 
@@ -206,7 +208,7 @@ impl<'i> Merger<'i> {
                 Some(Item::Unreadable(p)) => self.unavailable.push(p),
                 Some(Item::Entry(e)) => {
                     if self.started {
-                        match e.path.as_str().cmp(&self.prev) {
+                        match e.id.cmp(&self.prev) {
                             std::cmp::Ordering::Less => return Err(MergeError::Disorder),
                             // Two patterns reaching the same value: once.
                             std::cmp::Ordering::Equal => continue,
@@ -214,7 +216,7 @@ impl<'i> Merger<'i> {
                         }
                     }
                     self.prev.clear();
-                    self.prev.push_str(&e.path);
+                    self.prev.extend_from_slice(&e.id);
                     self.started = true;
                     self.count += 1;
                     self.peeked = Some(e);
@@ -224,17 +226,17 @@ impl<'i> Merger<'i> {
         Ok(self.peeked.as_ref())
     }
 
-    /// One old row: its path, a test of whether it equals a new entry
+    /// One old row: its identity, a test of whether it equals a new entry
     /// (type, size, digest), and a way to copy it when it is reported.
     pub fn old(
         &mut self,
-        path: &[u8],
+        id: &[u8],
         same: impl FnOnce(&Entry) -> Result<bool, String>,
         entry: impl FnOnce() -> Result<Entry, String>,
     ) -> Result<(), MergeError> {
         // One comparison per row in the common case (the paths are equal).
         while let Some(n) = self.peek()? {
-            match n.path.as_bytes().cmp(path) {
+            match n.id.as_slice().cmp(id) {
                 std::cmp::Ordering::Less => {
                     let n = self.peeked.take().expect("peeked");
                     self.changes.push(Change::New(n));
@@ -246,38 +248,47 @@ impl<'i> Merger<'i> {
                             old: entry()?,
                             new: n,
                         });
+                    } else if self.refresh {
+                        self.refreshed.push(n);
                     }
                     return Ok(());
                 }
                 std::cmp::Ordering::Greater => break,
             }
         }
-        if self.unavailable.is_empty()
-            || !under_any(&self.unavailable, &String::from_utf8_lossy(path))
-        {
+        if self.unavailable.is_empty() || !ident::under_any(&self.unavailable, id) {
             self.changes.push(Change::Delete(entry()?));
         }
         Ok(())
     }
 
     /// The changes and the number of new values, once every old row was given.
-    pub fn finish(mut self) -> Result<(Vec<Change>, usize), MergeError> {
+    pub fn finish(self) -> Result<(Vec<Change>, usize), MergeError> {
+        self.finish_all().map(|c| (c.changes, c.count))
+    }
+
+    fn finish_all(mut self) -> Result<Compared, MergeError> {
         while self.peek()?.is_some() {
             let n = self.peeked.take().expect("peeked");
             self.changes.push(Change::New(n));
         }
-        Ok((self.changes, self.count))
+        Ok(Compared {
+            changes: self.changes,
+            count: self.count,
+            refreshed: self.refreshed,
+        })
     }
 }
 
-/// Whether `path` is one of `prefixes` or lies below one (case-insensitive).
-pub fn under_any(prefixes: &[String], path: &str) -> bool {
-    prefixes.iter().any(|m| {
-        path.len() >= m.len()
-            && path.is_char_boundary(m.len())
-            && path[..m.len()].eq_ignore_ascii_case(m)
-            && (path.len() == m.len() || path.as_bytes()[m.len()] == b'\\')
-    })
+/// What a comparison with the baseline found.
+#[derive(Debug, Default)]
+pub struct Compared {
+    pub changes: Vec<Change>,
+    /// Values scanned.
+    pub count: usize,
+    /// Unchanged values whose kept data is to be rewritten (ReportData,
+    /// MaxDataSize or NoDataFor changed): no events.
+    pub refreshed: Vec<Entry>,
 }
 
 /// Whether two states of a value differ (data or type).
@@ -291,9 +302,98 @@ pub fn merge(old: &[Entry], new: Vec<Entry>) -> Vec<Change> {
     let mut m = Merger::new(&mut items, Vec::new());
     for o in old {
         // In-memory entries cannot fail, and sorted ones are in order.
-        let _ = m.old(o.path.as_bytes(), |n| Ok(!differs(o, n)), || Ok(o.clone()));
+        let _ = m.old(&o.id, |n| Ok(!differs(o, n)), || Ok(o.clone()));
     }
     m.finish().map(|(c, _)| c).unwrap_or_default()
+}
+
+/// The layout this release writes (meta 'schema'). 1 (no 'schema' row):
+/// values keyed by their path text, which two different values could share
+/// (see [`crate::ident`]); migrated on open.
+const SCHEMA: u32 = 2;
+
+const CREATE: &str = "
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS value (
+        id BLOB PRIMARY KEY,
+        type INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        digest BLOB NOT NULL,
+        data BLOB
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS key (
+        id BLOB PRIMARY KEY,
+        last_written INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        output TEXT NOT NULL,
+        target TEXT NOT NULL,
+        line BLOB NOT NULL,
+        start INTEGER
+    );";
+
+/// The identity of a value stored by schema 1 as `path` (key path, `\`,
+/// name; the default value as `(Default)`), whose first `key_len` bytes
+/// named the key.
+fn v1_value_id(path: &str, key_len: usize) -> Vec<u8> {
+    let key = path.get(..key_len).unwrap_or(path);
+    let name = path.get(key_len + 1..).unwrap_or("");
+    // Schema 1 could not tell a value literally named "(Default)" from the
+    // default value; the default value is by far the likelier.
+    let name = if name == "(Default)" { "" } else { name };
+    ident::value_id(&v1_key_id(key), name.as_bytes())
+}
+
+fn v1_key_id(path: &str) -> Vec<u8> {
+    ident::key_id(&path.split('\\').collect::<Vec<_>>())
+}
+
+/// Schema 1's scope text, one line per setting, split into what decides
+/// the set of watched values (the scope of schema 2), the data settings
+/// and whether keys were kept.
+fn v1_scope(text: &str) -> (String, String, bool) {
+    let (mut scope, mut data, mut keys) = (Vec::new(), Vec::new(), false);
+    for line in text.lines() {
+        if line.starts_with("data:") || line.starts_with("nodata:") {
+            data.push(line);
+        } else if let Some(k) = line.strip_prefix("keys:") {
+            keys = k == "true";
+        } else if scope.last() != Some(&line) {
+            // Sorted lists: a duplicated RegValue line is adjacent.
+            scope.push(line);
+        }
+    }
+    (scope.join("\n"), data.join("\n"), keys)
+}
+
+/// The directives whose lines differ between two scope texts, as a reason.
+fn scope_difference(old: &str, new: &str) -> String {
+    let directive = |line: &str| match line.split(':').next().unwrap_or("") {
+        "value" => "RegValue",
+        "exclude" => "Exclude",
+        "hive" => "HiveFile",
+        "recursive" => "Recursive",
+        "64bit" => "64BitView",
+        "digest" => "Digest",
+        _ => "the scope",
+    };
+    let (o, n): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let mut names: Vec<&str> = Vec::new();
+    for l in o
+        .iter()
+        .filter(|l| !n.contains(l))
+        .chain(n.iter().filter(|l| !o.contains(l)))
+    {
+        let d = directive(l);
+        if !names.contains(&d) {
+            names.push(d);
+        }
+    }
+    if names.is_empty() {
+        names.push("the scope");
+    }
+    format!("{} changed", names.join(", "))
 }
 
 impl Baseline {
@@ -308,111 +408,247 @@ impl Baseline {
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA cache_size=-8192;
-             PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS value (
-                 path TEXT PRIMARY KEY,
-                 key_len INTEGER NOT NULL,
-                 type INTEGER NOT NULL,
-                 size INTEGER NOT NULL,
-                 digest BLOB NOT NULL,
-                 data BLOB
-             ) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS key (
-                 path TEXT PRIMARY KEY,
-                 last_written INTEGER
-             ) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS outbox (
-                 id INTEGER PRIMARY KEY AUTOINCREMENT,
-                 output TEXT NOT NULL,
-                 target TEXT NOT NULL,
-                 line BLOB NOT NULL,
-                 start INTEGER
-             );",
+             PRAGMA synchronous=FULL;",
         )
         .map_err(err)?;
-        Ok(Baseline {
+        let mut b = Baseline {
             conn,
             path: path.to_path_buf(),
-        })
+        };
+        b.upgrade()?;
+        Ok(b)
+    }
+
+    /// Creates the tables, or brings a baseline of an earlier release to
+    /// this layout in one transaction (nothing re-reported, nothing lost).
+    fn upgrade(&mut self) -> Result<(), String> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let tx = self.conn.transaction().map_err(err)?;
+        let v1 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('value') WHERE name = 'path'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(err)?
+            > 0;
+        if v1 {
+            tx.execute_batch(
+                "ALTER TABLE value RENAME TO value_v1;
+                 ALTER TABLE key RENAME TO key_v1;",
+            )
+            .map_err(err)?;
+        }
+        tx.execute_batch(CREATE).map_err(err)?;
+        let stored: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        if let Some(v) = &stored {
+            if v.parse::<u32>().map_or(true, |v| v > SCHEMA) {
+                return Err(format!(
+                    "baseline {}: written by a later regmon (layout {v}; this one knows {SCHEMA})",
+                    path.display()
+                ));
+            }
+        }
+        if v1 {
+            {
+                let mut get = tx
+                    .prepare("SELECT path, key_len, type, size, digest, data FROM value_v1")
+                    .map_err(err)?;
+                let mut put = tx
+                    .prepare(
+                        "INSERT OR REPLACE INTO value (id, type, size, digest, data) \
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(err)?;
+                let mut rows = get.query([]).map_err(err)?;
+                while let Some(r) = rows.next().map_err(err)? {
+                    let p: String = r.get(0).map_err(err)?;
+                    let key_len = r.get::<_, i64>(1).map_err(err)? as usize;
+                    put.execute(params![
+                        v1_value_id(&p, key_len),
+                        r.get::<_, i64>(2).map_err(err)?,
+                        r.get::<_, i64>(3).map_err(err)?,
+                        r.get::<_, Vec<u8>>(4).map_err(err)?,
+                        r.get::<_, Option<Vec<u8>>>(5).map_err(err)?,
+                    ])
+                    .map_err(err)?;
+                }
+                let mut get = tx
+                    .prepare("SELECT path, last_written FROM key_v1")
+                    .map_err(err)?;
+                let mut put = tx
+                    .prepare("INSERT OR REPLACE INTO key (id, last_written) VALUES (?1, ?2)")
+                    .map_err(err)?;
+                let mut rows = get.query([]).map_err(err)?;
+                while let Some(r) = rows.next().map_err(err)? {
+                    let p: String = r.get(0).map_err(err)?;
+                    put.execute(params![
+                        v1_key_id(&p),
+                        r.get::<_, Option<i64>>(1).map_err(err)?
+                    ])
+                    .map_err(err)?;
+                }
+            }
+            tx.execute_batch("DROP TABLE value_v1; DROP TABLE key_v1;")
+                .map_err(err)?;
+            let old: Option<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'scope'", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(err)?;
+            if let Some(old) = old {
+                let (scope, data, keys) = v1_scope(&old);
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('scope', ?1), ('data', ?2)",
+                    params![scope, data],
+                )
+                .map_err(err)?;
+                if keys {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('keys', '1')",
+                        [],
+                    )
+                    .map_err(err)?;
+                }
+            }
+        }
+        if stored.is_none() {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?1)",
+                params![SCHEMA.to_string()],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
     }
 
     fn err(&self, e: rusqlite::Error) -> String {
         format!("baseline {}: {e}", self.path.display())
     }
 
-    /// The scope the stored baseline was built for, if any.
-    pub fn scope(&self) -> Result<Option<String>, String> {
+    /// The file this baseline is kept in.
+    pub fn file(&self) -> &Path {
+        &self.path
+    }
+
+    /// A `meta` setting.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, String> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = 'scope'", [], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
             .map_err(|e| self.err(e))
     }
 
-    /// Why the stored baseline cannot be used for `scope`, if it cannot.
-    pub fn rebuild_reason(&self, scope: &str) -> Result<Option<&'static str>, String> {
+    /// Sets (or, with None, forgets) a `meta` setting.
+    pub fn set_meta(&mut self, key: &str, value: Option<&str>) -> Result<(), String> {
+        match value {
+            Some(v) => self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, v],
+            ),
+            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key]),
+        }
+        .map(drop)
+        .map_err(|e| self.err(e))
+    }
+
+    /// The scope the stored baseline was built for, if any.
+    pub fn scope(&self) -> Result<Option<String>, String> {
+        self.meta("scope")
+    }
+
+    /// Why the stored baseline cannot be used for `scope`, if it cannot:
+    /// naming the directives whose lines differ. The scope text has one
+    /// line per setting, `kind:text` (see the runtime's scope key).
+    pub fn rebuild_reason(&self, scope: &str) -> Result<Option<String>, String> {
         Ok(match self.scope()? {
-            None => Some("no baseline yet"),
-            Some(s) if s != scope => Some("the input's scope changed"),
+            None => Some("no baseline yet".to_string()),
+            Some(s) if s != scope => Some(scope_difference(&s, scope)),
             Some(_) => None,
         })
     }
 
-    /// Compares the stored values with a scan's items (in path order),
-    /// reading the baseline in path order alongside. `unavailable`: paths
+    /// Drops the kept data of every value (ReportData switched off).
+    pub fn forget_data(&mut self) -> Result<(), String> {
+        self.conn
+            .execute("UPDATE value SET data = NULL WHERE data IS NOT NULL", [])
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Replaces the stored keys with `keys`, silently (KeyEvents switched
+    /// on: there is no earlier list to compare with).
+    pub fn replace_keys(&mut self, keys: &[KeyEntry]) -> Result<(), String> {
+        let path = self.path.clone();
+        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute("DELETE FROM key", []).map_err(err)?;
+        {
+            let mut rows = Rows::new(&tx).map_err(err)?;
+            for k in keys {
+                rows.put_key(k).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Compares the stored values with a scan's items (in identity order),
+    /// reading the baseline in that order alongside. `unavailable`: keys
     /// known up front whose values must not be reported deleted. `within`:
     /// the scan covered only these regions; rows outside them are left as
-    /// they are (the items must lie inside them).
+    /// they are (the items must lie inside them). `refresh`: also hand back
+    /// the unchanged values, whose kept data is to be rewritten.
     pub fn compare_values(
         &self,
-        unavailable: Vec<String>,
+        unavailable: Vec<Vec<u8>>,
         items: &mut dyn Iterator<Item = Item>,
         within: Option<&[Region]>,
-    ) -> Result<(Vec<Change>, usize), MergeError> {
+        refresh: bool,
+    ) -> Result<Compared, MergeError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT path, key_len, type, size, digest, data FROM value ORDER BY path",
-            )
+            .prepare_cached("SELECT id, type, size, digest, data FROM value ORDER BY id")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut merger = Merger::new(items, unavailable);
+        merger.refresh = refresh;
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", self.path.display());
         while let Some(r) = rows.next().map_err(err)? {
-            // Bytes, not str: the stored paths are valid UTF-8 (they were
-            // Strings), and checking that again for every row costs.
-            let path = r.get_ref(0).and_then(|v| Ok(v.as_bytes()?)).map_err(err)?;
+            let id = r.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
             if let Some(regions) = within {
-                let key_len = r.get::<_, i64>(1).map_err(err)? as usize;
-                if !in_any(regions, &String::from_utf8_lossy(path), key_len) {
+                if !in_any(regions, id) {
                     continue;
                 }
             }
             merger.old(
-                path,
+                id,
                 |n| {
-                    let ty = r.get_ref(2).and_then(|v| Ok(v.as_i64()?)).map_err(err)?;
-                    let size = r.get_ref(3).and_then(|v| Ok(v.as_i64()?)).map_err(err)?;
-                    let digest = r.get_ref(4).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
+                    let ty = r.get_ref(1).and_then(|v| Ok(v.as_i64()?)).map_err(err)?;
+                    let size = r.get_ref(2).and_then(|v| Ok(v.as_i64()?)).map_err(err)?;
+                    let digest = r.get_ref(3).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
                     Ok(ty as u32 == n.value_type
                         && size as u64 == n.size
                         && digest == &n.digest[..])
                 },
                 || {
                     Ok(Entry {
-                        path: String::from_utf8_lossy(path).into_owned(),
-                        key_len: r.get::<_, i64>(1).map_err(err)? as usize,
-                        value_type: r.get::<_, i64>(2).map_err(err)? as u32,
-                        size: r.get::<_, i64>(3).map_err(err)? as u64,
-                        digest: Digest::from_slice(&r.get::<_, Vec<u8>>(4).map_err(err)?),
-                        data: r.get(5).map_err(err)?,
+                        id: id.to_vec(),
+                        value_type: r.get::<_, i64>(1).map_err(err)? as u32,
+                        size: r.get::<_, i64>(2).map_err(err)? as u64,
+                        digest: Digest::from_slice(&r.get::<_, Vec<u8>>(3).map_err(err)?),
+                        data: r.get(4).map_err(err)?,
                     })
                 },
             )?;
         }
-        merger.finish()
+        merger.finish_all()
     }
 
     /// The key changes (`KeyEvents`) between the baseline and a finished scan
@@ -424,19 +660,19 @@ impl Baseline {
     ) -> Result<Vec<Change>, String> {
         let mut kstmt = self
             .conn
-            .prepare_cached("SELECT path, last_written FROM key ORDER BY path")
+            .prepare_cached("SELECT id, last_written FROM key ORDER BY id")
             .map_err(|e| self.err(e))?;
         let krows = kstmt.query([]).map_err(|e| self.err(e))?;
         let old_keys = krows
             .mapped(|r| {
                 Ok(KeyEntry {
-                    path: r.get(0)?,
+                    id: r.get(0)?,
                     last_written: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
                 })
             })
             .map(|r| r.map_err(|e| format!("baseline: {e}")))
             .filter(|k| match (k, within) {
-                (Ok(k), Some(regions)) => regions.iter().any(|r| r.contains_key(&k.path)),
+                (Ok(k), Some(regions)) => regions.iter().any(|r| r.contains_key(&k.id)),
                 _ => true,
             });
         merge_keys(old_keys, &snap.keys, |p| snap.is_unavailable(p))
@@ -473,8 +709,11 @@ impl Baseline {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
         let tx = self.conn.transaction().map_err(err)?;
-        tx.execute("DELETE FROM meta WHERE key IN ('scope', 'values')", [])
-            .map_err(err)?;
+        tx.execute(
+            "DELETE FROM meta WHERE key IN ('scope', 'values', 'data', 'keys')",
+            [],
+        )
+        .map_err(err)?;
         tx.execute("DELETE FROM value", []).map_err(err)?;
         tx.execute("DELETE FROM key", []).map_err(err)?;
         let mut count = 0;
@@ -491,11 +730,14 @@ impl Baseline {
         Ok(count)
     }
 
-    /// Completes a rebuild: the scan's keys, the scope and the value count.
+    /// Completes a rebuild: the scan's keys, the scope, the data settings
+    /// the values were kept with, and the value count.
     pub fn finish_rebuild(
         &mut self,
         scope: &str,
+        data: &str,
         snap: &Snapshot,
+        keys: bool,
         count: usize,
     ) -> Result<(), String> {
         let path = self.path.clone();
@@ -508,29 +750,35 @@ impl Baseline {
             }
         }
         tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('scope', ?1), ('values', ?2)",
-            params![scope, count.to_string()],
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('scope', ?1), ('values', ?2), ('data', ?3)",
+            params![scope, count.to_string(), data],
         )
         .map_err(err)?;
+        if keys {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('keys', '1')",
+                [],
+            )
+            .map_err(err)?;
+        }
         tx.commit().map_err(err)
     }
 
     /// How many values the baseline holds (kept in `meta`; 0 when unknown).
     pub fn value_count(&self) -> usize {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = 'values'", [], |r| {
-                r.get::<_, String>(0)
-            })
+        self.meta("values")
             .ok()
+            .flatten()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
 
-    /// Applies changes and queues their rendered events (output, file,
-    /// line), atomically.
+    /// Applies changes (and rewrites refreshed rows' data) and queues their
+    /// rendered events (output, file, line), atomically.
     pub fn commit(
         &mut self,
         changes: &[Change],
+        refreshed: &[Entry],
         events: &[(String, String, Vec<u8>)],
     ) -> Result<(), String> {
         let path = self.path.clone();
@@ -541,11 +789,14 @@ impl Baseline {
             for c in changes {
                 match c {
                     Change::New(e) | Change::Changed { new: e, .. } => rows.put_value(e),
-                    Change::Delete(e) => rows.del_value.execute(params![e.path]).map(drop),
+                    Change::Delete(e) => rows.del_value.execute(params![e.id]).map(drop),
                     Change::NewKey(k) => rows.put_key(k),
-                    Change::DeleteKey(k) => rows.del_key.execute(params![k.path]).map(drop),
+                    Change::DeleteKey(k) => rows.del_key.execute(params![k.id]).map(drop),
                 }
                 .map_err(err)?;
+            }
+            for e in refreshed {
+                rows.put_value(e).map_err(err)?;
             }
             let delta: i64 = changes
                 .iter()
@@ -628,15 +879,25 @@ impl Baseline {
 mod tests {
     use super::*;
 
+    /// An entry at `KEY\NAME` (the last component is the value's name).
     fn e(path: &str, d: u8) -> Entry {
+        let (key, name) = path.rsplit_once('\\').unwrap_or(("", path));
         Entry {
-            path: path.into(),
-            key_len: 1,
+            id: ident::value_id(&k(key), name.as_bytes()),
             value_type: 1,
             size: 1,
             digest: Digest::from_slice(&[d]),
             data: None,
         }
+    }
+
+    fn k(path: &str) -> Vec<u8> {
+        ident::key_id(
+            &path
+                .split('\\')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>(),
+        )
     }
 
     fn items(v: Vec<Entry>) -> impl Iterator<Item = Item> {
@@ -647,17 +908,22 @@ mod tests {
     fn merge_finds_every_kind_of_change() {
         let dir = tempfile::tempdir().unwrap();
         let mut b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
-        assert_eq!(b.rebuild_reason("s").unwrap(), Some("no baseline yet"));
+        assert_eq!(
+            b.rebuild_reason("s").unwrap(),
+            Some("no baseline yet".to_string())
+        );
         let first = vec![e("A\\a", 1), e("A\\b", 2), e("B\\c", 3), e("M\\x", 4)];
         let n = b.rebuild_values(&mut items(first)).unwrap();
-        b.finish_rebuild("s", &Snapshot::default(), n).unwrap();
+        b.finish_rebuild("s", "", &Snapshot::default(), false, n)
+            .unwrap();
         assert_eq!(b.rebuild_reason("s").unwrap(), None);
         assert_eq!(b.value_count(), 4);
         let second = vec![e("A\\a", 1), e("A\\b", 9), e("C\\d", 5)];
         // M is a mount that failed to read: its value is not deleted.
-        let (ch, count) = b
-            .compare_values(vec!["M".into()], &mut items(second.clone()), None)
+        let c = b
+            .compare_values(vec![k("M")], &mut items(second.clone()), None, false)
             .unwrap();
+        let (ch, count) = (c.changes, c.count);
         assert_eq!(count, 3);
         assert_eq!(
             ch,
@@ -670,17 +936,18 @@ mod tests {
                 Change::New(e("C\\d", 5)),
             ]
         );
-        b.commit(&ch, &[("out".into(), "f".into(), b"line".to_vec())])
+        b.commit(&ch, &[], &[("out".into(), "f".into(), b"line".to_vec())])
             .unwrap();
         assert_eq!(b.pending().unwrap().len(), 1);
         assert_eq!(b.value_count(), 4);
-        let (ch, _) = b
-            .compare_values(vec!["M".into()], &mut items(second), None)
-            .unwrap();
+        let ch = b
+            .compare_values(vec![k("M")], &mut items(second), None, false)
+            .unwrap()
+            .changes;
         assert!(ch.is_empty());
         assert_eq!(
             b.rebuild_reason("other").unwrap(),
-            Some("the input's scope changed")
+            Some("the scope changed".to_string())
         );
     }
 
@@ -695,15 +962,19 @@ mod tests {
                 e("Z\\c", 3),
             ]))
             .unwrap();
-        b.finish_rebuild("s", &Snapshot::default(), n).unwrap();
+        b.finish_rebuild("s", "", &Snapshot::default(), false, n)
+            .unwrap();
         // In path order: `K\S` sorts before `K\a`.
         let mut stream = vec![
-            Item::Unreadable("K\\S".into()),
+            Item::Unreadable(k("K\\S")),
             Item::Entry(e("K\\a", 1)),
             Item::Entry(e("Z\\c", 3)),
         ]
         .into_iter();
-        let (ch, _) = b.compare_values(Vec::new(), &mut stream, None).unwrap();
+        let ch = b
+            .compare_values(Vec::new(), &mut stream, None, false)
+            .unwrap()
+            .changes;
         assert!(ch.is_empty(), "{ch:?}");
     }
 
@@ -711,12 +982,22 @@ mod tests {
     fn out_of_order_items_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
-        let r = b.compare_values(Vec::new(), &mut items(vec![e("B", 1), e("A", 1)]), None);
+        let r = b.compare_values(
+            Vec::new(),
+            &mut items(vec![e("B", 1), e("A", 1)]),
+            None,
+            false,
+        );
         assert!(matches!(r, Err(MergeError::Disorder)));
         // Duplicates (two patterns reaching one value) count once.
-        let (ch, n) = b
-            .compare_values(Vec::new(), &mut items(vec![e("A", 1), e("A", 1)]), None)
+        let c = b
+            .compare_values(
+                Vec::new(),
+                &mut items(vec![e("A", 1), e("A", 1)]),
+                None,
+                false,
+            )
             .unwrap();
-        assert_eq!((ch.len(), n), (1, 1));
+        assert_eq!((c.changes.len(), c.count), (1, 1));
     }
 }

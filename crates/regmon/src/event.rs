@@ -5,6 +5,7 @@
 
 use crate::baseline::Change;
 use crate::digest::{hex, DigestAlgorithm};
+use crate::ident;
 use crate::scan::{Entry, KeyEntry};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -124,6 +125,19 @@ pub fn record(change: &Change, src: &Source<'_>, now: DateTime<Utc>) -> Record {
     }
 }
 
+/// An event about the monitoring itself rather than a registry change
+/// (EventType `BASELINE_REBUILD`...): what happened, in `Message`, with the
+/// same host and source fields as change events.
+pub fn notice(kind: &str, message: &str, src: &Source<'_>, now: DateTime<Utc>) -> Record {
+    let mut r = Record::new();
+    r.set("EventTime", now);
+    r.set("Hostname", src.hostname);
+    r.set("EventType", kind);
+    r.set("Message", message);
+    common_tail(&mut r, src, now);
+    finish(r, src)
+}
+
 fn common_tail(r: &mut Record, src: &Source<'_>, now: DateTime<Utc>) {
     r.set("Severity", "WARNING");
     r.set("SeverityValue", 3i64);
@@ -155,7 +169,9 @@ fn value_record(
     r.set("EventTime", now);
     r.set("Hostname", src.hostname);
     r.set("EventType", kind);
-    r.set("RegistryValueName", any.path.as_str());
+    let (keys, name) = any.parts();
+    let path = any.display_path();
+    r.set("RegistryValueName", path.as_str());
     if let Some(o) = old {
         r.set("PrevValueSize", o.size as i64);
     }
@@ -178,6 +194,11 @@ fn value_record(
     if let Some(o) = old {
         r.set("PrevRegistryValueType", type_value(o.value_type));
     }
+    // A name the text above cannot show exactly (a literal "(Default)", a
+    // backslash, an unpaired surrogate): its UTF-16 code units, in hex.
+    if !ident::shown_exactly(&name, true) {
+        r.set("RegistryValueNameUTF16", ident::utf16le_hex(&name));
+    }
     if src.report_data {
         for (e, field, flag) in [
             (new, "Value", "ValueTruncated"),
@@ -193,7 +214,7 @@ fn value_record(
         }
     }
     if src.schema == Schema::Ecs {
-        ecs_value(&mut r, kind, old, new, any, src);
+        ecs_value(&mut r, kind, old, new, (&keys, &name, &path), src);
     }
     finish(r, src)
 }
@@ -203,7 +224,8 @@ fn key_record(kind: &str, k: &KeyEntry, src: &Source<'_>, now: DateTime<Utc>) ->
     r.set("EventTime", now);
     r.set("Hostname", src.hostname);
     r.set("EventType", kind);
-    r.set("RegistryKeyName", k.path.as_str());
+    let path = k.display_path();
+    r.set("RegistryKeyName", path.as_str());
     if let Some(t) = k.last_written.and_then(filetime_to_datetime) {
         r.set("RegistryKeyLastWriteTime", t);
     }
@@ -215,10 +237,10 @@ fn key_record(kind: &str, k: &KeyEntry, src: &Source<'_>, now: DateTime<Utc>) ->
             ("deletion", "registry-key-deleted")
         };
         ecs_event(&mut r, created, action);
-        let (hive, key) = split_root(&k.path);
+        let (hive, key) = split_root(&path);
         r.set("registry.hive", hive);
         r.set("registry.key", key);
-        r.set("registry.path", k.path.as_str());
+        r.set("registry.path", path.as_str());
     }
     finish(r, src)
 }
@@ -278,7 +300,7 @@ fn ecs_value(
     kind: &str,
     old: Option<&Entry>,
     new: Option<&Entry>,
-    any: &Entry,
+    (keys, name, path): (&[Vec<u8>], &[u8], &str),
     src: &Source<'_>,
 ) {
     let (ty, action) = match kind {
@@ -287,13 +309,17 @@ fn ecs_value(
         _ => ("deletion", "registry-value-deleted"),
     };
     ecs_event(r, ty, action);
-    let key_path = &any.path[..any.key_len.min(any.path.len())];
-    let name = any.path.get(any.key_len + 1..).unwrap_or("");
-    let (hive, key) = split_root(key_path);
-    r.set("registry.hive", hive);
-    r.set("registry.key", key);
-    r.set("registry.value", name);
-    r.set("registry.path", any.path.as_str());
+    let hive = keys
+        .first()
+        .map(|h| ident::display_name(h))
+        .unwrap_or_default();
+    r.set("registry.hive", hive.as_ref());
+    r.set(
+        "registry.key",
+        ident::display_key(keys.get(1..).unwrap_or(&[])).as_str(),
+    );
+    r.set("registry.value", ident::display_value_name(name).as_ref());
+    r.set("registry.path", path);
     if let Some(n) = new {
         ecs_data(r, "registry.data", n, src);
     }

@@ -33,7 +33,7 @@
 
 use crate::pattern::Root;
 use crate::region::Region;
-use crate::scan::{Children, RegKey, Scope, Snapshot, VNode};
+use crate::scan::{Children, RegKey, Scope, Snapshot, VNode, ValueFn};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -666,20 +666,43 @@ impl RegKey for LiveKey {
 
     fn for_each_value(
         &self,
-        f: &mut dyn FnMut(&str, u32, &[u8]),
+        f: &mut ValueFn<'_>,
         warn: &mut dyn FnMut(String),
     ) -> Result<(), String> {
         let Some(h) = self.handle()? else {
             return Ok(());
         };
         let values = self.take(h.0, false, warn)?.values.unwrap_or_default();
+        let mut exact = Vec::new();
         for v in values {
             // Lossless for valid UTF-16; an unpaired surrogate (which only
-            // the native API can write) shows as U+FFFD.
-            let name = String::from_utf16_lossy(&v.name);
-            f(&name, v.ty, &v.data);
+            // the native API can write) shows as U+FFFD, and its exact name
+            // goes along for the value's identity.
+            match String::from_utf16(&v.name) {
+                Ok(name) => f(&name, None, v.ty, &v.data),
+                Err(_) => {
+                    exact.clear();
+                    crate::ident::wtf8_from_utf16(v.name.iter().copied(), &mut exact);
+                    f(
+                        &String::from_utf16_lossy(&v.name),
+                        Some(&exact),
+                        v.ty,
+                        &v.data,
+                    );
+                }
+            }
         }
         Ok(())
+    }
+
+    fn exact_name(&self) -> Option<Vec<u8>> {
+        let name = self.0.name.strip_suffix(&[0]).unwrap_or(&self.0.name);
+        if String::from_utf16(name).is_ok() {
+            return None;
+        }
+        let mut out = Vec::new();
+        crate::ident::wtf8_from_utf16(name.iter().copied(), &mut out);
+        Some(out)
     }
 
     fn identity(&self) -> Option<(usize, u64)> {
@@ -836,10 +859,10 @@ fn scan_parts(parts: &[Scope], workers: usize) -> Snapshot {
         snap.notes.extend(p.notes);
         snap.failed_mounts.extend(p.failed_mounts);
     }
-    snap.entries.sort_by(|a, b| a.path.cmp(&b.path));
-    snap.entries.dedup_by(|a, b| a.path == b.path);
-    snap.keys.sort_by(|a, b| a.path.cmp(&b.path));
-    snap.keys.dedup_by(|a, b| a.path == b.path);
+    snap.entries.sort_by(|a, b| a.id.cmp(&b.id));
+    snap.entries.dedup_by(|a, b| a.id == b.id);
+    snap.keys.sort_by(|a, b| a.id.cmp(&b.id));
+    snap.keys.dedup_by(|a, b| a.id == b.id);
     snap
 }
 

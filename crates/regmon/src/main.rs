@@ -5,6 +5,7 @@ mod cmd;
 mod digest;
 mod event;
 mod hivefile;
+mod ident;
 #[cfg(windows)]
 mod live;
 mod output;

@@ -3,6 +3,7 @@
 //! compares only the baseline rows inside them; everything else keeps its
 //! baseline untouched.
 
+use crate::ident;
 use crate::pattern::{same_name, Glob, Pattern, Root};
 use crate::scan::Scope;
 use std::fmt;
@@ -30,16 +31,19 @@ impl fmt::Display for Region {
 }
 
 impl Region {
-    /// Whether the key at `key_path` (`HKLM\A\B`) lies in the region.
-    pub fn contains_key(&self, key_path: &str) -> bool {
-        let mut parts = key_path.split('\\');
-        if parts.next() != Some(self.root.short()) {
+    /// Whether the key with identity `key_id` lies in the region.
+    pub fn contains_key(&self, key_id: &[u8]) -> bool {
+        let Some(parts) = ident::parse(key_id) else {
+            return false;
+        };
+        let mut parts = parts.keys.iter();
+        if parts.next().map(|r| r.as_slice()) != Some(self.root.short().as_bytes()) {
             return false;
         }
         let mut n = 0;
         for c in parts {
             match self.path.get(n) {
-                Some(want) if same_name(want, c) => n += 1,
+                Some(want) if same_name(want, &ident::display_name(c)) => n += 1,
                 Some(_) => return false,
                 // Deeper than the region's key.
                 None => return self.subtree,
@@ -48,10 +52,9 @@ impl Region {
         n == self.path.len()
     }
 
-    /// Whether the value at `path`, whose first `key_len` bytes name its key,
-    /// lies in the region.
-    pub fn contains_value(&self, path: &str, key_len: usize) -> bool {
-        path.get(..key_len).is_some_and(|k| self.contains_key(k))
+    /// Whether the value with identity `id` lies in the region.
+    pub fn contains_value(&self, id: &[u8]) -> bool {
+        self.contains_key(&id[..ident::key_len(id)])
     }
 
     /// The pattern covering what `p` covers inside the region, if anything
@@ -119,9 +122,9 @@ impl Scope {
     }
 }
 
-/// Whether a value lies in any of `regions`.
-pub fn in_any(regions: &[Region], path: &str, key_len: usize) -> bool {
-    regions.iter().any(|r| r.contains_value(path, key_len))
+/// Whether a value (its identity) lies in any of `regions`.
+pub fn in_any(regions: &[Region], id: &[u8]) -> bool {
+    regions.iter().any(|r| r.contains_value(id))
 }
 
 #[cfg(test)]
@@ -159,21 +162,22 @@ mod tests {
 
     #[test]
     fn contains_is_case_insensitive_and_respects_subtree() {
+        let k = |p: &str| ident::key_id(&p.split('\\').collect::<Vec<_>>());
         let r = region(r"HKLM\Software\Policies", false);
-        assert!(r.contains_key(r"HKLM\SOFTWARE\policies"));
-        assert!(!r.contains_key(r"HKLM\Software\Policies\Sub"));
-        assert!(!r.contains_key(r"HKLM\Software"));
-        assert!(!r.contains_key(r"HKCU\Software\Policies"));
-        assert!(!r.contains_key(r"HKLM\Software\PoliciesX"));
+        assert!(r.contains_key(&k(r"HKLM\SOFTWARE\policies")));
+        assert!(!r.contains_key(&k(r"HKLM\Software\Policies\Sub")));
+        assert!(!r.contains_key(&k(r"HKLM\Software")));
+        assert!(!r.contains_key(&k(r"HKCU\Software\Policies")));
+        assert!(!r.contains_key(&k(r"HKLM\Software\PoliciesX")));
         let t = region(r"HKLM\Software\Policies", true);
-        assert!(t.contains_key(r"HKLM\Software\Policies\Sub\Deeper"));
-        assert!(t.contains_key(r"HKLM\Software\Policies"));
-        assert!(!t.contains_key(r"HKLM\Software\Other"));
+        assert!(t.contains_key(&k(r"HKLM\Software\Policies\Sub\Deeper")));
+        assert!(t.contains_key(&k(r"HKLM\Software\Policies")));
+        assert!(!t.contains_key(&k(r"HKLM\Software\Other")));
         // The value name may hold backslashes: only the key part counts.
-        let path = r"HKLM\Software\Policies\a\b";
-        assert!(r.contains_value(path, r"HKLM\Software\Policies".len()));
-        assert!(!r.contains_value(path, r"HKLM\Software\Policies\a".len()));
-        assert!(region(r"HKLM\Ünï", false).contains_key(r"HKLM\üNÏ"));
+        let v = ident::value_id(&k(r"HKLM\Software\Policies"), b"a\\b");
+        assert!(r.contains_value(&v));
+        assert!(!region(r"HKLM\Software\Policies\a", false).contains_value(&v));
+        assert!(region(r"HKLM\Ünï", false).contains_key(&k(r"HKLM\üNÏ")));
     }
 
     #[test]

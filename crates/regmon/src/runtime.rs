@@ -2,7 +2,7 @@
 //! outputs, routes between them, schedules, and the loop that drives scans
 //! until a signal stops it.
 
-use crate::baseline::{sort_changes, Baseline, Change, MergeError};
+use crate::baseline::{sort_changes, Baseline, Change, Compared, MergeError};
 use crate::event::{self, Source};
 use crate::output::FileOutput;
 use crate::pattern::{Excludes, Pattern};
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 enum Reconciled {
     /// Rebuilt with this many values.
     Rebuilt(usize),
-    /// Compared: the value changes and the number of values scanned.
-    Changes(Vec<Change>, usize),
+    /// Compared with the baseline.
+    Changes(Compared),
 }
 
 /// One im_regmon input.
@@ -30,8 +30,17 @@ pub struct Input {
     schema: crate::event::Schema,
     module: usize,
     pub scope: Scope,
-    /// A canonical text of the scope: a change means a new baseline.
+    /// A canonical text of what decides the set of watched values
+    /// (RegValue, Exclude, Recursive, 64BitView, HiveFile, Digest): a
+    /// change means a new baseline.
     scope_key: String,
+    /// A canonical text of what decides the data kept beside digests
+    /// (ReportData, MaxDataSize, NoDataFor): a change rewrites the kept
+    /// data at the next whole scan, with no events.
+    data_key: String,
+    /// Who owns the baseline: the canonical configuration file and the
+    /// input's name, one per line.
+    owner: String,
     scan_interval: u64,
     realtime: bool,
     baseline_path: PathBuf,
@@ -96,13 +105,17 @@ impl ExecContext for Ctx<'_> {
 /// `MaxDataSize` when not given: bytes of data kept per value with `ReportData`.
 const DEFAULT_MAX_DATA_SIZE: u64 = 4096;
 
-/// An input's scope, its canonical text (for detecting scope changes), and
-/// its event schema.
-fn scope_of(
-    m: &Module,
-    rm: &nxconf::ImRegmon,
-    config_dir: &Path,
-) -> Result<(Scope, String, crate::event::Schema), Vec<String>> {
+/// What [`scope_of`] finds for an input.
+struct ScopeOf {
+    scope: Scope,
+    scope_key: String,
+    data_key: String,
+    schema: crate::event::Schema,
+}
+
+/// An input's scope, the canonical texts of its scope and data settings
+/// (for detecting changes), and its event schema.
+fn scope_of(m: &Module, rm: &nxconf::ImRegmon, config_dir: &Path) -> Result<ScopeOf, Vec<String>> {
     let mut errors = Vec::new();
     let at = |loc: &nxconf::Location, msg: String| format!("{}:{}: {msg}", loc.file, loc.line);
     let mut patterns = Vec::new();
@@ -138,11 +151,40 @@ fn scope_of(
         max: rm.max_data_size.unwrap_or(DEFAULT_MAX_DATA_SIZE) as usize,
         never: Excludes::new(&never),
     });
-    let mut mounts = Vec::new();
+    let mut mounts: Vec<Mount> = Vec::new();
+    let mut mount_lines: Vec<&nxconf::Location> = Vec::new();
     for h in &rm.hive_files {
         let file = config_dir.join(&h.path);
         match Mount::parse(&h.key, file, !h.no_logs) {
-            Ok(x) => mounts.push(x),
+            Ok(x) => {
+                // Two hives at one place, or one inside another: one of them
+                // would hide (part of) the other.
+                for (other, loc) in mounts.iter().zip(&mount_lines) {
+                    let (a, b) = (other.id(), x.id());
+                    let clash = if a == b {
+                        Some("the same key as")
+                    } else if b.starts_with(&a) || a.starts_with(&b) {
+                        Some("a key nested with")
+                    } else {
+                        None
+                    };
+                    if let Some(how) = clash {
+                        errors.push(at(
+                            &h.location,
+                            format!(
+                                "HiveFile '{}' is mounted at {how} HiveFile '{}' at {}:{}; \
+                                 each hive needs its own key, neither inside another",
+                                x.display(),
+                                other.display(),
+                                loc.file,
+                                loc.line
+                            ),
+                        ));
+                    }
+                }
+                mounts.push(x);
+                mount_lines.push(&h.location);
+            }
             Err(e) => errors.push(at(&h.location, e)),
         }
     }
@@ -168,18 +210,23 @@ fn scope_of(
     if !errors.is_empty() {
         return Err(errors);
     }
+    // One line per setting, `kind:text`, lists sorted and without repeats
+    // (a repeated line watches nothing more). Baselines written before
+    // these texts were split keep this exact form (see baseline's v1_scope).
     let mut key_parts: Vec<String> = Vec::new();
     let mut pats: Vec<String> = patterns
         .iter()
         .map(|p| format!("value:{}", p.text.to_uppercase()))
         .collect();
     pats.sort();
+    pats.dedup();
     key_parts.extend(pats);
     let mut ex: Vec<String> = excludes
         .iter()
         .map(|p| format!("exclude:{}", p.text.to_uppercase()))
         .collect();
     ex.sort();
+    ex.dedup();
     key_parts.extend(ex);
     let mut mt: Vec<String> = mounts
         .iter()
@@ -197,19 +244,20 @@ fn scope_of(
     key_parts.push(format!("recursive:{}", rm.recursive));
     key_parts.push(format!("64bit:{}", rm.view_64bit));
     key_parts.push(format!("digest:{}", rm.digest.config_name()));
-    // What the baseline stores beside digests depends on these too.
+    // What the baseline keeps beside digests.
+    let mut data_parts: Vec<String> = Vec::new();
     if let Some(c) = &capture {
         let mut nd: Vec<String> = never
             .iter()
             .map(|p| format!("nodata:{}", p.text.to_uppercase()))
             .collect();
         nd.sort();
-        key_parts.push(format!("data:{}", c.max));
-        key_parts.extend(nd);
+        nd.dedup();
+        data_parts.push(format!("data:{}", c.max));
+        data_parts.extend(nd);
     }
-    key_parts.push(format!("keys:{}", rm.key_events));
-    Ok((
-        Scope {
+    Ok(ScopeOf {
+        scope: Scope {
             patterns,
             excludes: Excludes::new(&excludes),
             recursive: rm.recursive,
@@ -219,9 +267,10 @@ fn scope_of(
             capture,
             key_events: rm.key_events,
         },
-        key_parts.join("\n"),
+        scope_key: key_parts.join("\n"),
+        data_key: data_parts.join("\n"),
         schema,
-    ))
+    })
 }
 
 impl Runtime {
@@ -243,18 +292,22 @@ impl Runtime {
             Some(d) => config_dir.join(d),
             None => config_dir.join("regmon-cache"),
         };
+        let config_file =
+            std::fs::canonicalize(&config.path).unwrap_or_else(|_| PathBuf::from(&config.path));
         let mut errors = Vec::new();
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
         for (i, m) in config.modules.iter().enumerate() {
             if let Some(rm) = m.im_regmon() {
                 match scope_of(m, rm, &config_dir) {
-                    Ok((scope, scope_key, schema)) => inputs.push(Input {
+                    Ok(s) => inputs.push(Input {
                         name: m.name.clone(),
-                        schema,
+                        schema: s.schema,
                         module: i,
-                        scope,
-                        scope_key,
+                        scope: s.scope,
+                        scope_key: s.scope_key,
+                        data_key: s.data_key,
+                        owner: format!("{}\n{}", config_file.display(), m.name),
                         scan_interval: rm.scan_interval,
                         realtime: rm.realtime,
                         baseline_path: cache_dir
@@ -312,18 +365,56 @@ impl Runtime {
         })
     }
 
+    /// Input `i`'s baseline, opened (and claimed) on first use.
     fn baseline(&mut self, i: usize) -> Result<&mut Baseline, String> {
         let inp = &mut self.inputs[i];
         if inp.baseline.is_none() {
-            inp.baseline = Some(Baseline::open(&inp.baseline_path)?);
+            let mut b = Baseline::open(&inp.baseline_path)?;
+            claim(&mut b, &inp.owner)?;
+            inp.baseline = Some(b);
         }
         Ok(inp.baseline.as_mut().expect("opened above"))
+    }
+
+    /// Takes input `i`'s baseline lock, waiting while another regmon process
+    /// holds it: from reading the baseline to delivering the batch one
+    /// process at a time, so no change is reported twice.
+    fn lock(&self, i: usize) -> Result<std::fs::File, String> {
+        let inp = &self.inputs[i];
+        let path = inp.baseline_path.with_extension("sqlite.lock");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create cache folder {}: {e}", dir.display()))?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open lock {}: {e}", path.display()))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tracing::info!(
+                    input = %inp.name,
+                    "waiting for another regmon process that is using {}",
+                    inp.baseline_path.display()
+                );
+                f.lock()
+                    .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()))
+            }
+        }
+        Ok(f)
     }
 
     /// Delivers events left in every outbox by an earlier run that stopped
     /// before confirming them; lines already in their file are not repeated.
     pub fn recover(&mut self) -> Result<(), String> {
         for i in 0..self.inputs.len() {
+            let _lock = self.lock(i)?;
             self.deliver(i, true)?;
         }
         Ok(())
@@ -357,12 +448,38 @@ impl Runtime {
     /// it) as they are found, never held in memory as a whole. Otherwise the
     /// scan is collected and sorted first.
     fn scan_in(&mut self, i: usize, regions: Option<&[Region]>) -> Result<(), String> {
+        let _lock = self.lock(i)?;
         let started = Instant::now();
         let name = self.inputs[i].name.clone();
         let scope_key = self.inputs[i].scope_key.clone();
+        let data_key = self.inputs[i].data_key.clone();
+        let key_events = self.inputs[i].scope.key_events;
+        let capture = self.inputs[i].scope.capture.is_some();
         let rebuild = self.baseline(i)?.rebuild_reason(&scope_key)?;
         // A baseline to rebuild is rebuilt whole.
         let within = regions.filter(|_| rebuild.is_none());
+        // Settings that change no watched value take effect without a
+        // rebuild: kept data is rewritten at the next whole scan (no
+        // events), key lists start silently.
+        let mut refresh = false;
+        let mut keys_kept = false;
+        if rebuild.is_none() {
+            let b = self.baseline(i)?;
+            if b.meta("data")?.as_deref() != Some(data_key.as_str()) {
+                if capture {
+                    refresh = within.is_none();
+                } else {
+                    b.forget_data()?;
+                    b.set_meta("data", Some(&data_key))?;
+                }
+            }
+            keys_kept = b.meta("keys")?.as_deref() == Some("1");
+            if keys_kept && !key_events {
+                b.replace_keys(&[])?;
+                b.set_meta("keys", None)?;
+                keys_kept = false;
+            }
+        }
         let scope = match within {
             Some(r) => self.inputs[i].scope.within(r),
             None => self.inputs[i].scope.clone(),
@@ -370,7 +487,7 @@ impl Runtime {
         // Entries a region scan yields outside its regions are dropped (a
         // pinned key name is matched exactly, so there should be none).
         let inside = |it: &Item| match (it, within) {
-            (Item::Entry(e), Some(r)) => in_any(r, &e.path, e.key_len),
+            (Item::Entry(e), Some(r)) => in_any(r, &e.id),
             _ => true,
         };
         let mut done = None;
@@ -384,8 +501,8 @@ impl Runtime {
                         .map(Reconciled::Rebuilt)
                         .map_err(MergeError::Failed),
                     None => baseline
-                        .compare_values(failed.to_vec(), items, within)
-                        .map(|(c, n)| Reconciled::Changes(c, n)),
+                        .compare_values(failed.to_vec(), items, within, refresh)
+                        .map(Reconciled::Changes),
                 }
             });
             match r {
@@ -412,21 +529,15 @@ impl Runtime {
                     .into_iter()
                     .map(Item::Entry)
                     .filter(inside);
-                let unavailable: Vec<String> = snap
-                    .failed_mounts
-                    .iter()
-                    .chain(&snap.unreadable)
-                    .cloned()
-                    .collect();
+                let unavailable = snap.unreadable.clone();
                 let baseline = self.baseline(i)?;
                 let o = match rebuild {
                     Some(_) => Reconciled::Rebuilt(baseline.rebuild_values(&mut items)?),
-                    None => {
-                        let (c, n) = baseline
-                            .compare_values(unavailable, &mut items, within)
-                            .map_err(|e| e.to_string())?;
-                        Reconciled::Changes(c, n)
-                    }
+                    None => Reconciled::Changes(
+                        baseline
+                            .compare_values(unavailable, &mut items, within, refresh)
+                            .map_err(|e| e.to_string())?,
+                    ),
                 };
                 (snap, o)
             }
@@ -443,7 +554,7 @@ impl Runtime {
                 "hive mounted at {m} could not be read; its baseline is kept and it is retried at the next scan"
             );
         }
-        let (mut changes, count) = match outcome {
+        let compared = match outcome {
             Reconciled::Rebuilt(_) if !snap.failed_mounts.is_empty() => {
                 // Recording a hive that could not be read as empty would make
                 // all its values NEW later: no baseline yet, built next time.
@@ -454,26 +565,54 @@ impl Runtime {
                 return Ok(());
             }
             Reconciled::Rebuilt(count) => {
-                self.baseline(i)?.finish_rebuild(&scope_key, &snap, count)?;
+                self.baseline(i)?
+                    .finish_rebuild(&scope_key, &data_key, &snap, key_events, count)?;
                 self.inputs[i].last_count = count;
-                tracing::info!(
-                    input = %name,
-                    "baseline built with {count} values ({}); no events for this scan",
-                    rebuild.unwrap_or_default()
-                );
+                let reason = rebuild.unwrap_or_default();
+                if self.baseline(i)?.value_count() == count && reason == "no baseline yet" {
+                    tracing::info!(
+                        input = %name,
+                        "baseline built with {count} values ({reason}); no events for this scan"
+                    );
+                } else {
+                    // Changes made since the last scan cannot be told apart
+                    // from the new scope's values: say so, to the outputs too.
+                    let message = format!(
+                        "baseline of input '{name}' rebuilt with {count} values: {reason}; \
+                         changes since the last scan are not reported"
+                    );
+                    tracing::warn!(input = %name, "{message}");
+                    let events = self.render_notice(i, "BASELINE_REBUILD", &message);
+                    self.baseline(i)?.commit(&[], &[], &events)?;
+                    return self.deliver(i, false);
+                }
                 return Ok(());
             }
-            Reconciled::Changes(c, n) => (c, n),
+            Reconciled::Changes(c) => c,
         };
+        let count = compared.count;
+        let mut changes = compared.changes;
         let mut snap = snap;
         if let Some(r) = within {
             snap.keys
-                .retain(|k| r.iter().any(|r| r.contains_key(&k.path)));
+                .retain(|k| r.iter().any(|r| r.contains_key(&k.id)));
         }
-        changes.extend(self.baseline(i)?.compare_keys(&snap, within)?);
+        if key_events && keys_kept {
+            changes.extend(self.baseline(i)?.compare_keys(&snap, within)?);
+        } else if key_events && within.is_none() {
+            // KeyEvents was just switched on: the keys are recorded now and
+            // reported from the next scan on.
+            let b = self.baseline(i)?;
+            b.replace_keys(&snap.keys)?;
+            b.set_meta("keys", Some("1"))?;
+        }
         sort_changes(&mut changes);
         let events = self.render(i, &changes);
-        self.baseline(i)?.commit(&changes, &events)?;
+        self.baseline(i)?
+            .commit(&changes, &compared.refreshed, &events)?;
+        if refresh {
+            self.baseline(i)?.set_meta("data", Some(&data_key))?;
+        }
         match within {
             None => {
                 self.inputs[i].last_count = count;
@@ -507,14 +646,25 @@ impl Runtime {
             report_data: inp.scope.capture.is_some(),
             schema: inp.schema,
         };
+        let now = Utc::now();
+        let records = changes
+            .iter()
+            .map(|c| event::record(c, &src, now))
+            .collect();
+        self.render_records(i, records)
+    }
+
+    /// Input `i`'s event records through its Exec, each route's output Exec
+    /// and the output's File expression: (output, file, line).
+    fn render_records(&self, i: usize, records: Vec<Record>) -> Vec<(String, String, Vec<u8>)> {
+        let inp = &self.inputs[i];
+        let module = &self.config.modules[inp.module];
         let mut ctx = Ctx {
             inputs: &self.inputs,
             host: &self.host,
         };
-        let now = Utc::now();
         let mut out = Vec::new();
-        for c in changes {
-            let mut rec = event::record(c, &src, now);
+        for mut rec in records {
             if let Some(p) = &module.exec {
                 if p.run(&mut rec, &mut ctx) == Outcome::Drop {
                     continue;
@@ -547,6 +697,21 @@ impl Runtime {
             }
         }
         out
+    }
+
+    /// A notice about the monitoring of input `i` (not a registry change),
+    /// through the same Execs and routes as its change events.
+    fn render_notice(&self, i: usize, kind: &str, message: &str) -> Vec<(String, String, Vec<u8>)> {
+        let inp = &self.inputs[i];
+        let module = &self.config.modules[inp.module];
+        let src = Source {
+            hostname: &self.host,
+            module_name: &module.name,
+            digest: inp.scope.digest,
+            report_data: false,
+            schema: inp.schema,
+        };
+        self.render_records(i, vec![event::notice(kind, message, &src, Utc::now())])
     }
 
     /// Writes input `i`'s pending events and forgets them once written.
@@ -726,6 +891,34 @@ impl Runtime {
             }
         }
         out
+    }
+}
+
+/// Makes `owner` (configuration file and input) the owner of baseline `b`,
+/// unless another configuration that still exists owns it: two inputs
+/// sharing one baseline would each rebuild it for their own scope, and no
+/// change would ever be reported.
+fn claim(b: &mut Baseline, owner: &str) -> Result<(), String> {
+    match b.meta("owner")? {
+        Some(o) if o == owner => Ok(()),
+        Some(o) => {
+            let (file, input) = o.split_once('\n').unwrap_or((&o, ""));
+            let (my_file, my_input) = owner.split_once('\n').unwrap_or((owner, ""));
+            if Path::new(file).exists() {
+                return Err(format!(
+                    "baseline {} belongs to input '{input}' of {file}; input '{my_input}' of {my_file} \
+                     cannot share it: give one of the configurations its own CacheDir, or the input another name",
+                    b.file().display()
+                ));
+            }
+            tracing::warn!(
+                "baseline {} belonged to input '{input}' of {file}, which no longer exists; \
+                 input '{my_input}' of {my_file} takes it over",
+                b.file().display()
+            );
+            b.set_meta("owner", Some(owner))
+        }
+        None => b.set_meta("owner", Some(owner)),
     }
 }
 

@@ -10,14 +10,20 @@
 //! [`RegKey`]s (offline hive keys here, live registry keys on Windows).
 
 use crate::digest::{Digest, DigestAlgorithm};
+use crate::ident;
 use crate::pattern::{Excludes, Pattern, Root};
 use crate::wow64;
 use hive::{Hive, HiveFile, Key};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-/// Subkeys with their names, or the error for one entry.
+/// Subkeys with their names (as text), or the error for one entry.
 pub type Children<K> = Vec<Result<(String, K), String>>;
+
+/// What [`RegKey::for_each_value`] hands over per value: the name as text
+/// ("" = the default value), the exact name (WTF-8) when the text is not
+/// exactly it (an unpaired surrogate), the type and the data.
+pub type ValueFn<'f> = dyn FnMut(&str, Option<&[u8]>, u32, &[u8]) + 'f;
 
 /// A registry key as a backend presents it to the scanner. Problems are
 /// returned as text naming what failed; the scanner adds the key path.
@@ -27,12 +33,17 @@ pub trait RegKey: Sized {
     fn subkeys(&self, path: &[String]) -> Result<Children<Self>, String>;
     /// The subkey named `name` (case-insensitive).
     fn subkey(&self, name: &str, path: &[String]) -> Result<Option<(String, Self)>, String>;
-    /// Calls `f(name, type, data)` for each value ("" = the default value).
+    /// Calls `f` for each value (see [`ValueFn`]).
     fn for_each_value(
         &self,
-        f: &mut dyn FnMut(&str, u32, &[u8]),
+        f: &mut ValueFn<'_>,
         warn: &mut dyn FnMut(String),
     ) -> Result<(), String>;
+    /// The key's exact name (WTF-8) when the text the backend gave for it
+    /// is not exactly it (an unpaired surrogate shown as U+FFFD).
+    fn exact_name(&self) -> Option<Vec<u8>> {
+        None
+    }
     /// A stable identity for cycle detection, when the backend has one.
     fn identity(&self) -> Option<(usize, u64)>;
     /// Last-written time (FILETIME), when the backend knows it.
@@ -41,23 +52,12 @@ pub trait RegKey: Sized {
     }
 }
 
-/// Orders sibling keys as their subtrees' paths sort: by `name\\`.
-fn subtree_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes().chain(*b"\\").cmp(b.bytes().chain(*b"\\"))
-}
-
-/// Whether value `v` sorts before every path in subtree `k\\...`.
-fn value_before_subtree(v: &str, k: &str) -> bool {
-    v.bytes().cmp(k.bytes().chain(*b"\\")) == std::cmp::Ordering::Less
-}
-
 /// One value as a scan found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// The full value path, `HKLM\Key\Name`; the default value is `KEY\(Default)`.
-    pub path: String,
-    /// Bytes of `path` that name the key (value names may hold backslashes).
-    pub key_len: usize,
+    /// The value's identity: its key path and name exactly as stored (see
+    /// [`crate::ident`]); scans and the baseline are ordered by it.
+    pub id: Vec<u8>,
     pub value_type: u32,
     pub size: u64,
     pub digest: Digest,
@@ -67,19 +67,43 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The value-name part of the path (`(Default)` for the default value).
-    pub fn name(&self) -> &str {
-        self.path.get(self.key_len + 1..).unwrap_or("")
+    /// The key components and the value name (WTF-8).
+    pub fn parts(&self) -> (Vec<Vec<u8>>, Vec<u8>) {
+        match ident::parse(&self.id) {
+            Some(p) => (p.keys, p.value.unwrap_or_default()),
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// The path events show: `HKLM\Key\Name`, the default value as
+    /// `KEY\(Default)`.
+    pub fn display_path(&self) -> String {
+        let (keys, name) = self.parts();
+        let mut s = ident::display_key(&keys);
+        if !keys.is_empty() {
+            s.push('\\');
+        }
+        s.push_str(&ident::display_value_name(&name));
+        s
     }
 }
 
 /// A key in scope, for `KeyEvents`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyEntry {
-    /// The full key path, `HKLM\Key`.
-    pub path: String,
+    /// The key's identity (see [`crate::ident`]).
+    pub id: Vec<u8>,
     /// Last-written time (FILETIME), when the backend knows it.
     pub last_written: Option<u64>,
+}
+
+impl KeyEntry {
+    /// The path events show: `HKLM\Key`.
+    pub fn display_path(&self) -> String {
+        ident::parse(&self.id)
+            .map(|p| ident::display_key(&p.keys))
+            .unwrap_or_default()
+    }
 }
 
 /// What data a scan keeps beside the digests (`ReportData`).
@@ -117,6 +141,15 @@ impl Mount {
             file,
             use_logs,
         })
+    }
+
+    /// The identity of the mount point (see [`crate::ident`]).
+    pub fn id(&self) -> Vec<u8> {
+        let mut id = ident::key_id(&[self.root.short()]);
+        for k in &self.keys {
+            ident::push_key(&mut id, k.as_bytes());
+        }
+        id
     }
 
     pub fn display(&self) -> String {
@@ -172,21 +205,22 @@ pub struct Snapshot {
     pub entries: Vec<Entry>,
     /// Keys in scope, sorted by path (only with `KeyEvents`).
     pub keys: Vec<KeyEntry>,
+    /// Mount points (as shown) whose hive could not be read.
     pub failed_mounts: Vec<String>,
-    /// Keys whose subkeys or values could not all be read (damaged cells):
-    /// what is missing below them is unknown, not deleted.
-    pub unreadable: Vec<String>,
+    /// Identities of keys whose contents are unknown: the failed mounts,
+    /// and keys whose subkeys or values could not all be read (damaged
+    /// cells). What is missing below them is unknown, not deleted.
+    pub unreadable: Vec<Vec<u8>>,
     pub warnings: Vec<String>,
     /// What is worth a line in the log (e.g. transaction logs replayed).
     pub notes: Vec<String>,
 }
 
 impl Snapshot {
-    /// Whether `path` lies under a mount that failed to read or a key that
+    /// Whether `id` lies under a mount that failed to read or a key that
     /// could not be read whole: its absence from the scan proves nothing.
-    pub fn is_unavailable(&self, path: &str) -> bool {
-        crate::baseline::under_any(&self.failed_mounts, path)
-            || crate::baseline::under_any(&self.unreadable, path)
+    pub fn is_unavailable(&self, id: &[u8]) -> bool {
+        ident::under_any(&self.unreadable, id)
     }
 }
 
@@ -259,9 +293,10 @@ impl RegKey for HiveKey<'_, '_> {
 
     fn for_each_value(
         &self,
-        f: &mut dyn FnMut(&str, u32, &[u8]),
+        f: &mut ValueFn<'_>,
         warn: &mut dyn FnMut(String),
     ) -> Result<(), String> {
+        let mut exact = Vec::new();
         for v in self.key.values().map_err(|e| e.to_string())? {
             let v = match v {
                 Ok(v) => v,
@@ -271,8 +306,17 @@ impl RegKey for HiveKey<'_, '_> {
                 }
             };
             let name = v.name().to_string_lossy();
+            let exact = match &name {
+                // Lossy only for an unpaired surrogate.
+                std::borrow::Cow::Owned(_) if !v.name().is_valid_unicode() => {
+                    exact.clear();
+                    ident::wtf8_from_utf16(v.name().units(), &mut exact);
+                    Some(&exact[..])
+                }
+                _ => None,
+            };
             match v.data() {
-                Ok(d) => f(&name, v.value_type().0, &d),
+                Ok(d) => f(&name, exact, v.value_type().0, &d),
                 Err(e) => warn(format!("value '{name}': {e}")),
             }
         }
@@ -281,6 +325,16 @@ impl RegKey for HiveKey<'_, '_> {
 
     fn identity(&self) -> Option<(usize, u64)> {
         Some((self.mount, u64::from(self.key.offset())))
+    }
+
+    fn exact_name(&self) -> Option<Vec<u8>> {
+        let n = self.key.name();
+        if n.is_valid_unicode() {
+            return None;
+        }
+        let mut out = Vec::new();
+        ident::wtf8_from_utf16(n.units(), &mut out);
+        Some(out)
     }
 
     fn last_written(&self) -> Option<u64> {
@@ -356,6 +410,7 @@ fn with_hive_roots<R>(
             Err(e) => {
                 snap.warnings.push(e);
                 snap.failed_mounts.push(m.display());
+                snap.unreadable.push(m.id());
                 files.push(None);
             }
         }
@@ -372,6 +427,7 @@ fn with_hive_roots<R>(
             Err(e) => {
                 snap.warnings.push(format!("{}: {e}", m.file.display()));
                 snap.failed_mounts.push(m.display());
+                snap.unreadable.push(m.id());
                 continue;
             }
         };
@@ -410,9 +466,9 @@ pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
 /// What a streamed scan hands over, in path order.
 pub enum Item {
     Entry(Entry),
-    /// A key that could not be read whole: see [`Snapshot::unreadable`].
-    /// It comes before any entry that sorts after the key.
-    Unreadable(String),
+    /// A key (its identity) that could not be read whole: see
+    /// [`Snapshot::unreadable`]. It comes before any entry inside the key.
+    Unreadable(Vec<u8>),
 }
 
 /// Items go over in batches, to keep the channel's cost per value small.
@@ -427,12 +483,13 @@ pub fn can_stream(scope: &Scope) -> bool {
 /// Scans `scope` over its hive files on a second thread while `consume`
 /// runs on this one with the values, in path order, as they are found: the
 /// scan is never held in memory as a whole, and both cores work. `consume`
-/// gets the mounts that failed (their baseline must be kept) and the items.
+/// gets the identities of the mounts that failed (their baseline must be
+/// kept) and the items.
 /// The returned snapshot has no entries: warnings, unreadable keys, failed
 /// mounts, and keys (for `KeyEvents`).
 pub fn scan_streamed<R>(
     scope: &Scope,
-    consume: impl FnOnce(&[String], &mut dyn Iterator<Item = Item>) -> R,
+    consume: impl FnOnce(&[Vec<u8>], &mut dyn Iterator<Item = Item>) -> R,
 ) -> (Snapshot, R) {
     let mut snap = Snapshot::default();
     let r = with_hive_roots(scope, &mut snap, |roots, snap| {
@@ -452,7 +509,7 @@ pub fn scan_streamed<R>(
                 part
             });
             let mut items = rx.iter().flatten();
-            let r = consume(&snap.failed_mounts, &mut items);
+            let r = consume(&snap.unreadable, &mut items);
             // Unblock the worker if `consume` stopped early.
             drop(items);
             let part = worker.join().unwrap_or_default();
@@ -478,10 +535,10 @@ pub fn scan_tree<K: RegKey + Clone>(
     };
     // One pattern yields sorted entries; several may not (stable sort
     // merges the sorted runs cheaply).
-    if !entries.is_sorted_by(|a, b| a.path <= b.path) {
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
+    if !entries.is_sorted_by(|a, b| a.id <= b.id) {
+        entries.sort_by(|a, b| a.id.cmp(&b.id));
     }
-    entries.dedup_by(|a, b| a.path == b.path);
+    entries.dedup_by(|a, b| a.id == b.id);
     snap.entries = entries;
 }
 
@@ -499,22 +556,26 @@ fn run_scanner<K: RegKey + Clone>(
         keys: Vec::new(),
         warnings: Vec::new(),
         unreadable: Vec::new(),
+        id: Vec::new(),
+        marks: Vec::new(),
     };
     for p in &scope.patterns {
         let Some((_, vroot)) = roots.iter().find(|(r, _)| *r == p.root) else {
             continue;
         };
         let mut path = Vec::new();
+        scanner.id = ident::key_id(&[p.root.short()]);
+        scanner.marks.clear();
         scanner.resolve(p, Node::Virtual(vroot), 0, &mut path);
     }
     scanner.out.flush();
     snap.warnings.append(&mut scanner.warnings);
     snap.unreadable.append(&mut scanner.unreadable);
     let mut keys = scanner.keys;
-    if !keys.is_sorted_by(|a, b| a.path <= b.path) {
-        keys.sort_by(|a, b| a.path.cmp(&b.path));
+    if !keys.is_sorted_by(|a, b| a.id <= b.id) {
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
     }
-    keys.dedup_by(|a, b| a.path == b.path);
+    keys.dedup_by(|a, b| a.id == b.id);
     snap.keys = keys;
     scanner.out
 }
@@ -541,9 +602,9 @@ impl Sink {
         }
     }
 
-    fn unreadable(&mut self, path: &str) {
+    fn unreadable(&mut self, id: &[u8]) {
         if let Sink::Stream { batch, .. } = self {
-            batch.push(Item::Unreadable(path.to_string()));
+            batch.push(Item::Unreadable(id.to_vec()));
         }
     }
 
@@ -560,10 +621,34 @@ impl Sink {
 
 struct Scanner<'s> {
     scope: &'s Scope,
-    unreadable: Vec<String>,
+    unreadable: Vec<Vec<u8>>,
     out: Sink,
     keys: Vec<KeyEntry>,
     warnings: Vec<String>,
+    /// The identity of the key at the current path (root included), kept
+    /// in step with the path: `marks[i]` is its length before component i.
+    id: Vec<u8>,
+    marks: Vec<usize>,
+}
+
+/// Sorts sibling keys in identity order (their exact names' bytes).
+fn sort_siblings<K: RegKey>(kids: &mut [(String, Node<'_, K>)]) {
+    let exact = |n: &str, k: &Node<'_, K>| {
+        match k {
+            Node::Real(k) => k.exact_name(),
+            Node::Virtual(_) => None,
+        }
+        .unwrap_or_else(|| n.as_bytes().to_vec())
+    };
+    if kids.iter().all(|(_, k)| match k {
+        Node::Real(k) => k.exact_name().is_none(),
+        Node::Virtual(_) => true,
+    }) {
+        // The common case: every text is exact; no copies.
+        kids.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    } else {
+        kids.sort_by_cached_key(|(n, k)| exact(n, k));
+    }
 }
 
 /// Windows' maximum key depth; deeper chains are corrupt or hostile.
@@ -584,13 +669,35 @@ impl Scanner<'_> {
         self.warnings.push(format!("{p}: {e}"));
     }
 
-    /// A part of the key at `path` could not be read: warn, and keep the
-    /// baseline below it (no DELETE for what the damage hides).
+    /// A part of the key at `path` (the current key) could not be read:
+    /// warn, and keep the baseline below it (no DELETE for what the damage
+    /// hides).
     fn broken(&mut self, root: Root, path: &[String], e: impl std::fmt::Display) {
         self.warn(root, path, e);
-        let p = path_string(root, path);
-        self.out.unreadable(&p);
-        self.unreadable.push(p);
+        self.out.unreadable(&self.id);
+        self.unreadable.push(self.id.clone());
+    }
+
+    /// Enters child `name` of the current key (path and identity).
+    fn enter<K: RegKey>(&mut self, path: &mut Vec<String>, name: String, node: &Node<'_, K>) {
+        self.marks.push(self.id.len());
+        match node {
+            Node::Real(k) => match k.exact_name() {
+                Some(exact) => ident::push_key(&mut self.id, &exact),
+                None => ident::push_key(&mut self.id, name.as_bytes()),
+            },
+            Node::Virtual(_) => ident::push_key(&mut self.id, name.as_bytes()),
+        }
+        path.push(name);
+    }
+
+    /// Goes back up to `level` components.
+    fn leave(&mut self, path: &mut Vec<String>, level: usize) {
+        if let Some(&m) = self.marks.get(level) {
+            self.id.truncate(m);
+            self.marks.truncate(level);
+        }
+        path.truncate(level);
     }
 
     /// The children of a node, with their display names.
@@ -690,13 +797,14 @@ impl Scanner<'_> {
                 .into_iter()
                 .filter(|(n, _)| g.matches(n))
                 .collect();
-            m.sort_by(|a, b| subtree_order(&a.0, &b.0));
+            sort_siblings(&mut m);
             m
         };
+        let level = path.len();
         for (name, child) in next {
-            path.push(name);
+            self.enter(path, name, &child);
             self.resolve(p, child, i + 1, path);
-            path.pop();
+            self.leave(path, level);
         }
     }
 
@@ -709,25 +817,18 @@ impl Scanner<'_> {
         path: &mut Vec<String>,
     ) {
         /// Work left on the explicit stack: a key to visit (at a path
-        /// level, under a name) or a value entry to emit in its turn.
+        /// level, under a name).
         enum Work<'t, K> {
             Visit(Node<'t, K>, usize, Option<String>),
-            Emit(Entry),
         }
         let mut seen: HashSet<(usize, u64)> = HashSet::new();
         let base = path.len();
         let mut stack: Vec<Work<'t, K>> = vec![Work::Visit(node, base, None)];
         while let Some(work) = stack.pop() {
-            let (node, level, name) = match work {
-                Work::Emit(e) => {
-                    self.out.push(e);
-                    continue;
-                }
-                Work::Visit(n, l, name) => (n, l, name),
-            };
-            path.truncate(level);
+            let Work::Visit(node, level, name) = work;
+            self.leave(path, level);
             if let Some(n) = name {
-                path.push(n);
+                self.enter(path, n, &node);
                 if self.scope.excludes.excludes_key(p.root, path) {
                     continue;
                 }
@@ -746,90 +847,71 @@ impl Scanner<'_> {
                 }
                 if self.scope.key_events {
                     self.keys.push(KeyEntry {
-                        path: path_string(p.root, path),
+                        id: self.id.clone(),
                         last_written: k.last_written(),
                     });
                 }
                 values = self.values(p, k, path);
-                values.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+                values.sort_unstable_by(|a, b| a.id.cmp(&b.id));
             }
-            let mut kids = if self.scope.recursive {
-                self.children(p.root, &node, path)
-            } else {
-                Vec::new()
-            };
-            if kids.is_empty() {
-                // A leaf (most keys): its values go straight out, in order.
-                for v in values {
-                    self.out.push(v);
-                }
+            // Identity order (see crate::ident): a key's values, then each
+            // subkey's subtree in turn. The scan's output is then sorted
+            // already (see `scan_tree`).
+            for v in values {
+                self.out.push(v);
+            }
+            if !self.scope.recursive {
                 continue;
             }
-            kids.sort_by(|a, b| subtree_order(&a.0, &b.0));
-            // Emit in full-path byte order: a value `name` and a subkey's
-            // subtree (`child\...`) interleave as their texts compare. The
-            // scan's output is then sorted already (see `scan_tree`).
+            let mut kids = self.children(p.root, &node, path);
+            sort_siblings(&mut kids);
             let level = path.len();
-            let mut items: Vec<Work<'t, K>> = Vec::with_capacity(values.len() + kids.len());
-            let mut vi = values.into_iter().peekable();
-            let mut ki = kids.into_iter().peekable();
-            loop {
-                let take_value = match (vi.peek(), ki.peek()) {
-                    (None, None) => break,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (Some(v), Some((k, _))) => value_before_subtree(v.name(), k),
-                };
-                if take_value {
-                    items.push(Work::Emit(vi.next().expect("peeked")));
-                } else {
-                    let (n, c) = ki.next().expect("peeked");
-                    items.push(Work::Visit(c, level, Some(n)));
-                }
-            }
-            stack.extend(items.into_iter().rev());
+            stack.extend(
+                kids.into_iter()
+                    .rev()
+                    .map(|(n, c)| Work::Visit(c, level, Some(n))),
+            );
         }
-        path.truncate(base);
+        self.leave(path, base);
     }
 
     fn values<K: RegKey>(&mut self, p: &Pattern, key: &K, path: &[String]) -> Vec<Entry> {
-        let prefix = path_string(p.root, path);
         let scope = self.scope;
+        let key_id = &self.id;
         let mut out = Vec::new();
         let mut warnings = Vec::new();
         let r = key.for_each_value(
-            &mut |name, ty, data| {
+            &mut |name, exact, ty, data| {
                 if !p.matches_value_name(name) || scope.excludes.excludes_value(p.root, path, name)
                 {
                     return;
                 }
-                let mut full = String::with_capacity(prefix.len() + 1 + name.len().max(9));
-                full.push_str(&prefix);
-                full.push('\\');
-                full.push_str(if name.is_empty() { "(Default)" } else { name });
                 let kept = scope.capture.as_ref().and_then(|c| {
                     (!c.never.excludes_key(p.root, path)
                         && !c.never.excludes_value(p.root, path, name))
                     .then(|| data[..data.len().min(c.max)].to_vec())
                 });
                 out.push(Entry {
-                    path: full,
-                    key_len: prefix.len(),
+                    id: ident::value_id(key_id, exact.unwrap_or(name.as_bytes())),
                     value_type: ty,
                     size: data.len() as u64,
                     digest: Digest::of(scope.digest, data),
                     data: kept,
                 });
             },
-            &mut |w| warnings.push(format!("{prefix}: {w}")),
+            &mut |w| warnings.push(w),
         );
         if !warnings.is_empty() || r.is_err() {
-            self.out.unreadable(&prefix);
-            self.unreadable.push(prefix.clone());
+            self.out.unreadable(&self.id);
+            self.unreadable.push(self.id.clone());
         }
-        self.warnings.append(&mut warnings);
-        if let Err(e) = r {
-            self.warnings.push(format!("{prefix}: {e}"));
+        if !warnings.is_empty() || r.is_err() {
+            let prefix = path_string(p.root, path);
+            self.warnings
+                .extend(warnings.into_iter().map(|w| format!("{prefix}: {w}")));
+            if let Err(e) = r {
+                self.warnings.push(format!("{prefix}: {e}"));
+            }
         }
         out
     }

@@ -468,7 +468,7 @@ fn lines_for(want: &std::collections::BTreeMap<String, String>, paths: &[&str]) 
         .iter()
         .map(|p| format!("HKLM\\SOFTWARE\\{p}"))
         .collect();
-    paths.sort();
+    sort_as_events(&mut paths);
     paths
         .iter()
         .map(|p| {
@@ -609,7 +609,7 @@ fn changes_made_while_stopped_are_reported_after_a_restart() {
 }
 
 #[test]
-fn a_scope_change_rebuilds_the_baseline_silently() {
+fn a_scope_change_rebuilds_the_baseline_with_a_warning_and_an_event() {
     let env = Env::new();
     let mut tree = policies_tree();
     env.write_hive("SOFTWARE", &tree);
@@ -626,14 +626,25 @@ fn a_scope_change_rebuilds_the_baseline_silently() {
         " RegValue 'HKLM\\SOFTWARE\\Policies\\*'\n Recursive TRUE",
     );
     let log = env.once(&conf);
-    assert!(log.contains("scope changed"), "{log}");
-    assert!(env.take("out.log").is_empty(), "a rebuild reports nothing");
+    assert!(
+        log.contains("WARN") && log.contains("rebuilt with 4 values: Recursive changed"),
+        "{log}"
+    );
+    // No change events; one event says the baseline was rebuilt and why.
+    let out = env.take("out.log");
+    assert_eq!(out.len(), 1, "{out:?}");
+    let ev: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
+    assert_eq!(ev["EventType"], "BASELINE_REBUILD");
+    assert!(ev["Message"]
+        .as_str()
+        .unwrap()
+        .contains("Recursive changed; changes since the last scan are not reported"));
     // The new baseline holds the new scope: a change deep below is reported.
     tree.key_mut("Policies\\Microsoft\\Windows")
         .set_value("Deep", ValueType::DWORD, dword(9));
     env.write_hive("SOFTWARE", &tree);
     let log = env.once(&conf);
-    assert!(!log.contains("scope changed"), "{log}");
+    assert!(!log.contains("changed"), "{log}");
     assert_eq!(
         env.take("out.log"),
         [expect_line(
@@ -649,8 +660,12 @@ fn a_scope_change_rebuilds_the_baseline_silently() {
         " RegValue 'HKLM\\SOFTWARE\\Policies\\*'\n Recursive TRUE\n Exclude 'HKLM\\SOFTWARE\\Policies\\Microsoft'",
     );
     let log = env.once(&conf);
-    assert!(log.contains("scope changed"), "{log}");
-    assert!(env.take("out.log").is_empty());
+    assert!(log.contains("Exclude changed"), "{log}");
+    let out = env.take("out.log");
+    assert!(
+        out.len() == 1 && out[0].contains("BASELINE_REBUILD"),
+        "{out:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -1081,7 +1096,7 @@ fn diff_of_two_hives() {
                 None,
             ),
         ];
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        lines.sort_by_key(|a| event_order_key(&a.0));
         lines
             .into_iter()
             .map(|(p, o, n)| expect_line("diff", &p, o.as_ref(), n.as_ref()))
@@ -1400,7 +1415,7 @@ fn a_restart_with_the_config_path_spelled_differently_keeps_the_baseline() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
-    assert!(!log.contains("scope changed"), "{log}");
+    assert!(!log.contains("rebuilt"), "{log}");
     assert_eq!(
         env.take("out.log"),
         [expect_line(

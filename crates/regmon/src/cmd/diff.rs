@@ -3,7 +3,7 @@
 use crate::baseline::{merge, Change};
 use crate::digest::DigestAlgorithm;
 use crate::event::{self, Schema, Source};
-use crate::pattern::{Excludes, Pattern, Root};
+use crate::pattern::{Excludes, Pattern};
 use crate::scan::{scan, Entry, Mount, Scope, Snapshot};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,18 +63,11 @@ pub fn run(opts: &Options) -> Result<ExitCode, String> {
         schema: opts.schema,
     };
     let now = chrono::Utc::now();
-    let strip = if opts.root.is_none() {
-        Some(format!("{}\\", Root::Hklm.short()))
-    } else {
-        None
-    };
+    let strip = opts.root.is_none();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for c in &changes {
-        let c = match &strip {
-            Some(p) => relabel(c, p),
-            None => c.clone(),
-        };
+        let c = if strip { relabel(c) } else { c.clone() };
         let r = event::record(&c, &src, now);
         if let Err(e) = writeln!(out, "{}", r.to_json()) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -87,14 +80,17 @@ pub fn run(opts: &Options) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn relabel(c: &Change, prefix: &str) -> Change {
-    let f = |e: &Entry| match e.path.strip_prefix(prefix) {
-        Some(rest) => Entry {
-            path: rest.to_string(),
-            key_len: e.key_len.saturating_sub(prefix.len()),
+fn relabel(c: &Change) -> Change {
+    // Names relative to the hive root: the identity without its root.
+    let f = |e: &Entry| {
+        let cut =
+            e.id.iter()
+                .position(|&b| b == crate::ident::KEY_END)
+                .map_or(0, |p| p + 1);
+        Entry {
+            id: e.id[cut..].to_vec(),
             ..e.clone()
-        },
-        None => e.clone(),
+        }
     };
     match c {
         Change::New(e) => Change::New(f(e)),

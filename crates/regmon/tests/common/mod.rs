@@ -304,3 +304,22 @@ pub fn simple_conf(env: &Env, input_directives: &str) -> String {
     env.write("regmon.conf", &text);
     "regmon.conf".into()
 }
+
+/// The order regmon reports values in (see `crates/regmon/src/ident.rs`):
+/// a key's values by name, then each subkey's subtree in turn. `path` is
+/// `KEY\...\NAME`, its last component the value's name.
+pub fn event_order_key(path: &str) -> Vec<(u8, Vec<u8>)> {
+    let mut parts: Vec<(u8, Vec<u8>)> = path
+        .split('\\')
+        .map(|c| (1, c.as_bytes().to_vec()))
+        .collect();
+    if let Some(last) = parts.last_mut() {
+        last.0 = 0;
+    }
+    parts
+}
+
+/// Sorts value paths as regmon reports them (see [`event_order_key`]).
+pub fn sort_as_events(paths: &mut [String]) {
+    paths.sort_by_key(|p| event_order_key(p));
+}
