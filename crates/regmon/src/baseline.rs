@@ -296,17 +296,6 @@ pub fn differs(o: &Entry, n: &Entry) -> bool {
     o.digest[..] != n.digest[..] || o.value_type != n.value_type || o.size != n.size
 }
 
-/// The changes from `old` to `new`, both sorted by path (byte order).
-pub fn merge(old: &[Entry], new: Vec<Entry>) -> Vec<Change> {
-    let mut items = new.into_iter().map(Item::Entry);
-    let mut m = Merger::new(&mut items, Vec::new());
-    for o in old {
-        // In-memory entries cannot fail, and sorted ones are in order.
-        let _ = m.old(&o.id, |n| Ok(!differs(o, n)), || Ok(o.clone()));
-    }
-    m.finish().map(|(c, _)| c).unwrap_or_default()
-}
-
 /// The layout this release writes (meta 'schema'). 1 (no 'schema' row):
 /// values keyed by their path text, which two different values could share
 /// (see [`crate::ident`]); migrated on open.

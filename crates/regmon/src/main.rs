@@ -18,7 +18,7 @@ mod service;
 mod stop;
 mod wow64;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// A scan allocates and frees a path per value, on two threads (the scan
 /// and the comparison): mimalloc handles that far better than glibc's malloc.
@@ -64,8 +64,16 @@ enum Command {
         /// Do not replay transaction logs found beside dirty hives.
         #[arg(long)]
         no_logs: bool,
-        /// Add the old and new data ($Value, $PrevValue), up to BYTES each.
-        #[arg(long, value_name = "BYTES", num_args = 0..=1, default_missing_value = "4096")]
+        /// Add the old and new data ($Value, $PrevValue): --data (4096 bytes
+        /// each) or --data=BYTES.
+        // require_equals: a bare `--data OLD NEW` must not take OLD as BYTES.
+        #[arg(
+            long,
+            value_name = "BYTES",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "4096"
+        )]
         data: Option<usize>,
         /// Event schema: nxlog, or ecs (adds Elastic Common Schema fields, nested).
         #[arg(long, default_value = "nxlog")]
@@ -148,7 +156,12 @@ enum ServiceCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches are kept: `hive edit` needs the order of its options.
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     if let Some(path) = &cli.config {
         if cli.command.is_some() {
             eprintln!("regmon: -c runs the monitor; give either -c or a subcommand");
@@ -179,24 +192,10 @@ fn main() -> ExitCode {
                 delete_value,
                 delete_key,
             } => {
-                let mut edits = Vec::new();
-                for c in set.chunks(4) {
-                    edits.push(cmd::edit::Edit::Set {
-                        key: c[0].clone(),
-                        name: c[1].clone(),
-                        ty: c[2].clone(),
-                        data: c[3].clone(),
-                    });
-                }
-                for c in delete_value.chunks(2) {
-                    edits.push(cmd::edit::Edit::DeleteValue {
-                        key: c[0].clone(),
-                        name: c[1].clone(),
-                    });
-                }
-                for k in delete_key {
-                    edits.push(cmd::edit::Edit::DeleteKey { key: k });
-                }
+                let m = matches
+                    .subcommand_matches("hive")
+                    .and_then(|m| m.subcommand_matches("edit"));
+                let edits = edits_in_order(m, &set, &delete_value, &delete_key);
                 cmd::edit::edit(&file, &edits)
             }
             HiveCommand::Sample { out } => cmd::edit::sample(&out),
@@ -240,9 +239,54 @@ fn main() -> ExitCode {
     }
 }
 
-/// Warnings of the one-shot commands go to stderr.
+/// The edits of `hive edit`, in the order the command line gives them
+/// (clap collects each option apart; its indices restore the order).
+fn edits_in_order(
+    m: Option<&ArgMatches>,
+    set: &[String],
+    delete_value: &[String],
+    delete_key: &[String],
+) -> Vec<cmd::edit::Edit> {
+    let indices = |id: &str| -> Vec<usize> {
+        m.and_then(|m| m.indices_of(id))
+            .map(|i| i.collect())
+            .unwrap_or_default()
+    };
+    // Without indices (not expected), the option's own order still holds.
+    let at = |ix: &[usize], i: usize| ix.get(i).copied().unwrap_or(usize::MAX);
+    let mut edits = Vec::new();
+    let ix = indices("set");
+    for (n, c) in set.chunks_exact(4).enumerate() {
+        let edit = cmd::edit::Edit::Set {
+            key: c[0].clone(),
+            name: c[1].clone(),
+            ty: c[2].clone(),
+            data: c[3].clone(),
+        };
+        edits.push((at(&ix, n * 4), edit));
+    }
+    let ix = indices("delete_value");
+    for (n, c) in delete_value.chunks_exact(2).enumerate() {
+        let edit = cmd::edit::Edit::DeleteValue {
+            key: c[0].clone(),
+            name: c[1].clone(),
+        };
+        edits.push((at(&ix, n * 2), edit));
+    }
+    let ix = indices("delete_key");
+    for (n, k) in delete_key.iter().enumerate() {
+        edits.push((at(&ix, n), cmd::edit::Edit::DeleteKey { key: k.clone() }));
+    }
+    // Stable: equal (missing) indices keep the order above.
+    edits.sort_by_key(|(i, _)| *i);
+    edits.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Warnings of the one-shot commands go to stderr, coloured only on a terminal.
 fn logging_to_stderr() {
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::WARN)
         .without_time()

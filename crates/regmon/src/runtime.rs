@@ -796,6 +796,16 @@ impl Runtime {
         Ok(())
     }
 
+    /// Events still queued in the outboxes (not confirmed delivered): what
+    /// `--once` must not exit 0 with.
+    pub fn undelivered(&mut self) -> Result<usize, String> {
+        let mut n = 0;
+        for i in 0..self.inputs.len() {
+            n += self.baseline(i)?.pending()?.len();
+        }
+        Ok(n)
+    }
+
     /// What is worth knowing before the first scan.
     fn start_warnings(&self) {
         #[cfg(windows)]

@@ -1,13 +1,23 @@
 //! `regmon diff OLD NEW`: the events between two hive files.
+//!
+//! It follows the engine's rules: a value under a key that one of the hives
+//! could not read whole is neither deleted nor new (the damage hides it),
+//! a partial read exits 3, and every warning names the file and the key path
+//! as the events print them.
 
-use crate::baseline::{merge, Change};
+use crate::baseline::{differs, Change, MergeError, Merger};
 use crate::digest::DigestAlgorithm;
 use crate::event::{self, Schema, Source};
-use crate::pattern::{Excludes, Pattern};
-use crate::scan::{scan, Entry, Mount, Scope, Snapshot};
+use crate::ident;
+use crate::pattern::{Excludes, Pattern, Root};
+use crate::scan::{scan, Entry, Item, Mount, Scope, Snapshot};
+use nxconf::Record;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// Exit status when a hive was read only in part (warnings were printed).
+const PARTIAL: u8 = 3;
 
 pub struct Options {
     pub old: PathBuf,
@@ -22,17 +32,91 @@ pub struct Options {
     pub schema: Schema,
 }
 
-fn whole_hive(file: &Path, opts: &Options) -> Result<Snapshot, String> {
-    let (root, digest, use_logs) = (&opts.root, opts.digest, opts.use_logs);
-    let mount_path = root.clone().unwrap_or_else(|| "HKLM".into());
-    let mount = Mount::parse(&mount_path, file.to_path_buf(), use_logs)?;
+/// How the paths of a scan are shown: under `--root` as scanned, without it
+/// relative to the hive root (the scan mounts the hive at `HKLM`).
+struct Paths {
+    mount: String,
+    relative: bool,
+}
+
+impl Paths {
+    fn new(opts: &Options) -> Result<Paths, String> {
+        let root = opts.root.as_deref().unwrap_or(Root::Hklm.short());
+        // As the scanner spells it (`HKEY_LOCAL_MACHINE` becomes `HKLM`).
+        let mount = Mount::parse(root, PathBuf::new(), false)?.display();
+        Ok(Paths {
+            mount,
+            relative: opts.root.is_none(),
+        })
+    }
+
+    /// A scanned path as printed (the hive root itself is '' when relative).
+    fn show<'p>(&self, path: &'p str) -> &'p str {
+        if !self.relative {
+            return path;
+        }
+        let short = Root::Hklm.short();
+        match path.strip_prefix(short) {
+            Some("") => "",
+            Some(rest) => rest.strip_prefix('\\').unwrap_or(path),
+            None => path,
+        }
+    }
+
+    /// The entry with its identity relative to the hive root (the root
+    /// component cut off).
+    fn entry(&self, e: &Entry) -> Entry {
+        let cut =
+            e.id.iter()
+                .position(|&b| b == ident::KEY_END)
+                .map_or(0, |p| p + 1);
+        Entry {
+            id: e.id[cut..].to_vec(),
+            ..e.clone()
+        }
+    }
+
+    fn change(&self, c: &Change) -> Change {
+        if !self.relative {
+            return c.clone();
+        }
+        match c {
+            Change::New(e) => Change::New(self.entry(e)),
+            Change::Delete(e) => Change::Delete(self.entry(e)),
+            Change::Changed { old, new } => Change::Changed {
+                old: self.entry(old),
+                new: self.entry(new),
+            },
+            Change::NewKey(_) | Change::DeleteKey(_) => c.clone(),
+        }
+    }
+
+    /// A scanner warning (`PATH: problem`) as `FILE: key 'PATH': problem`;
+    /// warnings that already name the file (replay, open) are kept as they are.
+    fn warning(&self, file: &Path, w: &str) -> String {
+        let m = &self.mount;
+        let at_mount = w.len() >= m.len()
+            && w.is_char_boundary(m.len())
+            && w[..m.len()].eq_ignore_ascii_case(m)
+            && matches!(w.as_bytes().get(m.len()), Some(b'\\' | b':'));
+        match w.split_once(": ").filter(|_| at_mount) {
+            Some((path, problem)) => {
+                format!("{}: key '{}': {problem}", file.display(), self.show(path))
+            }
+            None => w.to_string(),
+        }
+    }
+}
+
+fn whole_hive(file: &Path, opts: &Options, paths: &Paths) -> Result<Snapshot, String> {
+    let mount = Mount::parse(&paths.mount, file.to_path_buf(), opts.use_logs)?;
     let pattern = Pattern::parse(&format!("{}\\*", mount.display()))?;
     let scope = Scope {
         patterns: vec![pattern],
         excludes: Excludes::default(),
         recursive: true,
         view64: true,
-        digest,
+        digest: opts.digest,
         mounts: vec![mount],
         capture: opts.report_data.map(|max| crate::scan::Capture {
             max,
@@ -45,15 +129,61 @@ fn whole_hive(file: &Path, opts: &Options) -> Result<Snapshot, String> {
         return Err(snap.warnings.join("; "));
     }
     for w in &snap.warnings {
-        tracing::warn!("{w}");
+        warn(&paths.warning(file, w));
     }
     Ok(snap)
 }
 
+/// Warnings go straight to stderr (no log formatting, so no colour codes);
+/// a closed stderr is no reason to fail.
+fn warn(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "regmon: warning: {msg}");
+}
+
+/// The changes from `old` to `new` by the engine's rules: no DELETE under a
+/// key the new hive could not read, no NEW under one the old hive could not.
+fn changes(old: &Snapshot, new: Snapshot) -> Result<Vec<Change>, String> {
+    let mut items = new.entries.into_iter().map(Item::Entry);
+    let mut m = Merger::new(&mut items, new.unreadable);
+    let disorder = |e: MergeError| format!("comparing the hives: {e}");
+    for o in &old.entries {
+        m.old(&o.id, |n| Ok(!differs(o, n)), || Ok(o.clone()))
+            .map_err(disorder)?;
+    }
+    let (mut changes, _) = m.finish().map_err(disorder)?;
+    if !old.unreadable.is_empty() {
+        changes
+            .retain(|c| !matches!(c, Change::New(e) if ident::under_any(&old.unreadable, &e.id)));
+    }
+    Ok(changes)
+}
+
+/// Without `--root` there is no hive name: event.rs splits `registry.hive`
+/// off the front of the key path, so the ECS location fields are set here.
+fn relative_ecs(r: &mut Record, c: &Change) {
+    let e = match c {
+        Change::New(e) | Change::Delete(e) | Change::Changed { new: e, .. } => e,
+        Change::NewKey(_) | Change::DeleteKey(_) => return,
+    };
+    let (keys, name) = e.parts();
+    r.remove("registry.hive");
+    r.set("registry.key", ident::display_key(&keys).as_str());
+    r.set("registry.value", ident::display_value_name(&name).as_ref());
+}
+
 pub fn run(opts: &Options) -> Result<ExitCode, String> {
-    let old = whole_hive(&opts.old, opts)?;
-    let new = whole_hive(&opts.new, opts)?;
-    let changes = merge(&old.entries, new.entries);
+    let paths = Paths::new(opts)?;
+    let old = whole_hive(&opts.old, opts, &paths)?;
+    let new = whole_hive(&opts.new, opts, &paths)?;
+    let partial = [&old, &new]
+        .iter()
+        .any(|s| !s.warnings.is_empty() || !s.unreadable.is_empty());
+    let code = if partial {
+        ExitCode::from(PARTIAL)
+    } else {
+        ExitCode::SUCCESS
+    };
+    let changes = changes(&old, new)?;
     let host = event::short_hostname();
     let src = Source {
         hostname: &host,
@@ -63,42 +193,24 @@ pub fn run(opts: &Options) -> Result<ExitCode, String> {
         schema: opts.schema,
     };
     let now = chrono::Utc::now();
-    let strip = opts.root.is_none();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut written = Ok(());
     for c in &changes {
-        let c = if strip { relabel(c) } else { c.clone() };
-        let r = event::record(&c, &src, now);
-        if let Err(e) = writeln!(out, "{}", r.to_json()) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(ExitCode::SUCCESS);
-            }
-            return Err(format!("writing output: {e}"));
+        let c = paths.change(c);
+        let mut r = event::record(&c, &src, now);
+        if paths.relative && opts.schema == Schema::Ecs {
+            relative_ecs(&mut r, &c);
+        }
+        written = writeln!(out, "{}", r.to_json());
+        if written.is_err() {
+            break;
         }
     }
-    out.flush().map_err(|e| format!("writing output: {e}"))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn relabel(c: &Change) -> Change {
-    // Names relative to the hive root: the identity without its root.
-    let f = |e: &Entry| {
-        let cut =
-            e.id.iter()
-                .position(|&b| b == crate::ident::KEY_END)
-                .map_or(0, |p| p + 1);
-        Entry {
-            id: e.id[cut..].to_vec(),
-            ..e.clone()
-        }
-    };
-    match c {
-        Change::New(e) => Change::New(f(e)),
-        Change::Delete(e) => Change::Delete(f(e)),
-        Change::Changed { old, new } => Change::Changed {
-            old: f(old),
-            new: f(new),
-        },
-        Change::NewKey(_) | Change::DeleteKey(_) => c.clone(),
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => Ok(code),
+        // The reader went away (`| head`): nothing more to say.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code),
+        Err(e) => Err(format!("writing output: {e}")),
     }
 }

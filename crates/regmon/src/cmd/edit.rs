@@ -2,7 +2,7 @@
 //! walkthroughs and tests) and `regmon hive sample` (write the sample hive).
 
 use hive::write::{to_bytes, KeyNode, WriteOptions};
-use hive::{HiveFile, ValueType};
+use hive::{upcase_unit, HiveFile, ValueType};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -83,55 +83,128 @@ fn now_filetime() -> u64 {
     (d.as_secs() + 11_644_473_600) * 10_000_000 + u64::from(d.subsec_nanos() / 100)
 }
 
+/// The value name as stored: `(Default)` is the default value, ''.
+fn value_name(name: &str) -> &str {
+    if name.eq_ignore_ascii_case("(Default)") {
+        ""
+    } else {
+        name
+    }
+}
+
+/// The parts of a key path relative to the hive root.
+fn parts(path: &str) -> impl Iterator<Item = &str> {
+    path.split('\\').filter(|p| !p.is_empty())
+}
+
+/// Registry name comparison (case-insensitive, as the hive's own rules).
+fn same(units: &[u16], name: &str) -> bool {
+    let mut n = name.encode_utf16();
+    units
+        .iter()
+        .all(|&u| n.next().is_some_and(|v| upcase_unit(u) == upcase_unit(v)))
+        && n.next().is_none()
+}
+
+/// The key at `path`, if it exists.
+fn find<'k>(root: &'k mut KeyNode, path: &str) -> Option<&'k mut KeyNode> {
+    let mut k = root;
+    for part in parts(path) {
+        k = k.subkeys.iter_mut().find(|s| same(&s.name, part))?;
+    }
+    Some(k)
+}
+
+/// The key at `path`, created with any missing parents. As on Windows, a
+/// created key and the key that gains it as a subkey are written at `now`.
+fn find_or_create<'k>(root: &'k mut KeyNode, path: &str, now: u64) -> &'k mut KeyNode {
+    let mut k = root;
+    for part in parts(path) {
+        let i = match k.subkeys.iter().position(|s| same(&s.name, part)) {
+            Some(i) => i,
+            None => {
+                k.last_written = now;
+                let mut created = KeyNode::new(part);
+                created.last_written = now;
+                k.subkeys.push(created);
+                k.subkeys.len() - 1
+            }
+        };
+        k = &mut k.subkeys[i];
+    }
+    k
+}
+
+/// Applies one edit; only the keys it writes get a new last-written time.
+fn apply(root: &mut KeyNode, e: &Edit, now: u64) -> Result<(), String> {
+    match e {
+        Edit::Set {
+            key,
+            name,
+            ty,
+            data,
+        } => {
+            let t = ValueType::from_name(ty)
+                .ok_or_else(|| format!("unknown value type '{ty}' (REG_SZ, ..., or a number)"))?;
+            let bytes = encode(t, data)?;
+            let k = find_or_create(root, key, now);
+            k.set_value(value_name(name), t, bytes);
+            k.last_written = now;
+        }
+        Edit::DeleteValue { key, name } => {
+            let k = find(root, key).ok_or_else(|| format!("no key '{key}'"))?;
+            if !k.remove_value(value_name(name)) {
+                return Err(format!("no value '{name}' in key '{key}'"));
+            }
+            k.last_written = now;
+        }
+        Edit::DeleteKey { key } => {
+            let (parent, last) = match key.trim_end_matches('\\').rsplit_once('\\') {
+                Some((p, l)) => (p, l),
+                None => ("", key.trim_end_matches('\\')),
+            };
+            let p = find(root, parent)
+                .filter(|_| !last.is_empty())
+                .ok_or_else(|| format!("no key '{key}'"))?;
+            let before = p.subkeys.len();
+            p.subkeys.retain(|s| !same(&s.name, last));
+            if p.subkeys.len() == before {
+                return Err(format!("no key '{key}'"));
+            }
+            p.last_written = now;
+        }
+    }
+    Ok(())
+}
+
+/// Applies `edits` in the order given and rewrites the file. What the edits
+/// do not touch is kept: the base block's embedded name, time and format
+/// version, and every other key's last-written time.
 pub fn edit(path: &Path, edits: &[Edit]) -> Result<ExitCode, String> {
-    let mut root = {
-        let f = HiveFile::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let h = f.hive().map_err(|e| format!("{}: {e}", path.display()))?;
-        let r = h.root().map_err(|e| format!("{}: {e}", path.display()))?;
-        KeyNode::from_key(&r).map_err(|e| format!("{}: {e}", path.display()))?
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let (mut root, base) = {
+        let f = HiveFile::open(path).map_err(|e| named(&e))?;
+        let h = f.hive().map_err(|e| named(&e))?;
+        let r = h.root().map_err(|e| named(&e))?;
+        let root = KeyNode::from_key(&r).map_err(|e| named(&e))?;
+        (root, h.base_block().clone())
     };
     let now = now_filetime();
     for e in edits {
-        match e {
-            Edit::Set {
-                key,
-                name,
-                ty,
-                data,
-            } => {
-                let t = ValueType::from_name(ty).ok_or_else(|| {
-                    format!("unknown value type '{ty}' (REG_SZ, ..., or a number)")
-                })?;
-                let bytes = encode(t, data)?;
-                let k = root.key_mut(key);
-                k.last_written = now;
-                let name = if name.eq_ignore_ascii_case("(Default)") {
-                    ""
-                } else {
-                    name
-                };
-                k.set_value(name, t, bytes);
-            }
-            Edit::DeleteValue { key, name } => {
-                let k = root.key_mut(key);
-                let name = if name.eq_ignore_ascii_case("(Default)") {
-                    ""
-                } else {
-                    name
-                };
-                if !k.remove_value(name) {
-                    return Err(format!("no value '{name}' in key '{key}'"));
-                }
-                k.last_written = now;
-            }
-            Edit::DeleteKey { key } => {
-                if !root.remove_key(key) {
-                    return Err(format!("no key '{key}'"));
-                }
-            }
-        }
+        apply(&mut root, e, now)?;
     }
-    write_atomic(path, &to_bytes(&root, &WriteOptions::default()))?;
+    let opts = WriteOptions {
+        // The versions the writer knows; another is written as 1.5.
+        minor: if (3..=6).contains(&base.minor) {
+            base.minor
+        } else {
+            WriteOptions::default().minor
+        },
+        timestamp: base.last_written,
+        file_name: base.file_name,
+        ..WriteOptions::default()
+    };
+    write_atomic(path, &to_bytes(&root, &opts))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -237,7 +237,13 @@ pub fn stats(path: &Path, use_logs: bool) -> Result<ExitCode, String> {
         s.push('"');
     }
     s.push_str("]}");
-    println!("{s}");
+    // println! would panic on a closed pipe; a reader that left wants no more.
+    match writeln!(std::io::stdout(), "{s}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(format!("writing output: {e}"))
+        }
+        _ => {}
+    }
     for w in &warnings {
         eprintln!("regmon: warning: {}: {w}", path.display());
     }

@@ -21,7 +21,7 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let result = if once {
-        rt.run_once()
+        rt.run_once().and_then(|()| undelivered(&mut rt))
     } else {
         let stop = Arc::new(AtomicBool::new(false));
         if let Err(e) = crate::stop::on_stop(stop.clone()) {
@@ -32,6 +32,17 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
         rt.run(stop)
     };
     finish(result)
+}
+
+/// `--once` fails when events could not be delivered: they stay queued
+/// and the next run retries them, but this run did not do its job.
+fn undelivered(rt: &mut Runtime) -> Result<(), String> {
+    match rt.undelivered()? {
+        0 => Ok(()),
+        n => Err(format!(
+            "{n} event(s) could not be delivered; they stay queued and are retried at the next run"
+        )),
+    }
 }
 
 /// The end of a run: its error, logged and printed, as the exit code.
