@@ -681,11 +681,18 @@ impl Baseline {
         // A rebuild rewrites nearly every page: through a rollback journal
         // they are written once, where WAL would write them twice (log, then
         // checkpoint). Atomic and durable alike; WAL comes back after.
-        self.conn
+        // Another connection (someone reading it with sqlite3) keeps it in
+        // WAL mode: then the rebuild is written through WAL, just slower.
+        let switched = self
+            .conn
             .pragma_update(None, "journal_mode", "DELETE")
-            .map_err(err)?;
+            .is_ok();
         let r = self.rebuild_in_transaction(items);
-        let back = self.conn.pragma_update(None, "journal_mode", "WAL");
+        let back = if switched {
+            self.conn.pragma_update(None, "journal_mode", "WAL")
+        } else {
+            Ok(())
+        };
         let count = r?;
         back.map_err(err)?;
         Ok(count)

@@ -5,7 +5,7 @@
 use crate::baseline::{sort_changes, Baseline, Change, Compared, MergeError};
 use crate::event::{self, Source};
 use crate::output::FileOutput;
-use crate::pattern::{Excludes, Pattern};
+use crate::pattern::{same_name, Excludes, Pattern};
 use crate::region::{in_any, Region};
 use crate::scan::{Item, Mount, Scope, Snapshot};
 use chrono::{Local, Utc};
@@ -160,13 +160,14 @@ fn scope_of(m: &Module, rm: &nxconf::ImRegmon, config_dir: &Path) -> Result<Scop
                 // Two hives at one place, or one inside another: one of them
                 // would hide (part of) the other.
                 for (other, loc) in mounts.iter().zip(&mount_lines) {
-                    let (a, b) = (other.id(), x.id());
-                    let clash = if a == b {
-                        Some("the same key as")
-                    } else if b.starts_with(&a) || a.starts_with(&b) {
-                        Some("a key nested with")
-                    } else {
-                        None
+                    // Mount points match case-insensitively, as keys do.
+                    let n = other.keys.len().min(x.keys.len());
+                    let shared = other.root == x.root
+                        && (0..n).all(|i| same_name(&other.keys[i], &x.keys[i]));
+                    let clash = match (shared, other.keys.len() == x.keys.len()) {
+                        (false, _) => None,
+                        (true, true) => Some("the same key as"),
+                        (true, false) => Some("a key nested with"),
                     };
                     if let Some(how) = clash {
                         errors.push(at(
