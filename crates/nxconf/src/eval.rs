@@ -2,10 +2,20 @@
 //!
 //! NXLog semantics: a run-time error (wrong types, bad conversion) is logged
 //! with the module name and config line, the statement is skipped and the
-//! event goes on; `drop()` ends the run and discards the event. Comparisons
-//! and arithmetic with `undef` give `undef`; `and`/`or`/`xor` use three-valued
-//! logic (`FALSE and undef` is FALSE, `TRUE or undef` is TRUE); an `if` whose
-//! condition is undef takes the `else` branch.
+//! event goes on; `drop()` ends the run and discards the event.
+//!
+//! `undef` follows NXLog CE's evaluator (src/common/expr.c and
+//! expr-core-funcproc-cb.c), which is also what its reference manual
+//! documents, except where noted at the operator: `'text' + undef` is
+//! `'text'`, `undef == undef` is TRUE, a comparison or arithmetic with one
+//! undef operand is undef, `and` is undef when either side is, `or` takes
+//! the right side's value when the left is not TRUE, functions of undef are
+//! undef (also `type()`), and an `if` whose condition is undef takes the
+//! `else` branch. README-undef.md has the table.
+//!
+//! Recursion here is bounded by the parser's nesting limits (flat runs of
+//! operators and `else if` chains are loops), and the strings one run may
+//! build are capped by [`MAX_RUN_STRING_BYTES`].
 
 use crate::diag::{Location, LogLevel};
 use crate::lang::ast::*;
@@ -160,8 +170,11 @@ impl Program {
             match s {
                 Stmt::Call { proc, .. } => proc_name(proc).eq_ignore_ascii_case(name),
                 Stmt::If {
-                    then, otherwise, ..
-                } => walk(then, name) || otherwise.as_deref().is_some_and(|o| walk(o, name)),
+                    arms, otherwise, ..
+                } => {
+                    arms.iter().any(|a| walk(&a.then, name))
+                        || otherwise.as_deref().is_some_and(|o| walk(o, name))
+                }
                 Stmt::Block(b) => b.iter().any(|s| walk(s, name)),
                 _ => false,
             }
@@ -177,6 +190,7 @@ impl Program {
             rec: record,
             ctx,
             captures: Vec::new(),
+            built: 0,
         };
         match ev.block(&self.stmts) {
             Flow::Drop => Outcome::Drop,
@@ -234,6 +248,7 @@ impl StringExpr {
             rec: &mut scratch,
             ctx,
             captures: Vec::new(),
+            built: 0,
         };
         match ev.expr(&self.expr)? {
             Value::Undef => Err(format!("the expression {} evaluated to undef", self.text)),
@@ -252,7 +267,15 @@ struct Eval<'a> {
     rec: &'a mut Record,
     ctx: &'a mut dyn ExecContext,
     captures: Vec<Option<String>>,
+    /// Bytes of strings built so far in this run (see MAX_RUN_STRING_BYTES).
+    built: usize,
 }
+
+/// The most string data (concatenation, replace(), s///) one run over one
+/// event may build. Without it `$a = $a + $a;` repeated, or a long chain of
+/// `+`, grows without bound; NXLog caps every string at 1 MiB, we are more
+/// generous because events may carry whole registry values.
+pub const MAX_RUN_STRING_BYTES: usize = 64 << 20;
 
 type R<T> = Result<T, String>;
 
@@ -271,17 +294,28 @@ fn secs(n: i64) -> R<Duration> {
 impl Eval<'_> {
     fn block(&mut self, stmts: &[Stmt]) -> Flow {
         for s in stmts {
-            match self.stmt(s) {
-                Ok(Flow::Go) => {}
-                Ok(Flow::Drop) => return Flow::Drop,
-                Err(msg) => {
-                    let loc = stmt_loc(s).map(|l| format!("{l}: ")).unwrap_or_default();
-                    let text = format!("{loc}{msg}; statement skipped");
-                    self.ctx.log(LogLevel::Error, &self.prog.instance, &text);
-                }
+            if let Flow::Drop = self.exec(s) {
+                return Flow::Drop;
             }
         }
         Flow::Go
+    }
+
+    /// Run one statement; an error is logged and skips only it.
+    fn exec(&mut self, s: &Stmt) -> Flow {
+        match self.stmt(s) {
+            Ok(f) => f,
+            Err(msg) => {
+                self.log_error(stmt_loc(s), &msg);
+                Flow::Go
+            }
+        }
+    }
+
+    fn log_error(&mut self, loc: Option<&Location>, msg: &str) {
+        let loc = loc.map(|l| format!("{l}: ")).unwrap_or_default();
+        let text = format!("{loc}{msg}; statement skipped");
+        self.ctx.log(LogLevel::Error, &self.prog.instance, &text);
     }
 
     fn stmt(&mut self, s: &Stmt) -> R<Flow> {
@@ -294,23 +328,48 @@ impl Eval<'_> {
                 Ok(Flow::Go)
             }
             Stmt::If {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => match self.expr(cond)? {
-                Value::Boolean(true) => Ok(self.block(std::slice::from_ref(then))),
-                Value::Boolean(false) | Value::Undef => match otherwise {
-                    Some(o) => Ok(self.block(std::slice::from_ref(o))),
-                    None => Ok(Flow::Go),
-                },
-                v => Err(format!(
-                    "the 'if' condition is {}, expected boolean",
-                    v.type_name()
-                )),
-            },
+                arms, otherwise, ..
+            } => {
+                for arm in arms {
+                    // An error in an `else if` condition names that line.
+                    let taken = match self.expr(&arm.cond) {
+                        Ok(Value::Boolean(b)) => Ok(b),
+                        // NXLog: an undef condition is false.
+                        Ok(Value::Undef) => Ok(false),
+                        Ok(v) => Err(format!(
+                            "the 'if' condition is {}, expected boolean",
+                            v.type_name()
+                        )),
+                        Err(e) => Err(e),
+                    };
+                    match taken {
+                        Ok(true) => return Ok(self.exec(&arm.then)),
+                        Ok(false) => {}
+                        Err(e) => {
+                            self.log_error(Some(&arm.loc), &e);
+                            return Ok(Flow::Go);
+                        }
+                    }
+                }
+                Ok(match otherwise {
+                    Some(o) => self.exec(o),
+                    None => Flow::Go,
+                })
+            }
             Stmt::Call { proc, args, loc } => self.call(proc, args, loc),
         }
+    }
+
+    /// Count `n` more bytes of built strings against the run's budget.
+    fn charge(&mut self, n: usize) -> R<()> {
+        self.built = self.built.saturating_add(n);
+        if self.built > MAX_RUN_STRING_BYTES {
+            return Err(format!(
+                "the Exec code built more than {} MiB of strings for one event",
+                MAX_RUN_STRING_BYTES >> 20
+            ));
+        }
+        Ok(())
     }
 
     fn field_name(&mut self, e: &Expr) -> R<String> {
@@ -417,6 +476,8 @@ impl Eval<'_> {
                 let v = self.expr(x)?;
                 match (op, v) {
                     (UnOp::Defined, v) => Ok(Value::Boolean(!v.is_undef())),
+                    // `not undef` and `-undef` are undef (NXLog's manual
+                    // and expr.c; CE's `-` also forgets to negate, we don't).
                     (_, Value::Undef) => Ok(Value::Undef),
                     (UnOp::Not, Value::Boolean(b)) => Ok(Value::Boolean(!b)),
                     (UnOp::Neg, Value::Integer(i)) => i
@@ -427,10 +488,23 @@ impl Eval<'_> {
                     (UnOp::Neg, v) => Err(format!("cannot negate {}", v.type_name())),
                 }
             }
-            ExprKind::Binary(op, a, b) => self.binary(*op, a, b),
+            ExprKind::Binary(op, a, b) => {
+                let l = self.expr(a)?;
+                self.binary(*op, l, b)
+            }
+            ExprKind::Chain { first, rest } => {
+                // ((a op1 b) op2 c) ...: fold left; `binary` decides whether
+                // the right operand is evaluated at all, as in the tree.
+                let mut acc = self.expr(first)?;
+                for (op, e) in rest {
+                    acc = self.binary(*op, acc, e)?;
+                }
+                Ok(acc)
+            }
             ExprKind::Match { negate, lhs, re } => {
                 let v = self.expr(lhs)?;
                 let s = match v {
+                    // undef =~ /x/ and undef !~ /x/ are both undef (expr.c).
                     Value::Undef => return Ok(Value::Undef),
                     Value::String(s) => s,
                     v => {
@@ -482,82 +556,103 @@ impl Eval<'_> {
                     re.regex.replace(&s, replacement.as_str())
                 };
                 let out = out.into_owned();
+                self.charge(out.len())?;
                 self.rec.set(field, out);
                 Ok(Value::Boolean(true))
             }
             ExprKind::In { negate, lhs, list } => {
+                // `x in (a, b)` is `x == a or x == b` (NXLog Enterprise has
+                // `in`, CE has not): so `undef in (1, undef)` is TRUE, and
+                // like `or` the result is the last comparison's unless one
+                // is TRUE. `not in` negates that; undef stays undef.
                 let v = self.expr(lhs)?;
-                if v.is_undef() {
-                    return Ok(Value::Undef);
-                }
+                let mut found = Value::Undef;
                 for item in list {
                     let w = self.expr(item)?;
-                    if let Value::Boolean(true) = compare_eq(&v, &w)? {
-                        return Ok(Value::Boolean(!*negate));
+                    found = compare_eq(&v, &w)?;
+                    if let Value::Boolean(true) = found {
+                        break;
                     }
                 }
-                Ok(Value::Boolean(*negate))
+                Ok(match found {
+                    Value::Boolean(b) => Value::Boolean(b != *negate),
+                    o => o,
+                })
             }
             ExprKind::Call(f, args) => self.func(*f, args),
         }
     }
 
-    fn binary(&mut self, op: BinOp, a: &Expr, b: &Expr) -> R<Value> {
+    /// `l op b`, with `l` already evaluated. Whether `b` is evaluated at all
+    /// follows NXLog CE's expr.c, since evaluating it may set captures or
+    /// fields: `and`, `xor`, `- * / %` and the ordering comparisons skip it
+    /// when `l` is undef, `or` skips it when `l` is TRUE; `==`, `!=` and `+`
+    /// always evaluate both sides.
+    fn binary(&mut self, op: BinOp, l: Value, b: &Expr) -> R<Value> {
         use BinOp::*;
-        let l = self.expr(a)?;
-        // three-valued logic with short-circuit
+        let boolean = |v: &Value| match v {
+            Value::Boolean(x) => Ok(Some(*x)),
+            Value::Undef => Ok(None),
+            v => Err(format!(
+                "cannot apply '{}' to {}",
+                op.symbol(),
+                v.type_name()
+            )),
+        };
         match op {
-            And | Or | Xor => {
-                let lb = match &l {
-                    Value::Boolean(x) => Some(*x),
-                    Value::Undef => None,
-                    v => {
-                        return Err(format!(
-                            "cannot apply '{}' to {}",
-                            op.symbol(),
-                            v.type_name()
-                        ))
-                    }
+            // expr.c _and: undef if either side is undef, even FALSE and
+            // undef (no short-circuit on FALSE: the right side still runs).
+            And | Xor => {
+                let Some(x) = boolean(&l)? else {
+                    return Ok(Value::Undef);
                 };
-                if op == And && lb == Some(false) {
-                    return Ok(Value::Boolean(false));
-                }
-                if op == Or && lb == Some(true) {
+                let r = self.expr(b)?;
+                return Ok(match boolean(&r)? {
+                    None => Value::Undef,
+                    Some(y) if op == And => Value::Boolean(x && y),
+                    Some(y) => Value::Boolean(x ^ y),
+                });
+            }
+            // expr.c _or: TRUE if the left is TRUE, else the right side's
+            // value, undef included. The manual says "undef if both are
+            // undefined", i.e. FALSE or undef = FALSE; the source gives undef
+            // and we follow the source. (CE also refuses an untyped undef on
+            // the left; we treat every undef alike.)
+            Or => {
+                if boolean(&l)? == Some(true) {
                     return Ok(Value::Boolean(true));
                 }
                 let r = self.expr(b)?;
-                let rb = match &r {
-                    Value::Boolean(x) => Some(*x),
-                    Value::Undef => None,
-                    v => {
-                        return Err(format!(
-                            "cannot apply '{}' to {}",
-                            op.symbol(),
-                            v.type_name()
-                        ))
-                    }
-                };
-                return Ok(match (op, lb, rb) {
-                    (And, _, Some(false)) => Value::Boolean(false),
-                    (Or, _, Some(true)) => Value::Boolean(true),
-                    (_, None, _) | (_, _, None) => Value::Undef,
-                    (And, Some(x), Some(y)) => Value::Boolean(x && y),
-                    (Or, Some(x), Some(y)) => Value::Boolean(x || y),
-                    (_, Some(x), Some(y)) => Value::Boolean(x ^ y),
-                });
+                boolean(&r)?;
+                return Ok(r);
             }
+            // expr.c: these return undef for an undef left operand before
+            // evaluating the right one.
+            Lt | Le | Gt | Ge | Sub | Mul | Div | Mod if l.is_undef() => return Ok(Value::Undef),
             _ => {}
         }
         let r = self.expr(b)?;
+        match op {
+            Eq => return compare_eq(&l, &r),
+            Ne => {
+                return compare_eq(&l, &r).map(|v| match v {
+                    Value::Boolean(x) => Value::Boolean(!x),
+                    o => o,
+                })
+            }
+            // string + undef = string, undef + string = string; any other
+            // sum with undef is undef (manual and expr.c _plus).
+            Add => match (&l, &r) {
+                (Value::String(_), Value::Undef) => return Ok(l),
+                (Value::Undef, Value::String(_)) => return Ok(r),
+                _ => {}
+            },
+            _ => {}
+        }
         if l.is_undef() || r.is_undef() {
             return Ok(Value::Undef);
         }
         match op {
-            Eq => compare_eq(&l, &r),
-            Ne => compare_eq(&l, &r).map(|v| match v {
-                Value::Boolean(x) => Value::Boolean(!x),
-                o => o,
-            }),
             Lt | Le | Gt | Ge => {
                 let ord = match (&l, &r) {
                     (Value::Integer(x), Value::Integer(y)) => x.cmp(y),
@@ -590,8 +685,11 @@ impl Eval<'_> {
                     .map(Value::DateTime)
                     .ok_or_else(|| "datetime out of range".into()),
                 (Value::String(_), _) | (_, Value::String(_)) => {
-                    let mut s = self.to_string(&l).unwrap_or_default();
-                    s.push_str(&self.to_string(&r).unwrap_or_default());
+                    let a = self.to_string(&l).unwrap_or_default();
+                    let z = self.to_string(&r).unwrap_or_default();
+                    self.charge(a.len() + z.len())?;
+                    let mut s = a;
+                    s.push_str(&z);
                     Ok(Value::String(s))
                 }
                 _ => Err(type_err("+", &l, &r)),
@@ -626,7 +724,7 @@ impl Eval<'_> {
                 v.map(Value::Integer)
                     .ok_or_else(|| "integer overflow".into())
             }
-            And | Or | Xor => unreachable!("handled above"),
+            And | Or | Xor | Eq | Ne => Err(format!("'{}' fell through", op.symbol())),
         }
     }
 
@@ -635,10 +733,23 @@ impl Eval<'_> {
         for a in args {
             v.push(self.expr(a)?);
         }
-        // Functions of undef are undef (except type(), defined-ness helpers).
-        if !matches!(f, Func::Type) && v.iter().any(Value::is_undef) {
+        // A function of undef is undef, type() included (NXLog CE's
+        // expr-core-funcproc-cb.c), except for these optional arguments,
+        // where undef means "not given": strftime()'s format, substr()'s
+        // end and replace()'s count.
+        let optional = match f {
+            Func::Strftime => Some(1),
+            Func::Substr => Some(2),
+            Func::Replace => Some(3),
+            _ => None,
+        };
+        if v.iter()
+            .enumerate()
+            .any(|(i, x)| x.is_undef() && Some(i) != optional)
+        {
             return Ok(Value::Undef);
         }
+        let given = |i: usize| v.get(i).is_some_and(|x| !x.is_undef());
         let zone = self.ctx.zone();
         let dt = |i: usize| -> R<chrono::DateTime<chrono::FixedOffset>> {
             match &v[i] {
@@ -676,7 +787,7 @@ impl Eval<'_> {
             Func::Substr => {
                 let text = s(0)?;
                 let from = int(1)?;
-                let to = if v.len() > 2 { Some(int(2)?) } else { None };
+                let to = if given(2) { Some(int(2)?) } else { None };
                 if from < 0 || to.is_some_and(|t| t < 0) {
                     return Err("substr() positions must not be negative".into());
                 }
@@ -709,6 +820,7 @@ impl Eval<'_> {
                 Value::DateTime(d) => Value::Integer(d.timestamp_micros()),
                 o => return Err(format!("integer() cannot convert {}", o.type_name())),
             },
+            // undef was handled above: type(undef) is undef, as in NXLog.
             Func::Type => Value::String(v[0].type_name().to_string()),
             Func::Strftime => {
                 let Value::DateTime(d) = &v[0] else {
@@ -717,20 +829,24 @@ impl Eval<'_> {
                         v[0].type_name()
                     ));
                 };
-                Value::String(crate::value::strftime(d, s(1)?, zone)?)
+                // CE: an undef format gives the default `YYYY-MM-DD hh:mm:ss`.
+                let fmt = if given(1) { s(1)? } else { "%Y-%m-%d %H:%M:%S" };
+                Value::String(crate::value::strftime(d, fmt, zone)?)
             }
             Func::Parsedate => {
                 crate::value::parse_datetime(s(0)?, zone).map_or(Value::Undef, Value::DateTime)
             }
             Func::Replace => {
                 let (text, from, to) = (s(0)?, s(1)?, s(2)?);
-                if from.is_empty() {
-                    Value::String(text.to_string())
-                } else if v.len() > 3 {
-                    Value::String(text.replacen(from, to, int(3)?.max(0) as usize))
+                let out = if from.is_empty() {
+                    text.to_string()
+                } else if given(3) {
+                    text.replacen(from, to, int(3)?.max(0) as usize)
                 } else {
-                    Value::String(text.replace(from, to))
-                }
+                    text.replace(from, to)
+                };
+                self.charge(out.len())?;
+                Value::String(out)
             }
             Func::Datetime => {
                 let us = int(0)?;
@@ -757,9 +873,13 @@ impl Eval<'_> {
     }
 }
 
+/// `==`: undef == undef is TRUE, undef == anything else is undef (manual
+/// and expr.c _equal); values of different types cannot be compared.
 fn compare_eq(l: &Value, r: &Value) -> R<Value> {
-    if l.is_undef() || r.is_undef() {
-        return Ok(Value::Undef);
+    match (l.is_undef(), r.is_undef()) {
+        (true, true) => return Ok(Value::Boolean(true)),
+        (false, false) => {}
+        _ => return Ok(Value::Undef),
     }
     if l.type_of() != r.type_of() {
         return Err(format!(
