@@ -14,8 +14,8 @@
 //! `else` branch. README-undef.md has the table.
 //!
 //! Recursion here is bounded by the parser's nesting limits (flat runs of
-//! operators and `else if` chains are loops), and the strings one run may
-//! build are capped by [`MAX_RUN_STRING_BYTES`].
+//! operators and `else if` chains are loops), and no string Exec code builds
+//! may exceed [`MAX_STRING_BYTES`].
 
 use crate::diag::{Location, LogLevel};
 use crate::lang::ast::*;
@@ -190,7 +190,6 @@ impl Program {
             rec: record,
             ctx,
             captures: Vec::new(),
-            built: 0,
         };
         match ev.block(&self.stmts) {
             Flow::Drop => Outcome::Drop,
@@ -248,7 +247,6 @@ impl StringExpr {
             rec: &mut scratch,
             ctx,
             captures: Vec::new(),
-            built: 0,
         };
         match ev.expr(&self.expr)? {
             Value::Undef => Err(format!("the expression {} evaluated to undef", self.text)),
@@ -267,15 +265,13 @@ struct Eval<'a> {
     rec: &'a mut Record,
     ctx: &'a mut dyn ExecContext,
     captures: Vec<Option<String>>,
-    /// Bytes of strings built so far in this run (see MAX_RUN_STRING_BYTES).
-    built: usize,
 }
 
-/// The most string data (concatenation, replace(), s///) one run over one
-/// event may build. Without it `$a = $a + $a;` repeated, or a long chain of
-/// `+`, grows without bound; NXLog caps every string at 1 MiB, we are more
-/// generous because events may carry whole registry values.
-pub const MAX_RUN_STRING_BYTES: usize = 64 << 20;
+/// The longest string Exec code may build (concatenation, replace(),
+/// s///); longer is a run-time error that skips the statement. Without it
+/// `$a = $a + $a;` repeated grows exponentially. NXLog caps every string at
+/// 1 MiB; we allow more because events may carry whole registry values.
+pub const MAX_STRING_BYTES: usize = 16 << 20;
 
 type R<T> = Result<T, String>;
 
@@ -359,19 +355,20 @@ impl Eval<'_> {
             Stmt::Call { proc, args, loc } => self.call(proc, args, loc),
         }
     }
+}
 
-    /// Count `n` more bytes of built strings against the run's budget.
-    fn charge(&mut self, n: usize) -> R<()> {
-        self.built = self.built.saturating_add(n);
-        if self.built > MAX_RUN_STRING_BYTES {
-            return Err(format!(
-                "the Exec code built more than {} MiB of strings for one event",
-                MAX_RUN_STRING_BYTES >> 20
-            ));
-        }
-        Ok(())
+/// Refuse to build a string of `n` bytes (checked before allocating).
+fn check_len(n: usize) -> R<()> {
+    if n > MAX_STRING_BYTES {
+        return Err(format!(
+            "the result would be a string longer than {} MiB",
+            MAX_STRING_BYTES >> 20
+        ));
     }
+    Ok(())
+}
 
+impl Eval<'_> {
     fn field_name(&mut self, e: &Expr) -> R<String> {
         match &e.kind {
             ExprKind::Field(f) => Ok(f.clone()),
@@ -474,19 +471,7 @@ impl Eval<'_> {
                 .map_or(Value::Undef, Value::String)),
             ExprKind::Unary(op, x) => {
                 let v = self.expr(x)?;
-                match (op, v) {
-                    (UnOp::Defined, v) => Ok(Value::Boolean(!v.is_undef())),
-                    // `not undef` and `-undef` are undef (NXLog's manual
-                    // and expr.c; CE's `-` also forgets to negate, we don't).
-                    (_, Value::Undef) => Ok(Value::Undef),
-                    (UnOp::Not, Value::Boolean(b)) => Ok(Value::Boolean(!b)),
-                    (UnOp::Neg, Value::Integer(i)) => i
-                        .checked_neg()
-                        .map(Value::Integer)
-                        .ok_or_else(|| "integer overflow".into()),
-                    (UnOp::Not, v) => Err(format!("cannot apply 'not' to {}", v.type_name())),
-                    (UnOp::Neg, v) => Err(format!("cannot negate {}", v.type_name())),
-                }
+                unary(*op, v)
             }
             ExprKind::Binary(op, a, b) => {
                 let l = self.expr(a)?;
@@ -503,63 +488,14 @@ impl Eval<'_> {
             }
             ExprKind::Match { negate, lhs, re } => {
                 let v = self.expr(lhs)?;
-                let s = match v {
-                    // undef =~ /x/ and undef !~ /x/ are both undef (expr.c).
-                    Value::Undef => return Ok(Value::Undef),
-                    Value::String(s) => s,
-                    v => {
-                        return Err(format!(
-                            "'{}' needs a string, found {}",
-                            if *negate { "!~" } else { "=~" },
-                            v.type_name()
-                        ))
-                    }
-                };
-                let Some(caps) = re.regex.captures(&s) else {
-                    return Ok(Value::Boolean(*negate));
-                };
-                if !*negate {
-                    self.captures = caps
-                        .iter()
-                        .map(|m| m.map(|m| m.as_str().to_string()))
-                        .collect();
-                    for name in re.regex.capture_names().flatten() {
-                        if let Some(m) = caps.name(name) {
-                            self.rec.set(name, m.as_str());
-                        }
-                    }
-                }
-                Ok(Value::Boolean(!*negate))
+                self.regex_match(*negate, v, re)
             }
             ExprKind::Subst {
                 field,
                 re,
                 replacement,
                 global,
-            } => {
-                let s = match self.rec.value(field) {
-                    Value::Undef => return Ok(Value::Undef),
-                    Value::String(s) => s,
-                    v => {
-                        return Err(format!(
-                            "s/// needs a string field, ${field} is {}",
-                            v.type_name()
-                        ))
-                    }
-                };
-                if !re.regex.is_match(&s) {
-                    return Ok(Value::Boolean(false));
-                }
-                let out = if *global {
-                    re.regex.replace_all(&s, replacement.as_str())
-                } else {
-                    re.regex.replace(&s, replacement.as_str())
-                };
-                let out = out.into_owned();
-                self.charge(out.len())?;
-                self.rec.set(field, out);
-                Ok(Value::Boolean(true))
-            }
+            } => self.subst(field, re, replacement, *global),
             ExprKind::In { negate, lhs, list } => {
                 // `x in (a, b)` is `x == a or x == b` (NXLog Enterprise has
                 // `in`, CE has not): so `undef in (1, undef)` is TRUE, and
@@ -579,8 +515,81 @@ impl Eval<'_> {
                     o => o,
                 })
             }
-            ExprKind::Call(f, args) => self.func(*f, args),
+            ExprKind::Call(f, args) => {
+                let mut v = Vec::with_capacity(args.len());
+                for a in args {
+                    v.push(self.expr(a)?);
+                }
+                self.func(*f, v)
+            }
         }
+    }
+
+    #[inline(never)]
+    fn regex_match(&mut self, negate: bool, v: Value, re: &RegexLit) -> R<Value> {
+        let s = match v {
+            // undef =~ /x/ and undef !~ /x/ are both undef (expr.c).
+            Value::Undef => return Ok(Value::Undef),
+            Value::String(s) => s,
+            v => {
+                return Err(format!(
+                    "'{}' needs a string, found {}",
+                    if negate { "!~" } else { "=~" },
+                    v.type_name()
+                ))
+            }
+        };
+        let Some(caps) = re.regex.captures(&s) else {
+            return Ok(Value::Boolean(negate));
+        };
+        if !negate {
+            self.captures = caps
+                .iter()
+                .map(|m| m.map(|m| m.as_str().to_string()))
+                .collect();
+            for name in re.regex.capture_names().flatten() {
+                if let Some(m) = caps.name(name) {
+                    self.rec.set(name, m.as_str());
+                }
+            }
+        }
+        Ok(Value::Boolean(!negate))
+    }
+
+    #[inline(never)]
+    fn subst(&mut self, field: &str, re: &RegexLit, replacement: &str, global: bool) -> R<Value> {
+        let s = match self.rec.value(field) {
+            Value::Undef => return Ok(Value::Undef),
+            Value::String(s) => s,
+            v => {
+                return Err(format!(
+                    "s/// needs a string field, ${field} is {}",
+                    v.type_name()
+                ))
+            }
+        };
+        if !re.regex.is_match(&s) {
+            return Ok(Value::Boolean(false));
+        }
+        // Regex::replace_all's loop, with the length checked as it
+        // grows: `s/(.*)/$1$1$1/g`-style growth stops at the cap.
+        let mut out = String::new();
+        let mut last = 0;
+        for caps in re
+            .regex
+            .captures_iter(&s)
+            .take(if global { usize::MAX } else { 1 })
+        {
+            let Some(m) = caps.get(0) else { continue };
+            out.push_str(&s[last..m.start()]);
+            caps.expand(replacement, &mut out);
+            last = m.end();
+            check_len(out.len())?;
+        }
+        out.push_str(&s[last..]);
+        check_len(out.len())?;
+        self.rec.set(field, out);
+        Ok(Value::Boolean(true))
     }
 
     /// `l op b`, with `l` already evaluated. Whether `b` is evaluated at all
@@ -632,6 +641,14 @@ impl Eval<'_> {
             _ => {}
         }
         let r = self.expr(b)?;
+        self.combine(op, l, r)
+    }
+
+    /// The value of `l op r` for the operators that need both sides
+    /// (kept out of the recursive path so its frame stays small).
+    #[inline(never)]
+    fn combine(&self, op: BinOp, l: Value, r: Value) -> R<Value> {
+        use BinOp::*;
         match op {
             Eq => return compare_eq(&l, &r),
             Ne => {
@@ -687,7 +704,7 @@ impl Eval<'_> {
                 (Value::String(_), _) | (_, Value::String(_)) => {
                     let a = self.to_string(&l).unwrap_or_default();
                     let z = self.to_string(&r).unwrap_or_default();
-                    self.charge(a.len() + z.len())?;
+                    check_len(a.len() + z.len())?;
                     let mut s = a;
                     s.push_str(&z);
                     Ok(Value::String(s))
@@ -728,11 +745,9 @@ impl Eval<'_> {
         }
     }
 
-    fn func(&mut self, f: Func, args: &[Expr]) -> R<Value> {
-        let mut v = Vec::with_capacity(args.len());
-        for a in args {
-            v.push(self.expr(a)?);
-        }
+    /// A built-in function of evaluated arguments (no recursion here).
+    #[inline(never)]
+    fn func(&mut self, f: Func, v: Vec<Value>) -> R<Value> {
         // A function of undef is undef, type() included (NXLog CE's
         // expr-core-funcproc-cb.c), except for these optional arguments,
         // where undef means "not given": strftime()'s format, substr()'s
@@ -838,15 +853,20 @@ impl Eval<'_> {
             }
             Func::Replace => {
                 let (text, from, to) = (s(0)?, s(1)?, s(2)?);
-                let out = if from.is_empty() {
-                    text.to_string()
-                } else if given(3) {
-                    text.replacen(from, to, int(3)?.max(0) as usize)
+                let limit = if given(3) {
+                    int(3)?.max(0) as usize
                 } else {
-                    text.replace(from, to)
+                    usize::MAX
                 };
-                self.charge(out.len())?;
-                Value::String(out)
+                if from.is_empty() {
+                    Value::String(text.to_string())
+                } else {
+                    let n = text.matches(from).take(limit).count();
+                    check_len(
+                        (text.len() - n * from.len()).saturating_add(n.saturating_mul(to.len())),
+                    )?;
+                    Value::String(text.replacen(from, to, limit))
+                }
             }
             Func::Datetime => {
                 let us = int(0)?;
@@ -870,6 +890,23 @@ impl Eval<'_> {
                 Value::String(self.rec.to_json_with(&opts))
             }
         })
+    }
+}
+
+#[inline(never)]
+fn unary(op: UnOp, v: Value) -> R<Value> {
+    match (op, v) {
+        (UnOp::Defined, v) => Ok(Value::Boolean(!v.is_undef())),
+        // `not undef` and `-undef` are undef (NXLog's manual and expr.c;
+        // CE's `-` also forgets to negate, we don't).
+        (_, Value::Undef) => Ok(Value::Undef),
+        (UnOp::Not, Value::Boolean(b)) => Ok(Value::Boolean(!b)),
+        (UnOp::Neg, Value::Integer(i)) => i
+            .checked_neg()
+            .map(Value::Integer)
+            .ok_or_else(|| "integer overflow".into()),
+        (UnOp::Not, v) => Err(format!("cannot apply 'not' to {}", v.type_name())),
+        (UnOp::Neg, v) => Err(format!("cannot negate {}", v.type_name())),
     }
 }
 

@@ -124,10 +124,11 @@ struct Parser<'a> {
 }
 
 /// How deeply parentheses, blocks, `if` bodies, function arguments and
-/// unary operators may nest. The parser and the evaluator recurse once per
-/// level, so this bound (not the input) decides their stack use; it is far
-/// above what a real configuration needs and small enough that compiling and
-/// running fit in a 2 MiB thread stack (tests/fuzz.rs checks both). Flat
+/// unary operators may nest. The evaluator recurses once per level (the
+/// parser runs on its own thread, see [`PARSE_STACK`]), so this bound, not
+/// the input, decides its stack use: far above what a real configuration
+/// needs, and small enough that running the deepest accepted code fits a
+/// 2 MiB thread stack with room to spare (tests/fuzz.rs checks it). Flat
 /// runs (`a + b + ...`, `else if` chains, statement lists) do not count.
 pub(crate) const MAX_DEPTH: usize = 100;
 
@@ -135,42 +136,73 @@ pub(crate) const MAX_DEPTH: usize = 100;
 /// evaluator recurses once per level.
 pub(crate) const MAX_HEIGHT: u32 = 100;
 
+/// Stack for the thread that compiles Exec code. The parser recurses about
+/// fifteen calls per nesting level, which at [`MAX_DEPTH`] levels can need
+/// over 1 MiB in a debug build: more than a caller's 2 MiB thread can be
+/// assumed to have free. Compiling on a thread of our own makes the limit
+/// independent of the caller (the memory is reserved, not committed).
+const PARSE_STACK: usize = 16 << 20;
+
+/// Run `f` on a thread with [`PARSE_STACK`] bytes of stack.
+fn on_parse_stack<T: Send>(
+    f: impl FnOnce() -> Result<T, Diagnostic> + Send,
+) -> Result<T, Diagnostic> {
+    std::thread::scope(|s| {
+        match std::thread::Builder::new()
+            .name("nxconf-compile".into())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(s, f)
+        {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(e) => Err(Diagnostic::new(
+                &Location::new("<exec>", 0),
+                "",
+                format!("cannot start a thread to compile Exec code: {e}"),
+            )),
+        }
+    })
+}
+
 /// Compile a piece of Exec code into statements.
 pub(crate) fn parse_program(src: &ExecSource, scope: &ExecScope) -> Result<Vec<Stmt>, Diagnostic> {
-    let toks = tokenize(&src.text).map_err(|e| src.diag(e.offset, e.message))?;
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        src,
-        scope,
-        depth: 0,
-    };
-    let mut out = Vec::new();
-    while !p.at_eof() {
-        out.push(p.stmt().map_err(|e| src.diag(e.off, e.msg))?);
-    }
-    Ok(out)
+    on_parse_stack(|| {
+        let toks = tokenize(&src.text).map_err(|e| src.diag(e.offset, e.message))?;
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            src,
+            scope,
+            depth: 0,
+        };
+        let mut out = Vec::new();
+        while !p.at_eof() {
+            out.push(p.stmt().map_err(|e| src.diag(e.off, e.msg))?);
+        }
+        Ok(out)
+    })
 }
 
 /// Compile a single expression (directive values such as om_file's File).
 pub(crate) fn parse_expression(src: &ExecSource, scope: &ExecScope) -> Result<Expr, Diagnostic> {
-    let toks = tokenize(&src.text).map_err(|e| src.diag(e.offset, e.message))?;
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        src,
-        scope,
-        depth: 0,
-    };
-    let e = p.expr().map_err(|e| src.diag(e.off, e.msg))?;
-    if !p.at_eof() {
-        let t = p.peek().clone();
-        return Err(src.diag(
-            t.start,
-            format!("unexpected {} after the expression", describe(&t.tok)),
-        ));
-    }
-    Ok(e)
+    on_parse_stack(|| {
+        let toks = tokenize(&src.text).map_err(|e| src.diag(e.offset, e.message))?;
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            src,
+            scope,
+            depth: 0,
+        };
+        let e = p.expr().map_err(|e| src.diag(e.off, e.msg))?;
+        if !p.at_eof() {
+            let t = p.peek().clone();
+            return Err(src.diag(
+                t.start,
+                format!("unexpected {} after the expression", describe(&t.tok)),
+            ));
+        }
+        Ok(e)
+    })
 }
 
 fn describe(t: &Tok) -> String {
