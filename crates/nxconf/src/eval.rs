@@ -2,10 +2,20 @@
 //!
 //! NXLog semantics: a run-time error (wrong types, bad conversion) is logged
 //! with the module name and config line, the statement is skipped and the
-//! event goes on; `drop()` ends the run and discards the event. Comparisons
-//! and arithmetic with `undef` give `undef`; `and`/`or`/`xor` use three-valued
-//! logic (`FALSE and undef` is FALSE, `TRUE or undef` is TRUE); an `if` whose
-//! condition is undef takes the `else` branch.
+//! event goes on; `drop()` ends the run and discards the event.
+//!
+//! `undef` follows NXLog CE's evaluator (src/common/expr.c and
+//! expr-core-funcproc-cb.c), which is also what its reference manual
+//! documents, except where noted at the operator: `'text' + undef` is
+//! `'text'`, `undef == undef` is TRUE, a comparison or arithmetic with one
+//! undef operand is undef, `and` is undef when either side is, `or` takes
+//! the right side's value when the left is not TRUE, functions of undef are
+//! undef (also `type()`), and an `if` whose condition is undef takes the
+//! `else` branch. README-undef.md has the table.
+//!
+//! Recursion here is bounded by the parser's nesting limits (flat runs of
+//! operators and `else if` chains are loops), and no string Exec code builds
+//! may exceed [`MAX_STRING_BYTES`].
 
 use crate::diag::{Location, LogLevel};
 use crate::lang::ast::*;
@@ -160,8 +170,11 @@ impl Program {
             match s {
                 Stmt::Call { proc, .. } => proc_name(proc).eq_ignore_ascii_case(name),
                 Stmt::If {
-                    then, otherwise, ..
-                } => walk(then, name) || otherwise.as_deref().is_some_and(|o| walk(o, name)),
+                    arms, otherwise, ..
+                } => {
+                    arms.iter().any(|a| walk(&a.then, name))
+                        || otherwise.as_deref().is_some_and(|o| walk(o, name))
+                }
                 Stmt::Block(b) => b.iter().any(|s| walk(s, name)),
                 _ => false,
             }
@@ -254,6 +267,12 @@ struct Eval<'a> {
     captures: Vec<Option<String>>,
 }
 
+/// The longest string Exec code may build (concatenation, replace(),
+/// s///); longer is a run-time error that skips the statement. Without it
+/// `$a = $a + $a;` repeated grows exponentially. NXLog caps every string at
+/// 1 MiB; we allow more because events may carry whole registry values.
+pub const MAX_STRING_BYTES: usize = 16 << 20;
+
 type R<T> = Result<T, String>;
 
 fn type_err(op: &str, a: &Value, b: &Value) -> String {
@@ -271,17 +290,28 @@ fn secs(n: i64) -> R<Duration> {
 impl Eval<'_> {
     fn block(&mut self, stmts: &[Stmt]) -> Flow {
         for s in stmts {
-            match self.stmt(s) {
-                Ok(Flow::Go) => {}
-                Ok(Flow::Drop) => return Flow::Drop,
-                Err(msg) => {
-                    let loc = stmt_loc(s).map(|l| format!("{l}: ")).unwrap_or_default();
-                    let text = format!("{loc}{msg}; statement skipped");
-                    self.ctx.log(LogLevel::Error, &self.prog.instance, &text);
-                }
+            if let Flow::Drop = self.exec(s) {
+                return Flow::Drop;
             }
         }
         Flow::Go
+    }
+
+    /// Run one statement; an error is logged and skips only it.
+    fn exec(&mut self, s: &Stmt) -> Flow {
+        match self.stmt(s) {
+            Ok(f) => f,
+            Err(msg) => {
+                self.log_error(stmt_loc(s), &msg);
+                Flow::Go
+            }
+        }
+    }
+
+    fn log_error(&mut self, loc: Option<&Location>, msg: &str) {
+        let loc = loc.map(|l| format!("{l}: ")).unwrap_or_default();
+        let text = format!("{loc}{msg}; statement skipped");
+        self.ctx.log(LogLevel::Error, &self.prog.instance, &text);
     }
 
     fn stmt(&mut self, s: &Stmt) -> R<Flow> {
@@ -294,25 +324,51 @@ impl Eval<'_> {
                 Ok(Flow::Go)
             }
             Stmt::If {
-                cond,
-                then,
-                otherwise,
-                ..
-            } => match self.expr(cond)? {
-                Value::Boolean(true) => Ok(self.block(std::slice::from_ref(then))),
-                Value::Boolean(false) | Value::Undef => match otherwise {
-                    Some(o) => Ok(self.block(std::slice::from_ref(o))),
-                    None => Ok(Flow::Go),
-                },
-                v => Err(format!(
-                    "the 'if' condition is {}, expected boolean",
-                    v.type_name()
-                )),
-            },
+                arms, otherwise, ..
+            } => {
+                for arm in arms {
+                    // An error in an `else if` condition names that line.
+                    let taken = match self.expr(&arm.cond) {
+                        Ok(Value::Boolean(b)) => Ok(b),
+                        // NXLog: an undef condition is false.
+                        Ok(Value::Undef) => Ok(false),
+                        Ok(v) => Err(format!(
+                            "the 'if' condition is {}, expected boolean",
+                            v.type_name()
+                        )),
+                        Err(e) => Err(e),
+                    };
+                    match taken {
+                        Ok(true) => return Ok(self.exec(&arm.then)),
+                        Ok(false) => {}
+                        Err(e) => {
+                            self.log_error(Some(&arm.loc), &e);
+                            return Ok(Flow::Go);
+                        }
+                    }
+                }
+                Ok(match otherwise {
+                    Some(o) => self.exec(o),
+                    None => Flow::Go,
+                })
+            }
             Stmt::Call { proc, args, loc } => self.call(proc, args, loc),
         }
     }
+}
 
+/// Refuse to build a string of `n` bytes (checked before allocating).
+fn check_len(n: usize) -> R<()> {
+    if n > MAX_STRING_BYTES {
+        return Err(format!(
+            "the result would be a string longer than {} MiB",
+            MAX_STRING_BYTES >> 20
+        ));
+    }
+    Ok(())
+}
+
+impl Eval<'_> {
     fn field_name(&mut self, e: &Expr) -> R<String> {
         match &e.kind {
             ExprKind::Field(f) => Ok(f.clone()),
@@ -415,149 +471,205 @@ impl Eval<'_> {
                 .map_or(Value::Undef, Value::String)),
             ExprKind::Unary(op, x) => {
                 let v = self.expr(x)?;
-                match (op, v) {
-                    (UnOp::Defined, v) => Ok(Value::Boolean(!v.is_undef())),
-                    (_, Value::Undef) => Ok(Value::Undef),
-                    (UnOp::Not, Value::Boolean(b)) => Ok(Value::Boolean(!b)),
-                    (UnOp::Neg, Value::Integer(i)) => i
-                        .checked_neg()
-                        .map(Value::Integer)
-                        .ok_or_else(|| "integer overflow".into()),
-                    (UnOp::Not, v) => Err(format!("cannot apply 'not' to {}", v.type_name())),
-                    (UnOp::Neg, v) => Err(format!("cannot negate {}", v.type_name())),
-                }
+                unary(*op, v)
             }
-            ExprKind::Binary(op, a, b) => self.binary(*op, a, b),
+            ExprKind::Binary(op, a, b) => {
+                let l = self.expr(a)?;
+                self.binary(*op, l, b)
+            }
+            ExprKind::Chain { first, rest } => {
+                // ((a op1 b) op2 c) ...: fold left; `binary` decides whether
+                // the right operand is evaluated at all, as in the tree.
+                let mut acc = self.expr(first)?;
+                for (op, e) in rest {
+                    acc = self.binary(*op, acc, e)?;
+                }
+                Ok(acc)
+            }
             ExprKind::Match { negate, lhs, re } => {
                 let v = self.expr(lhs)?;
-                let s = match v {
-                    Value::Undef => return Ok(Value::Undef),
-                    Value::String(s) => s,
-                    v => {
-                        return Err(format!(
-                            "'{}' needs a string, found {}",
-                            if *negate { "!~" } else { "=~" },
-                            v.type_name()
-                        ))
-                    }
-                };
-                let Some(caps) = re.regex.captures(&s) else {
-                    return Ok(Value::Boolean(*negate));
-                };
-                if !*negate {
-                    self.captures = caps
-                        .iter()
-                        .map(|m| m.map(|m| m.as_str().to_string()))
-                        .collect();
-                    for name in re.regex.capture_names().flatten() {
-                        if let Some(m) = caps.name(name) {
-                            self.rec.set(name, m.as_str());
-                        }
-                    }
-                }
-                Ok(Value::Boolean(!*negate))
+                self.regex_match(*negate, v, re)
             }
             ExprKind::Subst {
                 field,
                 re,
                 replacement,
                 global,
-            } => {
-                let s = match self.rec.value(field) {
-                    Value::Undef => return Ok(Value::Undef),
-                    Value::String(s) => s,
-                    v => {
-                        return Err(format!(
-                            "s/// needs a string field, ${field} is {}",
-                            v.type_name()
-                        ))
-                    }
-                };
-                if !re.regex.is_match(&s) {
-                    return Ok(Value::Boolean(false));
-                }
-                let out = if *global {
-                    re.regex.replace_all(&s, replacement.as_str())
-                } else {
-                    re.regex.replace(&s, replacement.as_str())
-                };
-                let out = out.into_owned();
-                self.rec.set(field, out);
-                Ok(Value::Boolean(true))
-            }
+            } => self.subst(field, re, replacement, *global),
             ExprKind::In { negate, lhs, list } => {
+                // `x in (a, b)` is `x == a or x == b` (NXLog Enterprise has
+                // `in`, CE has not): so `undef in (1, undef)` is TRUE, and
+                // like `or` the result is the last comparison's unless one
+                // is TRUE. `not in` negates that; undef stays undef.
                 let v = self.expr(lhs)?;
-                if v.is_undef() {
-                    return Ok(Value::Undef);
-                }
+                let mut found = Value::Undef;
                 for item in list {
                     let w = self.expr(item)?;
-                    if let Value::Boolean(true) = compare_eq(&v, &w)? {
-                        return Ok(Value::Boolean(!*negate));
+                    found = compare_eq(&v, &w)?;
+                    if let Value::Boolean(true) = found {
+                        break;
                     }
                 }
-                Ok(Value::Boolean(*negate))
+                Ok(match found {
+                    Value::Boolean(b) => Value::Boolean(b != *negate),
+                    o => o,
+                })
             }
-            ExprKind::Call(f, args) => self.func(*f, args),
+            ExprKind::Call(f, args) => {
+                let mut v = Vec::with_capacity(args.len());
+                for a in args {
+                    v.push(self.expr(a)?);
+                }
+                self.func(*f, v)
+            }
         }
     }
 
-    fn binary(&mut self, op: BinOp, a: &Expr, b: &Expr) -> R<Value> {
-        use BinOp::*;
-        let l = self.expr(a)?;
-        // three-valued logic with short-circuit
-        match op {
-            And | Or | Xor => {
-                let lb = match &l {
-                    Value::Boolean(x) => Some(*x),
-                    Value::Undef => None,
-                    v => {
-                        return Err(format!(
-                            "cannot apply '{}' to {}",
-                            op.symbol(),
-                            v.type_name()
-                        ))
-                    }
-                };
-                if op == And && lb == Some(false) {
-                    return Ok(Value::Boolean(false));
+    #[inline(never)]
+    fn regex_match(&mut self, negate: bool, v: Value, re: &RegexLit) -> R<Value> {
+        let s = match v {
+            // undef =~ /x/ and undef !~ /x/ are both undef (expr.c).
+            Value::Undef => return Ok(Value::Undef),
+            Value::String(s) => s,
+            v => {
+                return Err(format!(
+                    "'{}' needs a string, found {}",
+                    if negate { "!~" } else { "=~" },
+                    v.type_name()
+                ))
+            }
+        };
+        let Some(caps) = re.regex.captures(&s) else {
+            return Ok(Value::Boolean(negate));
+        };
+        if !negate {
+            self.captures = caps
+                .iter()
+                .map(|m| m.map(|m| m.as_str().to_string()))
+                .collect();
+            for name in re.regex.capture_names().flatten() {
+                if let Some(m) = caps.name(name) {
+                    self.rec.set(name, m.as_str());
                 }
-                if op == Or && lb == Some(true) {
+            }
+        }
+        Ok(Value::Boolean(!negate))
+    }
+
+    #[inline(never)]
+    fn subst(&mut self, field: &str, re: &RegexLit, replacement: &str, global: bool) -> R<Value> {
+        let s = match self.rec.value(field) {
+            Value::Undef => return Ok(Value::Undef),
+            Value::String(s) => s,
+            v => {
+                return Err(format!(
+                    "s/// needs a string field, ${field} is {}",
+                    v.type_name()
+                ))
+            }
+        };
+        if !re.regex.is_match(&s) {
+            return Ok(Value::Boolean(false));
+        }
+        // Regex::replace_all's loop, with the length checked as it
+        // grows: `s/(.*)/$1$1$1/g`-style growth stops at the cap.
+        let mut out = String::new();
+        let mut last = 0;
+        for caps in re
+            .regex
+            .captures_iter(&s)
+            .take(if global { usize::MAX } else { 1 })
+        {
+            let Some(m) = caps.get(0) else { continue };
+            out.push_str(&s[last..m.start()]);
+            caps.expand(replacement, &mut out);
+            last = m.end();
+            check_len(out.len())?;
+        }
+        out.push_str(&s[last..]);
+        check_len(out.len())?;
+        self.rec.set(field, out);
+        Ok(Value::Boolean(true))
+    }
+
+    /// `l op b`, with `l` already evaluated. Whether `b` is evaluated at all
+    /// follows NXLog CE's expr.c, since evaluating it may set captures or
+    /// fields: `and`, `xor`, `- * / %` and the ordering comparisons skip it
+    /// when `l` is undef, `or` skips it when `l` is TRUE; `==`, `!=` and `+`
+    /// always evaluate both sides.
+    fn binary(&mut self, op: BinOp, l: Value, b: &Expr) -> R<Value> {
+        use BinOp::*;
+        let boolean = |v: &Value| match v {
+            Value::Boolean(x) => Ok(Some(*x)),
+            Value::Undef => Ok(None),
+            v => Err(format!(
+                "cannot apply '{}' to {}",
+                op.symbol(),
+                v.type_name()
+            )),
+        };
+        match op {
+            // expr.c _and: undef if either side is undef, even FALSE and
+            // undef (no short-circuit on FALSE: the right side still runs).
+            And | Xor => {
+                let Some(x) = boolean(&l)? else {
+                    return Ok(Value::Undef);
+                };
+                let r = self.expr(b)?;
+                return Ok(match boolean(&r)? {
+                    None => Value::Undef,
+                    Some(y) if op == And => Value::Boolean(x && y),
+                    Some(y) => Value::Boolean(x ^ y),
+                });
+            }
+            // expr.c _or: TRUE if the left is TRUE, else the right side's
+            // value, undef included. The manual says "undef if both are
+            // undefined", i.e. FALSE or undef = FALSE; the source gives undef
+            // and we follow the source. (CE also refuses an untyped undef on
+            // the left; we treat every undef alike.)
+            Or => {
+                if boolean(&l)? == Some(true) {
                     return Ok(Value::Boolean(true));
                 }
                 let r = self.expr(b)?;
-                let rb = match &r {
-                    Value::Boolean(x) => Some(*x),
-                    Value::Undef => None,
-                    v => {
-                        return Err(format!(
-                            "cannot apply '{}' to {}",
-                            op.symbol(),
-                            v.type_name()
-                        ))
-                    }
-                };
-                return Ok(match (op, lb, rb) {
-                    (And, _, Some(false)) => Value::Boolean(false),
-                    (Or, _, Some(true)) => Value::Boolean(true),
-                    (_, None, _) | (_, _, None) => Value::Undef,
-                    (And, Some(x), Some(y)) => Value::Boolean(x && y),
-                    (Or, Some(x), Some(y)) => Value::Boolean(x || y),
-                    (_, Some(x), Some(y)) => Value::Boolean(x ^ y),
-                });
+                boolean(&r)?;
+                return Ok(r);
             }
+            // expr.c: these return undef for an undef left operand before
+            // evaluating the right one.
+            Lt | Le | Gt | Ge | Sub | Mul | Div | Mod if l.is_undef() => return Ok(Value::Undef),
             _ => {}
         }
         let r = self.expr(b)?;
+        self.combine(op, l, r)
+    }
+
+    /// The value of `l op r` for the operators that need both sides
+    /// (kept out of the recursive path so its frame stays small).
+    #[inline(never)]
+    fn combine(&self, op: BinOp, l: Value, r: Value) -> R<Value> {
+        use BinOp::*;
+        match op {
+            Eq => return compare_eq(&l, &r),
+            Ne => {
+                return compare_eq(&l, &r).map(|v| match v {
+                    Value::Boolean(x) => Value::Boolean(!x),
+                    o => o,
+                })
+            }
+            // string + undef = string, undef + string = string; any other
+            // sum with undef is undef (manual and expr.c _plus).
+            Add => match (&l, &r) {
+                (Value::String(_), Value::Undef) => return Ok(l),
+                (Value::Undef, Value::String(_)) => return Ok(r),
+                _ => {}
+            },
+            _ => {}
+        }
         if l.is_undef() || r.is_undef() {
             return Ok(Value::Undef);
         }
         match op {
-            Eq => compare_eq(&l, &r),
-            Ne => compare_eq(&l, &r).map(|v| match v {
-                Value::Boolean(x) => Value::Boolean(!x),
-                o => o,
-            }),
             Lt | Le | Gt | Ge => {
                 let ord = match (&l, &r) {
                     (Value::Integer(x), Value::Integer(y)) => x.cmp(y),
@@ -590,8 +702,11 @@ impl Eval<'_> {
                     .map(Value::DateTime)
                     .ok_or_else(|| "datetime out of range".into()),
                 (Value::String(_), _) | (_, Value::String(_)) => {
-                    let mut s = self.to_string(&l).unwrap_or_default();
-                    s.push_str(&self.to_string(&r).unwrap_or_default());
+                    let a = self.to_string(&l).unwrap_or_default();
+                    let z = self.to_string(&r).unwrap_or_default();
+                    check_len(a.len() + z.len())?;
+                    let mut s = a;
+                    s.push_str(&z);
                     Ok(Value::String(s))
                 }
                 _ => Err(type_err("+", &l, &r)),
@@ -626,19 +741,30 @@ impl Eval<'_> {
                 v.map(Value::Integer)
                     .ok_or_else(|| "integer overflow".into())
             }
-            And | Or | Xor => unreachable!("handled above"),
+            And | Or | Xor | Eq | Ne => Err(format!("'{}' fell through", op.symbol())),
         }
     }
 
-    fn func(&mut self, f: Func, args: &[Expr]) -> R<Value> {
-        let mut v = Vec::with_capacity(args.len());
-        for a in args {
-            v.push(self.expr(a)?);
-        }
-        // Functions of undef are undef (except type(), defined-ness helpers).
-        if !matches!(f, Func::Type) && v.iter().any(Value::is_undef) {
+    /// A built-in function of evaluated arguments (no recursion here).
+    #[inline(never)]
+    fn func(&mut self, f: Func, v: Vec<Value>) -> R<Value> {
+        // A function of undef is undef, type() included (NXLog CE's
+        // expr-core-funcproc-cb.c), except for these optional arguments,
+        // where undef means "not given": strftime()'s format, substr()'s
+        // end and replace()'s count.
+        let optional = match f {
+            Func::Strftime => Some(1),
+            Func::Substr => Some(2),
+            Func::Replace => Some(3),
+            _ => None,
+        };
+        if v.iter()
+            .enumerate()
+            .any(|(i, x)| x.is_undef() && Some(i) != optional)
+        {
             return Ok(Value::Undef);
         }
+        let given = |i: usize| v.get(i).is_some_and(|x| !x.is_undef());
         let zone = self.ctx.zone();
         let dt = |i: usize| -> R<chrono::DateTime<chrono::FixedOffset>> {
             match &v[i] {
@@ -676,7 +802,7 @@ impl Eval<'_> {
             Func::Substr => {
                 let text = s(0)?;
                 let from = int(1)?;
-                let to = if v.len() > 2 { Some(int(2)?) } else { None };
+                let to = if given(2) { Some(int(2)?) } else { None };
                 if from < 0 || to.is_some_and(|t| t < 0) {
                     return Err("substr() positions must not be negative".into());
                 }
@@ -709,6 +835,7 @@ impl Eval<'_> {
                 Value::DateTime(d) => Value::Integer(d.timestamp_micros()),
                 o => return Err(format!("integer() cannot convert {}", o.type_name())),
             },
+            // undef was handled above: type(undef) is undef, as in NXLog.
             Func::Type => Value::String(v[0].type_name().to_string()),
             Func::Strftime => {
                 let Value::DateTime(d) = &v[0] else {
@@ -717,19 +844,28 @@ impl Eval<'_> {
                         v[0].type_name()
                     ));
                 };
-                Value::String(crate::value::strftime(d, s(1)?, zone)?)
+                // CE: an undef format gives the default `YYYY-MM-DD hh:mm:ss`.
+                let fmt = if given(1) { s(1)? } else { "%Y-%m-%d %H:%M:%S" };
+                Value::String(crate::value::strftime(d, fmt, zone)?)
             }
             Func::Parsedate => {
                 crate::value::parse_datetime(s(0)?, zone).map_or(Value::Undef, Value::DateTime)
             }
             Func::Replace => {
                 let (text, from, to) = (s(0)?, s(1)?, s(2)?);
+                let limit = if given(3) {
+                    int(3)?.max(0) as usize
+                } else {
+                    usize::MAX
+                };
                 if from.is_empty() {
                     Value::String(text.to_string())
-                } else if v.len() > 3 {
-                    Value::String(text.replacen(from, to, int(3)?.max(0) as usize))
                 } else {
-                    Value::String(text.replace(from, to))
+                    let n = text.matches(from).take(limit).count();
+                    check_len(
+                        (text.len() - n * from.len()).saturating_add(n.saturating_mul(to.len())),
+                    )?;
+                    Value::String(text.replacen(from, to, limit))
                 }
             }
             Func::Datetime => {
@@ -757,9 +893,30 @@ impl Eval<'_> {
     }
 }
 
+#[inline(never)]
+fn unary(op: UnOp, v: Value) -> R<Value> {
+    match (op, v) {
+        (UnOp::Defined, v) => Ok(Value::Boolean(!v.is_undef())),
+        // `not undef` and `-undef` are undef (NXLog's manual and expr.c;
+        // CE's `-` also forgets to negate, we don't).
+        (_, Value::Undef) => Ok(Value::Undef),
+        (UnOp::Not, Value::Boolean(b)) => Ok(Value::Boolean(!b)),
+        (UnOp::Neg, Value::Integer(i)) => i
+            .checked_neg()
+            .map(Value::Integer)
+            .ok_or_else(|| "integer overflow".into()),
+        (UnOp::Not, v) => Err(format!("cannot apply 'not' to {}", v.type_name())),
+        (UnOp::Neg, v) => Err(format!("cannot negate {}", v.type_name())),
+    }
+}
+
+/// `==`: undef == undef is TRUE, undef == anything else is undef (manual
+/// and expr.c _equal); values of different types cannot be compared.
 fn compare_eq(l: &Value, r: &Value) -> R<Value> {
-    if l.is_undef() || r.is_undef() {
-        return Ok(Value::Undef);
+    match (l.is_undef(), r.is_undef()) {
+        (true, true) => return Ok(Value::Boolean(true)),
+        (false, false) => {}
+        _ => return Ok(Value::Undef),
     }
     if l.type_of() != r.type_of() {
         return Err(format!(

@@ -72,6 +72,15 @@ pub fn parse_str(text: &str, virtual_path: impl AsRef<Path>) -> Result<Config, E
     let p = virtual_path.as_ref();
     let display = p.display().to_string();
     let mut r = source::Reader::new();
+    if let Some(kind) = source::utf16_kind(text.as_bytes()) {
+        // text decoded from UTF-16 as if it were UTF-8: say so once
+        r.errors.push(Diagnostic::new(
+            &Location::new(&display, 0),
+            "",
+            format!("'{display}' is {kind} text; configuration files must be UTF-8"),
+        ));
+        return finish(&display, r);
+    }
     r.read_text(text, &display, p.parent().unwrap_or(Path::new("")));
     finish(&display, r)
 }

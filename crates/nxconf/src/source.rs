@@ -22,9 +22,17 @@ pub(crate) struct Reader {
     pub notes: Vec<Note>,
     /// Canonical paths of the files being read, innermost last (cycle check).
     stack: Vec<PathBuf>,
+    /// Bytes added by define substitution so far (see MAX_EXPANDED_TOTAL).
+    expanded: usize,
 }
 
 const MAX_INCLUDE_DEPTH: usize = 32;
+/// The longest a logical line may get once `%NAME%` defines are replaced.
+/// Defines are expanded when defined, so `define B %A%%A%` doubles each
+/// time; without a bound forty such lines need a terabyte.
+const MAX_EXPANDED_LINE: usize = 1 << 20;
+/// Total bytes defines may add to a configuration (all lines together).
+const MAX_EXPANDED_TOTAL: usize = 16 << 20;
 /// Refuse absurd files instead of allocating without bound.
 const MAX_FILE_SIZE: u64 = 64 << 20;
 
@@ -36,6 +44,7 @@ impl Reader {
             errors: Vec::new(),
             notes: Vec::new(),
             stack: Vec::new(),
+            expanded: 0,
         }
     }
 
@@ -85,6 +94,13 @@ impl Reader {
                 return;
             }
         };
+        if let Some(kind) = utf16_kind(&bytes) {
+            // One clear message instead of a parse error for every line.
+            self.errors.push(fail(format!(
+                "cannot read '{display}': the file is {kind} text; regmon, like NXLog, reads configuration files as UTF-8 (save it as UTF-8, e.g. in Notepad: Save As, Encoding UTF-8)"
+            )));
+            return;
+        }
         let text = String::from_utf8_lossy(&bytes);
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
         self.stack.push(canon);
@@ -143,7 +159,13 @@ impl Reader {
         if text.trim().is_empty() {
             return;
         }
-        let text = self.substitute(&text);
+        let text = match self.substitute(&text) {
+            Ok(t) => t,
+            Err(msg) => {
+                self.errors.push(Diagnostic::new(&loc, &raw, msg));
+                return;
+            }
+        };
         let trimmed = text.trim_start();
         let (word, rest) = split_word(trimmed);
         let lw = word.to_ascii_lowercase();
@@ -269,10 +291,12 @@ impl Reader {
     }
 
     /// Replace `%NAME%` of known defines; unknown `%...%` stays (strftime
-    /// formats such as `%Y%m%d` must survive).
-    fn substitute(&self, text: &str) -> String {
+    /// formats such as `%Y%m%d` must survive). Refuses to grow a line past
+    /// MAX_EXPANDED_LINE or the configuration past MAX_EXPANDED_TOTAL,
+    /// checked before each piece is appended.
+    fn substitute(&mut self, text: &str) -> Result<String, String> {
         if self.defines.is_empty() || !text.contains('%') {
-            return text.to_string();
+            return Ok(text.to_string());
         }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
@@ -289,6 +313,19 @@ impl Reader {
             });
             match hit {
                 Some((e, v)) => {
+                    if out.len() + v.len() > MAX_EXPANDED_LINE {
+                        return Err(format!(
+                            "define expansion too large: this line would be longer than {} MiB once %NAME% defines are replaced",
+                            MAX_EXPANDED_LINE >> 20
+                        ));
+                    }
+                    if self.expanded + v.len() > MAX_EXPANDED_TOTAL {
+                        return Err(format!(
+                            "define expansion too large: %NAME% defines would add more than {} MiB to the configuration",
+                            MAX_EXPANDED_TOTAL >> 20
+                        ));
+                    }
+                    self.expanded += v.len();
                     out.push_str(v);
                     rest = &after[e + 1..];
                 }
@@ -299,7 +336,39 @@ impl Reader {
             }
         }
         out.push_str(rest);
-        out
+        Ok(out)
+    }
+}
+
+/// Whether `bytes` look like UTF-16 text, and which kind: a byte-order mark,
+/// or (without one) NUL bytes in every other position, which is how ASCII
+/// text looks in UTF-16 and never how a UTF-8 configuration looks.
+pub(crate) fn utf16_kind(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0xFF, 0xFE, ..] => return Some("UTF-16 (little-endian, with byte-order mark)"),
+        [0xFE, 0xFF, ..] => return Some("UTF-16 (big-endian, with byte-order mark)"),
+        _ => {}
+    }
+    let head = &bytes[..bytes.len().min(4096) & !1];
+    if head.len() < 2 {
+        return None;
+    }
+    let pairs = head.len() / 2;
+    let nul_at = |odd: usize| {
+        head.iter()
+            .skip(odd)
+            .step_by(2)
+            .filter(|b| **b == 0)
+            .count()
+    };
+    let (even, odd) = (nul_at(0), nul_at(1));
+    // mostly one side NUL, hardly any on the other
+    if odd * 10 >= pairs * 6 && even * 10 <= pairs {
+        Some("UTF-16 (little-endian)")
+    } else if even * 10 >= pairs * 6 && odd * 10 <= pairs {
+        Some("UTF-16 (big-endian)")
+    } else {
+        None
     }
 }
 

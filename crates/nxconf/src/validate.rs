@@ -163,10 +163,10 @@ fn string_expr(d: &Directive, scope: &ExecScope) -> Result<StringExpr, Diagnosti
     let prog = Program::from_parts(Vec::new(), scope);
     if !looks_like_expression(&d.value) {
         return Ok(StringExpr {
-            expr: crate::lang::ast::Expr {
-                kind: crate::lang::ast::ExprKind::Lit(Value::String(d.value.clone())),
-                ty: crate::value::Type::String,
-            },
+            expr: crate::lang::ast::Expr::new(
+                crate::lang::ast::ExprKind::Lit(Value::String(d.value.clone())),
+                crate::value::Type::String,
+            ),
             text: d.value.clone(),
             constant: Some(d.value.clone()),
             program: prog,

@@ -134,32 +134,110 @@ fn regex_and_captures() {
     assert_eq!(rec.get_str("Grp"), Some("v=k"));
 }
 
+/// Every operator and function with undef, as NXLog evaluates it (its
+/// reference manual and NXLog CE's src/common/expr.c and
+/// expr-core-funcproc-cb.c). README-undef.md has the same table.
 #[test]
 fn undef_semantics() {
+    let u = Value::Undef;
     let cases = [
-        ("$Nope == 1", Value::Undef),
-        ("$Nope != 1", Value::Undef),
-        ("$Nope < 1", Value::Undef),
-        ("undef == undef", Value::Undef),
-        ("$Nope + 1", Value::Undef),
-        ("$Nope + 'x'", Value::Undef),
-        ("not $Nope", Value::Undef),
-        ("-$Nope", Value::Undef),
-        ("$Nope =~ /x/", Value::Undef),
-        ("$Nope in (1, 2)", Value::Undef),
-        ("lc($Nope)", Value::Undef),
+        // + : a string absorbs undef, everything else with undef is undef
+        ("'text' + undef", s("text")),
+        ("undef + 'text'", s("text")),
+        ("'changed: ' + $Nope", s("changed: ")),
+        ("$Nope + 'x'", s("x")),
+        ("'' + $Nope", s("")),
+        ("undef + undef", u.clone()),
+        ("$Nope + 1", u.clone()),
+        ("1 + $Nope", u.clone()),
+        ("$EventTime + $Nope", u.clone()),
+        ("'a' + $Nope + 'b' + $Nope2", s("ab")),
+        // - * / %
+        ("$Nope - 1", u.clone()),
+        ("1 - $Nope", u.clone()),
+        ("$Nope * 2", u.clone()),
+        ("2 * $Nope", u.clone()),
+        ("$Nope / 2", u.clone()),
+        ("2 / $Nope", u.clone()),
+        ("$Nope % 2", u.clone()),
+        ("2 % $Nope", u.clone()),
+        // == and !=: undef equals only undef
+        ("undef == undef", b(true)),
+        ("$Nope == $Nope2", b(true)),
+        ("undef != undef", b(false)),
+        ("$Nope == 1", u.clone()),
+        ("1 == $Nope", u.clone()),
+        ("$Nope != 1", u.clone()),
+        ("'x' != $Nope", u.clone()),
+        // ordering comparisons: always undef, undef < undef too
+        ("$Nope < 1", u.clone()),
+        ("1 <= $Nope", u.clone()),
+        ("$Nope > 1", u.clone()),
+        ("1 >= $Nope", u.clone()),
+        ("undef < undef", u.clone()),
+        // and: undef if either side is undef, FALSE and undef too
+        ("TRUE and $Nope", u.clone()),
+        ("FALSE and $Nope", u.clone()),
+        ("$Nope and TRUE", u.clone()),
+        ("$Nope and FALSE", u.clone()),
+        ("undef and undef", u.clone()),
+        // or: TRUE if the left is TRUE, else the right side's value
+        ("TRUE or $Nope", b(true)),
+        ("$Nope or TRUE", b(true)),
+        ("$Nope or FALSE", b(false)),
+        ("FALSE or $Nope", u.clone()),
+        ("undef or undef", u.clone()),
+        // xor: undef if either side is undef
+        ("TRUE xor $Nope", u.clone()),
+        ("$Nope xor FALSE", u.clone()),
+        // unary
+        ("not $Nope", u.clone()),
+        ("not undef", u.clone()),
+        ("-$Nope", u.clone()),
         ("defined $Nope", b(false)),
         ("defined undef", b(false)),
         ("defined $Size", b(true)),
         ("defined ($Nope == 1)", b(false)),
-        ("FALSE and $Nope", b(false)),
-        ("$Nope and FALSE", b(false)),
-        ("TRUE and $Nope", Value::Undef),
-        ("TRUE or $Nope", b(true)),
-        ("$Nope or TRUE", b(true)),
-        ("FALSE or $Nope", Value::Undef),
-        ("TRUE xor $Nope", Value::Undef),
-        ("type($Nope)", s("undef")),
+        ("defined ($Nope == undef)", b(true)),
+        ("defined ('x' + $Nope)", b(true)),
+        // regular expressions
+        ("$Nope =~ /x/", u.clone()),
+        ("$Nope !~ /x/", u.clone()),
+        // in / not in: x == a or x == b ...
+        ("$Nope in (1, 2)", u.clone()),
+        ("$Nope not in (1, 2)", u.clone()),
+        ("$Nope in (1, undef)", b(true)),
+        ("$Nope not in (undef)", b(false)),
+        ("1 in (undef, 1)", b(true)),
+        ("1 in (undef, 2)", b(false)),
+        ("1 in (2, undef)", u.clone()),
+        // functions of undef are undef
+        ("type($Nope)", u.clone()),
+        ("type(undef)", u.clone()),
+        ("string($Nope)", u.clone()),
+        ("integer($Nope)", u.clone()),
+        ("lc($Nope)", u.clone()),
+        ("uc($Nope)", u.clone()),
+        ("size($Nope)", u.clone()),
+        ("substr($Nope, 1)", u.clone()),
+        ("substr('abc', $Nope)", u.clone()),
+        ("replace($Nope, 'a', 'b')", u.clone()),
+        ("replace('abc', $Nope, 'b')", u.clone()),
+        ("replace('abc', 'a', $Nope)", u.clone()),
+        ("parsedate($Nope)", u.clone()),
+        ("datetime($Nope)", u.clone()),
+        ("strftime($Nope, '%Y')", u.clone()),
+        ("year($Nope)", u.clone()),
+        ("month($Nope)", u.clone()),
+        ("day($Nope)", u.clone()),
+        ("hour($Nope)", u.clone()),
+        ("minute($Nope)", u.clone()),
+        ("second($Nope)", u.clone()),
+        ("dayofweek($Nope)", u.clone()),
+        // ... except optional arguments, where undef means "not given"
+        ("substr('abcdef', 2, $Nope)", s("cdef")),
+        ("replace('a-b-c', '-', '+', $Nope)", s("a+b+c")),
+        ("strftime($EventTime, $Nope)", s("2024-01-02 04:04:05")),
     ];
     for (e, want) in cases {
         assert_eq!(eval(e), want, "{e}");
@@ -170,6 +248,42 @@ fn undef_semantics() {
     p.run(&mut rec, &mut ctx());
     assert_eq!(rec.get_str("a"), Some("else"));
     assert!(!rec.contains("Size"));
+    // the example: a NEW event has no PrevDigest, the message stays
+    let p = compile("$Message = 'changed: ' + $PrevDigest + ' -> ' + $Digest;");
+    let mut rec = Record::new().with("Digest", "abc");
+    p.run(&mut rec, &mut ctx());
+    assert_eq!(rec.get_str("Message"), Some("changed:  -> abc"));
+    // log_*() prints undef as nothing
+    let p = compile("log_info('x=', $Nope, '.');");
+    let mut c = ctx();
+    p.run(&mut event(), &mut c);
+    assert_eq!(c.logs.len(), 1);
+    assert_eq!(c.logs[0].2, "x=.");
+}
+
+/// `and` evaluates its right side even when the left is FALSE (NXLog CE
+/// does; a regex there still sets captures), `or` skips it after TRUE, and
+/// `- * / %` and `< <= > >=` skip it after an undef left side.
+#[test]
+fn which_operands_are_evaluated() {
+    let cases = [
+        ("FALSE and $Name =~ /(Run)/", true),
+        ("$Nope and $Name =~ /(Run)/", false),
+        ("TRUE or $Name =~ /(Run)/", false),
+        ("FALSE or $Name =~ /(Run)/", true),
+        ("$Nope == ($Name =~ /(Run)/)", true),
+        ("$Nope < integer($Name =~ /(Run)/)", false),
+        ("$Nope - integer($Name =~ /(Run)/)", false),
+        ("1 < integer($Name =~ /(Run)/)", true),
+        ("$Nope + integer($Name =~ /(Run)/)", true),
+    ];
+    for (e, runs) in cases {
+        let p = compile(&format!("$r = {e}; $c = $1;"));
+        let mut rec = event();
+        let mut c = ctx();
+        p.run(&mut rec, &mut c);
+        assert_eq!(rec.get_str("c") == Some("Run"), runs, "{e}: {:?}", c.logs);
+    }
 }
 
 #[test]

@@ -11,6 +11,10 @@ pub struct Expr {
     pub kind: ExprKind,
     /// Statically known result type (`Unknown` for fields).
     pub ty: Type,
+    /// Height of this expression tree (a literal is 1). The parser refuses
+    /// trees taller than its limit, so evaluating one cannot overflow the
+    /// stack; it is computed from the children, so never walks the tree.
+    pub(crate) height: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +122,14 @@ pub enum ExprKind {
     Capture(usize),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// A left-associative run of binary operators of one precedence level,
+    /// `a + b - c + ...`: the same value as nested `Binary`s, but flat, so
+    /// a 30,000-term chain is evaluated in a loop (and dropped) without
+    /// recursion.
+    Chain {
+        first: Box<Expr>,
+        rest: Vec<(BinOp, Expr)>,
+    },
     Match {
         negate: bool,
         lhs: Box<Expr>,
@@ -149,9 +161,11 @@ pub enum Stmt {
         args: Vec<Expr>,
         loc: Location,
     },
+    /// `if c1 s1 else if c2 s2 ... else s`: the `else if` arms are kept
+    /// flat, so a long chain neither nests in the parser nor recurses when
+    /// run or dropped.
     If {
-        cond: Expr,
-        then: Box<Stmt>,
+        arms: Vec<IfArm>,
         otherwise: Option<Box<Stmt>>,
         loc: Location,
     },
@@ -159,7 +173,45 @@ pub enum Stmt {
     Empty,
 }
 
+/// One `if COND STMT` arm of an if/else-if chain.
+#[derive(Clone, Debug)]
+pub struct IfArm {
+    pub cond: Expr,
+    pub then: Stmt,
+    /// Where this arm's `if` is (an `else if` may be lines below the first).
+    pub loc: Location,
+}
+
 impl Expr {
+    /// An expression node; its height comes from its direct children.
+    pub fn new(kind: ExprKind, ty: Type) -> Expr {
+        let h = |e: &Expr| e.height;
+        let below = match &kind {
+            ExprKind::Lit(_)
+            | ExprKind::Field(_)
+            | ExprKind::Capture(_)
+            | ExprKind::Subst { .. } => 0,
+            ExprKind::Unary(_, e) => h(e),
+            ExprKind::Binary(_, a, b) => h(a).max(h(b)),
+            ExprKind::Chain { first, rest } => {
+                rest.iter().map(|(_, e)| h(e)).fold(h(first), u32::max)
+            }
+            ExprKind::Match { lhs, .. } => h(lhs),
+            ExprKind::In { lhs, list, .. } => list.iter().map(h).fold(h(lhs), u32::max),
+            ExprKind::Call(_, args) => args.iter().map(h).max().unwrap_or(0),
+        };
+        Expr {
+            kind,
+            ty,
+            height: below.saturating_add(1),
+        }
+    }
+
+    /// The height of the expression tree (see [`Expr::new`]).
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
     /// True when the expression reads no event data and calls nothing
     /// environment-dependent, so it can be evaluated at load time.
     pub fn is_constant(&self) -> bool {
@@ -168,6 +220,9 @@ impl Expr {
             ExprKind::Field(_) | ExprKind::Capture(_) | ExprKind::Subst { .. } => false,
             ExprKind::Unary(_, e) => e.is_constant(),
             ExprKind::Binary(_, a, b) => a.is_constant() && b.is_constant(),
+            ExprKind::Chain { first, rest } => {
+                first.is_constant() && rest.iter().all(|(_, e)| e.is_constant())
+            }
             ExprKind::Match { lhs, .. } => lhs.is_constant(),
             ExprKind::In { lhs, list, .. } => {
                 lhs.is_constant() && list.iter().all(Expr::is_constant)
@@ -188,6 +243,9 @@ impl Expr {
             ExprKind::Subst { .. } | ExprKind::Match { .. } => true,
             ExprKind::Unary(_, e) => e.may_write(),
             ExprKind::Binary(_, a, b) => a.may_write() || b.may_write(),
+            ExprKind::Chain { first, rest } => {
+                first.may_write() || rest.iter().any(|(_, e)| e.may_write())
+            }
             ExprKind::In { lhs, list, .. } => lhs.may_write() || list.iter().any(Expr::may_write),
             ExprKind::Call(_, args) => args.iter().any(Expr::may_write),
         }

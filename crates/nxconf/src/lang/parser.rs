@@ -123,45 +123,86 @@ struct Parser<'a> {
     depth: usize,
 }
 
-/// Nesting bound: hostile input cannot overflow the stack.
-const MAX_DEPTH: usize = 48;
+/// How deeply parentheses, blocks, `if` bodies, function arguments and
+/// unary operators may nest. The evaluator recurses once per level (the
+/// parser runs on its own thread, see [`PARSE_STACK`]), so this bound, not
+/// the input, decides its stack use: far above what a real configuration
+/// needs, and small enough that running the deepest accepted code fits a
+/// 2 MiB thread stack with room to spare (tests/fuzz.rs checks it). Flat
+/// runs (`a + b + ...`, `else if` chains, statement lists) do not count.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// The tallest expression tree accepted (see [`Expr::height`]); the
+/// evaluator recurses once per level.
+pub(crate) const MAX_HEIGHT: u32 = 100;
+
+/// Stack for the thread that compiles Exec code. The parser recurses about
+/// fifteen calls per nesting level, which at [`MAX_DEPTH`] levels can need
+/// over 1 MiB in a debug build: more than a caller's 2 MiB thread can be
+/// assumed to have free. Compiling on a thread of our own makes the limit
+/// independent of the caller (the memory is reserved, not committed).
+const PARSE_STACK: usize = 16 << 20;
+
+/// Run `f` on a thread with [`PARSE_STACK`] bytes of stack.
+fn on_parse_stack<T: Send>(
+    f: impl FnOnce() -> Result<T, Diagnostic> + Send,
+) -> Result<T, Diagnostic> {
+    std::thread::scope(|s| {
+        match std::thread::Builder::new()
+            .name("nxconf-compile".into())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(s, f)
+        {
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(e) => Err(Diagnostic::new(
+                &Location::new("<exec>", 0),
+                "",
+                format!("cannot start a thread to compile Exec code: {e}"),
+            )),
+        }
+    })
+}
 
 /// Compile a piece of Exec code into statements.
 pub(crate) fn parse_program(src: &ExecSource, scope: &ExecScope) -> Result<Vec<Stmt>, Diagnostic> {
-    let toks = tokenize(&src.text).map_err(|e| src.diag(e.offset, e.message))?;
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        src,
-        scope,
-        depth: 0,
-    };
-    let mut out = Vec::new();
-    while !p.at_eof() {
-        out.push(p.stmt().map_err(|e| src.diag(e.off, e.msg))?);
-    }
-    Ok(out)
+    on_parse_stack(|| {
+        let toks = tokenize(&src.text).map_err(|e| src.diag(e.offset, e.message))?;
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            src,
+            scope,
+            depth: 0,
+        };
+        let mut out = Vec::new();
+        while !p.at_eof() {
+            out.push(p.stmt().map_err(|e| src.diag(e.off, e.msg))?);
+        }
+        Ok(out)
+    })
 }
 
 /// Compile a single expression (directive values such as om_file's File).
 pub(crate) fn parse_expression(src: &ExecSource, scope: &ExecScope) -> Result<Expr, Diagnostic> {
-    let toks = tokenize(&src.text).map_err(|e| src.diag(e.offset, e.message))?;
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        src,
-        scope,
-        depth: 0,
-    };
-    let e = p.expr().map_err(|e| src.diag(e.off, e.msg))?;
-    if !p.at_eof() {
-        let t = p.peek().clone();
-        return Err(src.diag(
-            t.start,
-            format!("unexpected {} after the expression", describe(&t.tok)),
-        ));
-    }
-    Ok(e)
+    on_parse_stack(|| {
+        let toks = tokenize(&src.text).map_err(|e| src.diag(e.offset, e.message))?;
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            src,
+            scope,
+            depth: 0,
+        };
+        let e = p.expr().map_err(|e| src.diag(e.off, e.msg))?;
+        if !p.at_eof() {
+            let t = p.peek().clone();
+            return Err(src.diag(
+                t.start,
+                format!("unexpected {} after the expression", describe(&t.tok)),
+            ));
+        }
+        Ok(e)
+    })
 }
 
 fn describe(t: &Tok) -> String {
@@ -561,7 +602,10 @@ impl Parser<'_> {
     fn enter(&mut self, off: usize) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return self.err(off, "nesting too deep");
+            return self.err(
+                off,
+                format!("nesting too deep: more than {MAX_DEPTH} levels of parentheses, blocks, 'if' bodies or unary operators"),
+            );
         }
         Ok(())
     }
@@ -612,32 +656,45 @@ impl Parser<'_> {
                 Ok(Stmt::Block(body))
             }
             Tok::Ident(k) if k.eq_ignore_ascii_case("if") => {
-                self.next();
-                if self.at_eof() {
-                    return self.err(t.end, "expected a condition after 'if'");
-                }
-                let cond = self.expr()?;
-                if known(cond.ty) && cond.ty != T::Boolean {
-                    return self.err(t.start, format!("type error: the 'if' condition is {}, expected boolean", cond.ty.name()));
-                }
-                if self.at_eof() {
-                    let e = self.peek().start;
-                    return self.err(e, "expected a statement after the 'if' condition");
-                }
-                let then = Box::new(self.stmt()?);
-                let otherwise = if is_kw(&self.peek().tok, "else") {
+                // `else if` arms are collected in this loop rather than
+                // parsed as a nested statement: NXLog accepts long chains.
+                let mut arms = Vec::new();
+                let mut if_tok = t.clone();
+                let otherwise = loop {
+                    self.next();
+                    if self.at_eof() {
+                        return self.err(if_tok.end, "expected a condition after 'if'");
+                    }
+                    let cond = self.expr()?;
+                    if known(cond.ty) && cond.ty != T::Boolean {
+                        return self.err(if_tok.start, format!("type error: the 'if' condition is {}, expected boolean", cond.ty.name()));
+                    }
+                    if self.at_eof() {
+                        let e = self.peek().start;
+                        return self.err(e, "expected a statement after the 'if' condition");
+                    }
+                    let then = self.stmt()?;
+                    arms.push(IfArm {
+                        cond,
+                        then,
+                        loc: self.loc(if_tok.start),
+                    });
+                    if !is_kw(&self.peek().tok, "else") {
+                        break None;
+                    }
                     self.next();
                     if self.at_eof() {
                         let e = self.peek().start;
                         return self.err(e, "expected a statement after 'else'");
                     }
-                    Some(Box::new(self.stmt()?))
-                } else {
-                    None
+                    if is_kw(&self.peek().tok, "if") {
+                        if_tok = self.peek().clone();
+                        continue;
+                    }
+                    break Some(Box::new(self.stmt()?));
                 };
                 Ok(Stmt::If {
-                    cond,
-                    then,
+                    arms,
                     otherwise,
                     loc: self.loc(t.start),
                 })
@@ -653,11 +710,15 @@ impl Parser<'_> {
                         self.pos -= 1;
                         let e = self.expr()?;
                         self.end_stmt()?;
+                        let loc = self.loc(t.start);
                         return Ok(Stmt::If {
-                            cond: e,
-                            then: Box::new(Stmt::Empty),
+                            arms: vec![IfArm {
+                                cond: e,
+                                then: Stmt::Empty,
+                                loc: loc.clone(),
+                            }],
                             otherwise: None,
-                            loc: self.loc(t.start),
+                            loc,
                         });
                     }
                     return self.err(n.start, format!("expected '=' after ${name}, found {}", describe(&n.tok)));
@@ -909,42 +970,74 @@ impl Parser<'_> {
         r
     }
 
-    fn bin(&self, op: BinOp, l: Expr, r: Expr, off: usize) -> PResult<Expr> {
-        let ty = binary_type(op, l.ty, r.ty).map_err(|m| PErr { off, msg: m })?;
-        Ok(Expr {
-            kind: ExprKind::Binary(op, Box::new(l), Box::new(r)),
-            ty,
-        })
+    /// An expression node, refused when its tree gets taller than
+    /// [`MAX_HEIGHT`].
+    fn mk(&self, kind: ExprKind, ty: Type, off: usize) -> PResult<Expr> {
+        let e = Expr::new(kind, ty);
+        if e.height > MAX_HEIGHT {
+            return self.err(
+                off,
+                format!("expression nested too deeply (more than {MAX_HEIGHT} levels)"),
+            );
+        }
+        Ok(e)
+    }
+
+    /// A left-associative run `first op1 r1 op2 r2 ...` (already type
+    /// checked, result type `ty`) as one flat node.
+    fn chain(
+        &self,
+        first: Expr,
+        mut rest: Vec<(BinOp, Expr)>,
+        ty: Type,
+        off: usize,
+    ) -> PResult<Expr> {
+        match rest.len() {
+            0 => Ok(first),
+            1 => {
+                let (op, r) = rest.remove(0);
+                self.mk(ExprKind::Binary(op, Box::new(first), Box::new(r)), ty, off)
+            }
+            _ => self.mk(
+                ExprKind::Chain {
+                    first: Box::new(first),
+                    rest,
+                },
+                ty,
+                off,
+            ),
+        }
+    }
+
+    /// Parse `operand (OP operand)*` for one precedence level.
+    fn left_assoc(
+        &mut self,
+        operand: fn(&mut Self) -> PResult<Expr>,
+        op_of: fn(&Tok) -> Option<BinOp>,
+    ) -> PResult<Expr> {
+        let start = self.peek().start;
+        let first = operand(self)?;
+        let mut ty = first.ty;
+        let mut rest = Vec::new();
+        while let Some(op) = op_of(&self.peek().tok) {
+            let off = self.next().start;
+            let r = operand(self)?;
+            ty = binary_type(op, ty, r.ty).map_err(|m| PErr { off, msg: m })?;
+            rest.push((op, r));
+        }
+        self.chain(first, rest, ty, start)
     }
 
     fn or_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.xor_expr()?;
-        while is_kw(&self.peek().tok, "or") {
-            let off = self.next().start;
-            let r = self.xor_expr()?;
-            l = self.bin(BinOp::Or, l, r, off)?;
-        }
-        Ok(l)
+        self.left_assoc(Self::xor_expr, |t| is_kw(t, "or").then_some(BinOp::Or))
     }
 
     fn xor_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.and_expr()?;
-        while is_kw(&self.peek().tok, "xor") {
-            let off = self.next().start;
-            let r = self.and_expr()?;
-            l = self.bin(BinOp::Xor, l, r, off)?;
-        }
-        Ok(l)
+        self.left_assoc(Self::and_expr, |t| is_kw(t, "xor").then_some(BinOp::Xor))
     }
 
     fn and_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.not_expr()?;
-        while is_kw(&self.peek().tok, "and") {
-            let off = self.next().start;
-            let r = self.not_expr()?;
-            l = self.bin(BinOp::And, l, r, off)?;
-        }
-        Ok(l)
+        self.left_assoc(Self::not_expr, |t| is_kw(t, "and").then_some(BinOp::And))
     }
 
     fn not_expr(&mut self) -> PResult<Expr> {
@@ -959,16 +1052,16 @@ impl Parser<'_> {
                     format!("type error: cannot apply 'not' to {}", e.ty.name()),
                 );
             }
-            return Ok(Expr {
-                kind: ExprKind::Unary(UnOp::Not, Box::new(e)),
-                ty: T::Boolean,
-            });
+            return self.mk(ExprKind::Unary(UnOp::Not, Box::new(e)), T::Boolean, off);
         }
         self.cmp_expr()
     }
 
     fn cmp_expr(&mut self) -> PResult<Expr> {
+        let start = self.peek().start;
         let mut l = self.add_expr()?;
+        let mut ty = l.ty;
+        let mut rest: Vec<(BinOp, Expr)> = Vec::new();
         loop {
             let t = self.peek().clone();
             let op = match &t.tok {
@@ -981,25 +1074,35 @@ impl Parser<'_> {
                 Tok::Op(m @ ("=~" | "!~")) => {
                     let negate = *m == "!~";
                     self.next();
+                    l = self.chain(l, std::mem::take(&mut rest), ty, start)?;
                     l = self.regex_op(l, negate, &t)?;
+                    ty = l.ty;
                     continue;
                 }
                 Tok::Ident(k) if k.eq_ignore_ascii_case("in") => {
                     self.next();
+                    l = self.chain(l, std::mem::take(&mut rest), ty, start)?;
                     l = self.in_list(l, false, t.start)?;
+                    ty = l.ty;
                     continue;
                 }
                 Tok::Ident(k) if k.eq_ignore_ascii_case("not") && is_kw(self.peek_at(1), "in") => {
                     self.next();
                     self.next();
+                    l = self.chain(l, std::mem::take(&mut rest), ty, start)?;
                     l = self.in_list(l, true, t.start)?;
+                    ty = l.ty;
                     continue;
                 }
-                _ => return Ok(l),
+                _ => return self.chain(l, rest, ty, start),
             };
             self.next();
             let r = self.add_expr()?;
-            l = self.bin(op, l, r, t.start)?;
+            ty = binary_type(op, ty, r.ty).map_err(|m| PErr {
+                off: t.start,
+                msg: m,
+            })?;
+            rest.push((op, r));
         }
     }
 
@@ -1021,8 +1124,8 @@ impl Parser<'_> {
                     off: t.start,
                     msg: m,
                 })?;
-                Ok(Expr {
-                    kind: ExprKind::Match {
+                self.mk(
+                    ExprKind::Match {
                         negate,
                         lhs: Box::new(l),
                         re: Arc::new(RegexLit {
@@ -1030,8 +1133,9 @@ impl Parser<'_> {
                             source: pattern,
                         }),
                     },
-                    ty: T::Boolean,
-                })
+                    T::Boolean,
+                    op.start,
+                )
             }
             Tok::Subst {
                 pattern,
@@ -1045,8 +1149,8 @@ impl Parser<'_> {
                     off: t.start,
                     msg: m,
                 })?;
-                Ok(Expr {
-                    kind: ExprKind::Subst {
+                self.mk(
+                    ExprKind::Subst {
                         field: field.clone(),
                         re: Arc::new(RegexLit {
                             regex,
@@ -1055,8 +1159,9 @@ impl Parser<'_> {
                         replacement: convert_replacement(&replacement),
                         global,
                     },
-                    ty: T::Boolean,
-                })
+                    T::Boolean,
+                    op.start,
+                )
             }
             other => self.err(
                 t.start,
@@ -1093,43 +1198,32 @@ impl Parser<'_> {
                 );
             }
         }
-        Ok(Expr {
-            kind: ExprKind::In {
+        self.mk(
+            ExprKind::In {
                 negate,
                 lhs: Box::new(l),
                 list,
             },
-            ty: T::Boolean,
-        })
+            T::Boolean,
+            off,
+        )
     }
 
     fn add_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.mul_expr()?;
-        loop {
-            let op = match self.peek().tok {
-                Tok::Op("+") => BinOp::Add,
-                Tok::Op("-") => BinOp::Sub,
-                _ => return Ok(l),
-            };
-            let off = self.next().start;
-            let r = self.mul_expr()?;
-            l = self.bin(op, l, r, off)?;
-        }
+        self.left_assoc(Self::mul_expr, |t| match t {
+            Tok::Op("+") => Some(BinOp::Add),
+            Tok::Op("-") => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     fn mul_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.unary()?;
-        loop {
-            let op = match self.peek().tok {
-                Tok::Op("*") => BinOp::Mul,
-                Tok::Op("/") => BinOp::Div,
-                Tok::Op("%") => BinOp::Mod,
-                _ => return Ok(l),
-            };
-            let off = self.next().start;
-            let r = self.unary()?;
-            l = self.bin(op, l, r, off)?;
-        }
+        self.left_assoc(Self::unary, |t| match t {
+            Tok::Op("*") => Some(BinOp::Mul),
+            Tok::Op("/") => Some(BinOp::Div),
+            Tok::Op("%") => Some(BinOp::Mod),
+            _ => None,
+        })
     }
 
     fn unary(&mut self) -> PResult<Expr> {
@@ -1140,10 +1234,7 @@ impl Parser<'_> {
             let e = self.unary()?;
             self.depth -= 1;
             if let ExprKind::Lit(Value::Integer(i)) = e.kind {
-                return Ok(Expr {
-                    kind: ExprKind::Lit(Value::Integer(-i)),
-                    ty: T::Integer,
-                });
+                return self.mk(ExprKind::Lit(Value::Integer(-i)), T::Integer, t.start);
             }
             if known(e.ty) && e.ty != T::Integer {
                 return self.err(
@@ -1151,20 +1242,18 @@ impl Parser<'_> {
                     format!("type error: cannot negate {}", e.ty.name()),
                 );
             }
-            return Ok(Expr {
-                kind: ExprKind::Unary(UnOp::Neg, Box::new(e)),
-                ty: T::Integer,
-            });
+            return self.mk(ExprKind::Unary(UnOp::Neg, Box::new(e)), T::Integer, t.start);
         }
         if is_kw(&t.tok, "defined") {
             self.next();
             self.enter(t.start)?;
             let e = self.unary()?;
             self.depth -= 1;
-            return Ok(Expr {
-                kind: ExprKind::Unary(UnOp::Defined, Box::new(e)),
-                ty: T::Boolean,
-            });
+            return self.mk(
+                ExprKind::Unary(UnOp::Defined, Box::new(e)),
+                T::Boolean,
+                t.start,
+            );
         }
         self.primary()
     }
@@ -1174,19 +1263,10 @@ impl Parser<'_> {
         match t.tok {
             Tok::Lit(v) => {
                 let ty = v.type_of();
-                Ok(Expr {
-                    kind: ExprKind::Lit(v),
-                    ty,
-                })
+                Ok(Expr::new(ExprKind::Lit(v), ty))
             }
-            Tok::Field(f) => Ok(Expr {
-                kind: ExprKind::Field(f),
-                ty: T::Unknown,
-            }),
-            Tok::Capture(n) => Ok(Expr {
-                kind: ExprKind::Capture(n),
-                ty: T::Unknown,
-            }),
+            Tok::Field(f) => Ok(Expr::new(ExprKind::Field(f), T::Unknown)),
+            Tok::Capture(n) => Ok(Expr::new(ExprKind::Capture(n), T::Unknown)),
             Tok::Op("(") => {
                 let e = self.expr()?;
                 self.expect_op(")", "to close '('")?;
@@ -1259,9 +1339,6 @@ impl Parser<'_> {
                 DateFormat::parse(f).map_err(|m| PErr { off, msg: m })?;
             }
         }
-        Ok(Expr {
-            kind: ExprKind::Call(sig.func, args),
-            ty: sig.ret,
-        })
+        self.mk(ExprKind::Call(sig.func, args), sig.ret, off)
     }
 }
