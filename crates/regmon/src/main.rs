@@ -7,6 +7,7 @@ mod event;
 mod hivefile;
 #[cfg(windows)]
 mod live;
+mod outbox;
 mod output;
 mod pattern;
 mod region;
