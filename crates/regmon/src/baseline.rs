@@ -83,20 +83,6 @@ pub fn merge_keys(
     Ok(changes)
 }
 
-/// An event rendered for one output, kept until that output has it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pending {
-    pub id: i64,
-    pub output: String,
-    /// The destination file, for outputs that write files.
-    pub target: String,
-    /// The line as the output will write it.
-    pub line: Vec<u8>,
-    /// Where the batch holding this line starts in `target`, once a
-    /// delivery of it began.
-    pub start: Option<u64>,
-}
-
 /// Prepared statements that write baseline rows inside a transaction.
 struct Rows<'t> {
     put_value: rusqlite::Statement<'t>,
@@ -331,6 +317,7 @@ impl Baseline {
              );",
         )
         .map_err(err)?;
+        crate::outbox::migrate(&conn).map_err(err)?;
         Ok(Baseline {
             conn,
             path: path.to_path_buf(),
@@ -339,6 +326,14 @@ impl Baseline {
 
     fn err(&self, e: rusqlite::Error) -> String {
         format!("baseline {}: {e}", self.path.display())
+    }
+
+    /// The events this database holds for delivery (see [`crate::outbox`]).
+    pub fn outbox(&mut self) -> crate::outbox::Outbox<'_> {
+        crate::outbox::Outbox {
+            conn: &mut self.conn,
+            path: &self.path,
+        }
     }
 
     /// The scope the stored baseline was built for, if any.
@@ -526,12 +521,11 @@ impl Baseline {
             .unwrap_or(0)
     }
 
-    /// Applies changes and queues their rendered events (output, file,
-    /// line), atomically.
+    /// Applies changes and queues their rendered events, atomically.
     pub fn commit(
         &mut self,
         changes: &[Change],
-        events: &[(String, String, Vec<u8>)],
+        events: &[crate::outbox::Queued],
     ) -> Result<(), String> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
@@ -560,65 +554,7 @@ impl Baseline {
                 params![delta],
             )
             .map_err(err)?;
-            let mut q = tx
-                .prepare("INSERT INTO outbox (output, target, line) VALUES (?1, ?2, ?3)")
-                .map_err(err)?;
-            for (output, target, line) in events {
-                q.execute(params![output, target, line]).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Events committed but not yet confirmed delivered, oldest first.
-    pub fn pending(&self) -> Result<Vec<Pending>, String> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, output, target, line, start FROM outbox ORDER BY id")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Pending {
-                    id: r.get(0)?,
-                    output: r.get(1)?,
-                    target: r.get(2)?,
-                    line: r.get(3)?,
-                    start: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-    }
-
-    /// Records where the batch of these events starts in its file, before
-    /// it is written.
-    pub fn mark_start(&mut self, ids: &[i64], start: u64) -> Result<(), String> {
-        let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut up = tx
-                .prepare("UPDATE outbox SET start = ?2 WHERE id = ?1")
-                .map_err(err)?;
-            for id in ids {
-                up.execute(params![id, start as i64]).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Forgets delivered events.
-    pub fn delivered(&mut self, ids: &[i64]) -> Result<(), String> {
-        let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut del = tx
-                .prepare("DELETE FROM outbox WHERE id = ?1")
-                .map_err(err)?;
-            for id in ids {
-                del.execute(params![id]).map_err(err)?;
-            }
+            crate::outbox::queue(&tx, events).map_err(err)?;
         }
         tx.commit().map_err(err)
     }
@@ -670,9 +606,14 @@ mod tests {
                 Change::New(e("C\\d", 5)),
             ]
         );
-        b.commit(&ch, &[("out".into(), "f".into(), b"line".to_vec())])
-            .unwrap();
-        assert_eq!(b.pending().unwrap().len(), 1);
+        let q = crate::outbox::Queued {
+            output: "out".into(),
+            target: "f".into(),
+            line: b"line".to_vec(),
+            record: None,
+        };
+        b.commit(&ch, &[q]).unwrap();
+        assert_eq!(b.outbox().pending().unwrap().len(), 1);
         assert_eq!(b.value_count(), 4);
         let (ch, _) = b
             .compare_values(vec!["M".into()], &mut items(second), None)
