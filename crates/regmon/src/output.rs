@@ -35,8 +35,10 @@ pub const IDLE: Duration = Duration::from_secs(60);
 /// What identifies a file independently of its name.
 #[cfg(unix)]
 type FileId = (u64, u64);
+/// std has no stable file identity on Windows (file IDs are unstable API).
 #[cfg(not(unix))]
-type FileId = ();
+#[derive(Clone, Copy)]
+struct FileId;
 
 #[cfg(unix)]
 fn file_id(m: &std::fs::Metadata) -> FileId {
@@ -45,18 +47,21 @@ fn file_id(m: &std::fs::Metadata) -> FileId {
 }
 
 #[cfg(not(unix))]
-fn file_id(_: &std::fs::Metadata) -> FileId {}
+fn file_id(_: &std::fs::Metadata) -> FileId {
+    FileId
+}
 
-/// Whether `path` still names the file opened as `id`. Without a stable file
-/// identity in std (Windows), the answer is no: the caller opens the path
-/// again, which is what a rotation needs, for one open per batch.
+/// Whether `path` still names the file opened as `id`.
+#[cfg(unix)]
 fn still_names(path: &str, id: &FileId) -> bool {
-    if cfg!(unix) {
-        std::fs::metadata(path).is_ok_and(|m| file_id(&m) == *id)
-    } else {
-        let _ = id;
-        false
-    }
+    std::fs::metadata(path).is_ok_and(|m| file_id(&m) == *id)
+}
+
+/// Without a file identity the answer is no: the caller opens the path
+/// again, which is what a rotation needs, for one open per batch.
+#[cfg(not(unix))]
+fn still_names(_: &str, _: &FileId) -> bool {
+    false
 }
 
 struct Open {
