@@ -2,13 +2,12 @@
 //! from `Wow6432Node`, shared keys from their own place, and `Wow6432Node`
 //! itself is hidden.
 
+mod common;
+
+use common::{dword, id_to_path};
 use hive::write::{to_bytes, KeyNode, WriteOptions};
 use hive::ValueType;
 use std::process::Command;
-
-fn dword(n: u32) -> Vec<u8> {
-    n.to_le_bytes().to_vec()
-}
 
 /// The value paths of a scan, each with its digest.
 fn scan(view64: bool) -> Vec<(String, Vec<u8>)> {
@@ -56,11 +55,14 @@ fn scan(view64: bool) -> Vec<(String, Vec<u8>)> {
     );
     let db = rusqlite::Connection::open(dir.path().join("cache/regmon-regmon.sqlite")).unwrap();
     let mut stmt = db
-        .prepare("SELECT path, digest FROM value ORDER BY path")
+        .prepare("SELECT id, digest FROM value ORDER BY id")
         .unwrap();
     let rows = stmt
         .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            Ok((
+                id_to_path(&r.get::<_, Vec<u8>>(0)?),
+                r.get::<_, Vec<u8>>(1)?,
+            ))
         })
         .unwrap();
     rows.map(|r| {

@@ -323,3 +323,27 @@ pub fn event_order_key(path: &str) -> Vec<(u8, Vec<u8>)> {
 pub fn sort_as_events(paths: &mut [String]) {
     paths.sort_by_key(|p| event_order_key(p));
 }
+
+/// A baseline row's identity (see `crates/regmon/src/ident.rs`) as a path,
+/// `KEY\...\NAME`, the default value as `(Default)`.
+pub fn id_to_path(id: &[u8]) -> String {
+    let (mut parts, mut cur, mut bytes) = (Vec::new(), Vec::new(), id.iter());
+    let mut value = false;
+    while let Some(&b) = bytes.next() {
+        match b {
+            0x02 => cur.push(bytes.next().copied().unwrap_or(1) - 1),
+            0x01 => parts.push(String::from_utf8_lossy(&std::mem::take(&mut cur)).into_owned()),
+            0x00 => value = true,
+            b => cur.push(b),
+        }
+    }
+    if value {
+        let name = String::from_utf8_lossy(&cur).into_owned();
+        parts.push(if name.is_empty() {
+            "(Default)".into()
+        } else {
+            name
+        });
+    }
+    parts.join("\\")
+}
