@@ -1,6 +1,7 @@
 //! An open hive: the base block plus bounds-checked access to cells.
 
 use crate::base::{BaseBlock, BASE_BLOCK_SIZE};
+use crate::bytes::i32_at;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use std::path::Path;
@@ -116,28 +117,23 @@ impl<'a> Cells<'a> {
     pub fn cell(&self, off: u32) -> Result<&'a [u8]> {
         let pos = off as usize;
         let at = Self::file_offset(off);
-        if off == u32::MAX || pos.checked_add(4).is_none_or(|e| e > self.bins.len()) {
-            return Err(Error::at(ErrorKind::OffsetOutOfRange, at));
-        }
+        let raw = match i32_at(self.bins, pos) {
+            Some(raw) if off != u32::MAX => raw,
+            _ => return Err(Error::at(ErrorKind::OffsetOutOfRange, at)),
+        };
         if !off.is_multiple_of(4) {
             return Err(Error::at(
                 ErrorKind::BadCell("misaligned offset".into()),
                 at,
             ));
         }
-        let raw = i32::from_le_bytes([
-            self.bins[pos],
-            self.bins[pos + 1],
-            self.bins[pos + 2],
-            self.bins[pos + 3],
-        ]);
         let size = raw.unsigned_abs() as usize;
         if size < 8 {
             return Err(Error::at(ErrorKind::BadCell(format!("size {raw}")), at));
         }
-        match pos.checked_add(size) {
-            Some(end) if end <= self.bins.len() => Ok(&self.bins[pos + 4..end]),
-            _ => Err(Error::at(
+        match self.bins.get(pos + 4..pos.saturating_add(size)) {
+            Some(payload) => Ok(payload),
+            None => Err(Error::at(
                 ErrorKind::BadCell(format!("size {size} runs past the end of the hive bins")),
                 at,
             )),
@@ -147,7 +143,7 @@ impl<'a> Cells<'a> {
     /// A cell that must start with a two-byte signature.
     pub fn cell_sig(&self, off: u32, sig: &'static str) -> Result<&'a [u8]> {
         let c = self.cell(off)?;
-        if c.len() < 2 || &c[..2] != sig.as_bytes() {
+        if c.get(..2) != Some(sig.as_bytes()) {
             let found = [
                 c.first().copied().unwrap_or(0),
                 c.get(1).copied().unwrap_or(0),

@@ -18,6 +18,7 @@
 //! `write`.
 
 mod base;
+mod bytes;
 mod error;
 mod hive;
 mod key;
