@@ -2,7 +2,7 @@
 //! crate's one parser of it, for primary files ([`crate::Hive`]) and logs
 //! ([`crate::replay`]) alike, and the one dirtiness rule.
 
-use crate::bytes::{utf16_units, Reader};
+use crate::bytes::{u32_words, utf16_units, Reader};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Size of a primary file's base block; the hive bins follow it.
@@ -166,9 +166,7 @@ pub fn is_dirty(file: &[u8]) -> bool {
 /// A shorter `data` (never a valid base block) is summed over the dwords it has.
 pub fn compute_checksum(data: &[u8]) -> u32 {
     let block = data.get(..field::CHECKSUM).unwrap_or(data);
-    let x = block.chunks_exact(4).fold(0u32, |a, c| {
-        a ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]])
-    });
+    let x = u32_words(block).fold(0u32, |a, w| a ^ w);
     match x {
         0xFFFF_FFFF => 0xFFFF_FFFE,
         0 => 1,

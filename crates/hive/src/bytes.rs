@@ -13,11 +13,6 @@ pub(crate) fn array_at<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> 
 }
 
 #[inline]
-pub(crate) fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    array_at(b, off).map(u16::from_le_bytes)
-}
-
-#[inline]
 pub(crate) fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     array_at(b, off).map(u32::from_le_bytes)
 }
@@ -30,6 +25,13 @@ pub(crate) fn i32_at(b: &[u8], off: usize) -> Option<i32> {
 #[inline]
 pub(crate) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     array_at(b, off).map(u64::from_le_bytes)
+}
+
+/// The whole little-endian dwords of `b`, in order (a tail of 1 to 3 bytes is left out).
+#[inline]
+pub(crate) fn u32_words(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
 }
 
 /// UTF-16LE code units of `b` (an odd trailing byte is ignored).
@@ -115,7 +117,7 @@ mod tests {
     #[test]
     fn random_access_reads_are_checked() {
         let b = [1, 2, 3, 4, 5];
-        assert_eq!(u16_at(&b, 0), Some(0x0201));
+        assert_eq!(u32_words(&b).collect::<Vec<_>>(), [0x0403_0201]);
         assert_eq!(u32_at(&b, 1), Some(0x0504_0302));
         assert_eq!(u32_at(&b, 2), None);
         assert_eq!(u64_at(&b, 0), None);

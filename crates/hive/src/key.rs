@@ -1,6 +1,6 @@
 //! Key nodes (`nk`) and their subkey lists (`li`, `lf`, `lh`, `ri`).
 
-use crate::bytes::{u32_at, Reader};
+use crate::bytes::{u32_at, ReadError, Reader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hive::Cells;
 use crate::name::{upcase_str, upcase_unit, Name};
@@ -178,9 +178,7 @@ impl<'a> Key<'a> {
         let at = Cells::file_offset(off);
         // `sk`: signature, reserved, flink, blink, reference count, then the
         // descriptor's size and the descriptor.
-        let Some(len) = u32_at(sk, 16) else {
-            return Err(Error::at(ErrorKind::Truncated("security cell".into()), at));
-        };
+        let len = u32_at(sk, 16).read_error("security cell", at)?;
         sk.get(20..20usize.saturating_add(len as usize))
             .map(Some)
             .ok_or_else(|| Error::at(ErrorKind::Truncated("security descriptor".into()), at))

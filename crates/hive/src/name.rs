@@ -3,6 +3,7 @@
 //! Names are kept as the raw bytes so they round-trip losslessly: real hives
 //! hold UTF-16 names with unpaired surrogates, which no Rust `String` can.
 
+use crate::bytes::utf16_units;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
@@ -22,10 +23,7 @@ impl<'a> Name<'a> {
             Name::Latin1(b) => (b, &[]),
             Name::Utf16(b) => (&[], b),
         };
-        latin.iter().map(|&b| b as u16).chain(
-            wide.chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]])),
-        )
+        latin.iter().map(|&b| b as u16).chain(utf16_units(wide))
     }
 
     pub fn is_empty(&self) -> bool {
