@@ -1,6 +1,6 @@
 //! The base block at the start of every hive file and transaction log: the
-//! crate's one parser of it, for primary files ([`crate::Hive`]) and logs
-//! ([`crate::replay`]) alike, and the one dirtiness rule.
+//! crate's one parser of it, for primary files (`Hive`) and transaction logs
+//! (`replay`) alike, and the one dirtiness rule.
 
 use crate::bytes::{u32_words, utf16_units, Reader};
 use crate::error::{Error, ErrorKind, Result};

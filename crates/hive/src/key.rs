@@ -1,8 +1,8 @@
 //! Key nodes (`nk`) and their subkey lists (`li`, `lf`, `lh`, `ri`).
 
 use crate::bytes::{u32_at, ReadError, Reader};
+use crate::cells::Cells;
 use crate::error::{Error, ErrorKind, Result};
-use crate::hive::Cells;
 use crate::name::{upcase_str, upcase_unit, Name};
 use crate::value::{Value, Values};
 use std::cmp::Ordering;

@@ -1,8 +1,8 @@
 //! Value cells (`vk`), their types, and their data (inline, plain, big data).
 
 use crate::bytes::{u32_at, Reader};
+use crate::cells::Cells;
 use crate::error::{Error, ErrorKind, Result};
-use crate::hive::Cells;
 use crate::name::Name;
 use std::borrow::Cow;
 use std::fmt;

@@ -12,7 +12,7 @@ use crate::base::{compute_checksum, BASE_BLOCK_SIZE};
 use crate::bytes::i32_at;
 use crate::error::Result;
 use crate::key::Key;
-use crate::name::{lh_hash_units, upcase_unit, Name};
+use crate::name::{lh_hash_units, same_name_units, upcase_unit, Name};
 use crate::value::{ValueType, BIG_DATA_SEGMENT};
 
 /// A key to write.
@@ -173,10 +173,7 @@ impl KeyNode {
 }
 
 fn eq_ignore_case(a: &[u16], b: &[u16]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(&x, &y)| upcase_unit(x) == upcase_unit(y))
+    same_name_units(a.iter().copied(), b.iter().copied())
 }
 
 /// Which leaf list format to write.
