@@ -53,6 +53,55 @@ impl<T> ReadError<T> for Option<T> {
     }
 }
 
+/// A fixed-size on-disk structure read in place (zero-copy, like nt-hive's
+/// header structs): each field is read at a constant offset that is checked
+/// against the size when compiling, so no read can fail at run time.
+#[derive(Clone, Copy)]
+pub(crate) struct Fixed<'a, const N: usize>(&'a [u8; N]);
+
+impl<'a, const N: usize> Fixed<'a, N> {
+    /// The structure at the start of `b`, if `b` holds all of it.
+    #[inline]
+    pub(crate) fn new(b: &'a [u8]) -> Option<Self> {
+        b.first_chunk::<N>().map(Fixed)
+    }
+
+    #[inline(always)]
+    pub(crate) fn u16<const O: usize>(self) -> u16 {
+        const { assert!(O + 2 <= N) };
+        u16::from_le_bytes([self.0[O], self.0[O + 1]])
+    }
+
+    #[inline(always)]
+    pub(crate) fn u32<const O: usize>(self) -> u32 {
+        const { assert!(O + 4 <= N) };
+        u32::from_le_bytes([self.0[O], self.0[O + 1], self.0[O + 2], self.0[O + 3]])
+    }
+
+    #[inline(always)]
+    pub(crate) fn u64<const O: usize>(self) -> u64 {
+        const { assert!(O + 8 <= N) };
+        let b = self.0;
+        u64::from_le_bytes([
+            b[O],
+            b[O + 1],
+            b[O + 2],
+            b[O + 3],
+            b[O + 4],
+            b[O + 5],
+            b[O + 6],
+            b[O + 7],
+        ])
+    }
+
+    /// `L` bytes at offset `O`, borrowed from the file.
+    #[inline(always)]
+    pub(crate) fn bytes<const O: usize, const L: usize>(self) -> &'a [u8] {
+        const { assert!(O + L <= N) };
+        &self.0[O..O + L]
+    }
+}
+
 /// A cursor over the bytes of one on-disk structure, for decoding its fields
 /// in order. `at` is the structure's file offset: errors name it, as a user
 /// with a hex editor looks for the structure, not for the field.

@@ -1,6 +1,6 @@
 //! Key nodes (`nk`) and their subkey lists (`li`, `lf`, `lh`, `ri`).
 
-use crate::bytes::{u32_at, ReadError, Reader};
+use crate::bytes::{u32_at, Fixed, ReadError, Reader};
 use crate::cells::Cells;
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::{upcase_str, upcase_unit, Name};
@@ -11,63 +11,56 @@ pub const KEY_COMP_NAME: u16 = 0x20;
 pub const KEY_HIVE_ENTRY: u16 = 0x04;
 pub const KEY_SYM_LINK: u16 = 0x10;
 
-/// The fixed part of a key node (`nk`) cell, named as in the format
-/// specification, in on-disk order. The key name follows it.
-#[derive(Clone, Copy, Debug)]
-struct KeyNodeHeader {
-    flags: u16,
-    last_written: u64,
+/// The fixed part of a key node (`nk`) cell, read in place: one accessor per
+/// on-disk field, named as in the format specification, in on-disk order.
+/// The key name follows it.
+#[derive(Clone, Copy)]
+struct KeyNodeHeader<'a>(Fixed<'a, NK_HEADER>);
+
+/// Bytes of an `nk` cell before the name.
+const NK_HEADER: usize = 76;
+
+impl KeyNodeHeader<'_> {
+    // 0: signature `nk`
+    fn flags(self) -> u16 {
+        self.0.u16::<2>()
+    }
+    fn last_written(self) -> u64 {
+        self.0.u64::<4>()
+    }
     /// Windows 8+ access bits (layered-key bits on Windows 10 containers).
-    access_bits: u32,
-    parent: u32,
-    subkey_count: u32,
-    subkeys_list: u32,
-    value_count: u32,
-    values_list: u32,
-    security: u32,
-    class_name: u32,
-    name_len: u16,
-    class_name_len: u16,
-}
-
-impl KeyNodeHeader {
-    /// Bytes before the name.
-    const SIZE: usize = 76;
-
-    /// Decodes the header of the `nk` cell `nk` (signature already checked).
-    fn parse(nk: &[u8], at: u64) -> Result<Self> {
-        let mut r = Reader::new(nk, "key node", at);
-        let _signature: [u8; 2] = r.array()?;
-        let flags = r.u16()?;
-        let last_written = r.u64()?;
-        let access_bits = r.u32()?;
-        let parent = r.u32()?;
-        let subkey_count = r.u32()?;
-        let _volatile_subkey_count = r.u32()?;
-        let subkeys_list = r.u32()?;
-        let _volatile_subkeys_list = r.u32()?;
-        let value_count = r.u32()?;
-        let values_list = r.u32()?;
-        let security = r.u32()?;
-        let class_name = r.u32()?;
-        // Largest subkey name, class name, value name and value data; work var.
-        r.bytes(5 * 4)?;
-        let name_len = r.u16()?;
-        let class_name_len = r.u16()?;
-        Ok(KeyNodeHeader {
-            flags,
-            last_written,
-            access_bits,
-            parent,
-            subkey_count,
-            subkeys_list,
-            value_count,
-            values_list,
-            security,
-            class_name,
-            name_len,
-            class_name_len,
-        })
+    fn access_bits(self) -> u32 {
+        self.0.u32::<12>()
+    }
+    fn parent(self) -> u32 {
+        self.0.u32::<16>()
+    }
+    fn subkey_count(self) -> u32 {
+        self.0.u32::<20>()
+    }
+    // 24: volatile subkey count
+    fn subkeys_list(self) -> u32 {
+        self.0.u32::<28>()
+    }
+    // 32: volatile subkeys list
+    fn value_count(self) -> u32 {
+        self.0.u32::<36>()
+    }
+    fn values_list(self) -> u32 {
+        self.0.u32::<40>()
+    }
+    fn security(self) -> u32 {
+        self.0.u32::<44>()
+    }
+    fn class_name(self) -> u32 {
+        self.0.u32::<48>()
+    }
+    // 52..72: largest subkey name, class name, value name and value data; work var
+    fn name_len(self) -> u16 {
+        self.0.u16::<72>()
+    }
+    fn class_name_len(self) -> u16 {
+        self.0.u16::<74>()
     }
 }
 
@@ -76,7 +69,7 @@ impl KeyNodeHeader {
 pub struct Key<'a> {
     cells: Cells<'a>,
     off: u32,
-    hdr: KeyNodeHeader,
+    hdr: KeyNodeHeader<'a>,
     name: &'a [u8],
 }
 
@@ -86,9 +79,11 @@ impl<'a> Key<'a> {
     pub fn parse(cells: Cells<'a>, off: u32) -> Result<Key<'a>> {
         let nk = cells.cell_sig(off, "nk")?;
         let at = Cells::file_offset(off);
-        let hdr = KeyNodeHeader::parse(nk, at)?;
-        let name_len = hdr.name_len as usize;
-        let Some(name) = nk.get(KeyNodeHeader::SIZE..KeyNodeHeader::SIZE + name_len) else {
+        let Some(hdr) = Fixed::new(nk).map(KeyNodeHeader) else {
+            return Err(Error::at(ErrorKind::Truncated("key node".into()), at));
+        };
+        let name_len = hdr.name_len() as usize;
+        let Some(name) = nk.get(NK_HEADER..NK_HEADER + name_len) else {
             return Err(Error::at(
                 ErrorKind::Truncated(format!("key name ({name_len} bytes)")),
                 at,
@@ -112,7 +107,7 @@ impl<'a> Key<'a> {
     }
 
     pub fn flags(&self) -> u16 {
-        self.hdr.flags
+        self.hdr.flags()
     }
 
     pub fn name(&self) -> Name<'a> {
@@ -125,26 +120,26 @@ impl<'a> Key<'a> {
 
     /// Last-written time as a FILETIME (100 ns ticks since 1601-01-01 UTC).
     pub fn last_written(&self) -> u64 {
-        self.hdr.last_written
+        self.hdr.last_written()
     }
 
     /// Access bits (Windows 8+; layered-key bits on Windows 10 containers).
     pub fn access_bits(&self) -> u32 {
-        self.hdr.access_bits
+        self.hdr.access_bits()
     }
 
     pub fn parent_offset(&self) -> u32 {
-        self.hdr.parent
+        self.hdr.parent()
     }
 
     /// The subkey count the key declares (the list is the authority).
     pub fn subkey_count(&self) -> u32 {
-        self.hdr.subkey_count
+        self.hdr.subkey_count()
     }
 
     /// The value count the key declares.
     pub fn value_count(&self) -> u32 {
-        self.hdr.value_count
+        self.hdr.value_count()
     }
 
     pub fn is_symlink(&self) -> bool {
@@ -153,8 +148,8 @@ impl<'a> Key<'a> {
 
     /// The class name, if any (UTF-16LE).
     pub fn class_name(&self) -> Result<Option<Name<'a>>> {
-        let off = self.hdr.class_name;
-        let len = self.hdr.class_name_len as usize;
+        let off = self.hdr.class_name();
+        let len = self.hdr.class_name_len() as usize;
         if off == u32::MAX || len == 0 {
             return Ok(None);
         }
@@ -170,7 +165,7 @@ impl<'a> Key<'a> {
 
     /// The self-relative security descriptor from the key's `sk` cell.
     pub fn security_descriptor(&self) -> Result<Option<&'a [u8]>> {
-        let off = self.hdr.security;
+        let off = self.hdr.security();
         if off == u32::MAX {
             return Ok(None);
         }
@@ -188,7 +183,7 @@ impl<'a> Key<'a> {
     /// name in a healthy hive). Each item is a key or the error that stopped
     /// that one entry; the rest of the list still comes.
     pub fn subkeys(&self) -> Result<Subkeys<'a>> {
-        let list = self.hdr.subkeys_list;
+        let list = self.hdr.subkeys_list();
         if self.subkey_count() == 0 || list == u32::MAX {
             return Ok(Subkeys::empty(self.cells));
         }
@@ -200,7 +195,7 @@ impl<'a> Key<'a> {
     /// unsorted, so a damaged order never hides a key.
     pub fn subkey(&self, name: &str) -> Result<Option<Key<'a>>> {
         let want = upcase_str(name);
-        let list = self.hdr.subkeys_list;
+        let list = self.hdr.subkeys_list();
         if self.subkey_count() == 0 || list == u32::MAX {
             return Ok(None);
         }
@@ -236,7 +231,7 @@ impl<'a> Key<'a> {
     /// The values, in value-list order (unsorted on disk).
     pub fn values(&self) -> Result<Values<'a>> {
         let count = self.value_count();
-        let list = self.hdr.values_list;
+        let list = self.hdr.values_list();
         if count == 0 || list == u32::MAX {
             return Ok(Values::empty(self.cells));
         }

@@ -1,6 +1,6 @@
 //! Value cells (`vk`), their types, and their data (inline, plain, big data).
 
-use crate::bytes::{u32_at, Reader};
+use crate::bytes::{u32_at, Fixed, Reader};
 use crate::cells::Cells;
 use crate::error::{Error, ErrorKind, Result};
 use crate::name::Name;
@@ -74,43 +74,38 @@ impl fmt::Debug for ValueType {
     }
 }
 
-/// The fixed part of a value (`vk`) cell, named as in the format
-/// specification, in on-disk order. The value name follows it.
-#[derive(Clone, Copy, Debug)]
-struct ValueKeyHeader<'a> {
-    name_len: u16,
-    /// Bit 31 set: the data sit in `data_offset` itself.
-    data_size: u32,
-    /// The `data_offset` field's own bytes, which hold inline data.
-    data_offset_raw: &'a [u8],
-    data_offset: u32,
-    data_type: u32,
-    flags: u16,
-}
+/// The fixed part of a value (`vk`) cell, read in place: one accessor per
+/// on-disk field, named as in the format specification, in on-disk order.
+/// The value name follows it.
+#[derive(Clone, Copy)]
+struct ValueKeyHeader<'a>(Fixed<'a, VK_HEADER>);
+
+/// Bytes of a `vk` cell before the name.
+const VK_HEADER: usize = 20;
 
 impl<'a> ValueKeyHeader<'a> {
-    /// Bytes before the name.
-    const SIZE: usize = 20;
-
-    /// Decodes the header of the `vk` cell `vk` (signature already checked).
-    fn parse(vk: &'a [u8], at: u64) -> Result<Self> {
-        let mut r = Reader::new(vk, "value cell", at);
-        let _signature: [u8; 2] = r.array()?;
-        let name_len = r.u16()?;
-        let data_size = r.u32()?;
-        let data_offset_raw = r.bytes(4)?;
-        let data_type = r.u32()?;
-        let flags = r.u16()?;
-        let _spare = r.u16()?;
-        Ok(ValueKeyHeader {
-            name_len,
-            data_size,
-            data_offset_raw,
-            data_offset: u32_at(data_offset_raw, 0).unwrap_or(u32::MAX),
-            data_type,
-            flags,
-        })
+    // 0: signature `vk`
+    fn name_len(self) -> u16 {
+        self.0.u16::<2>()
     }
+    /// Bit 31 set: the data sit in the `data_offset` field itself.
+    fn data_size(self) -> u32 {
+        self.0.u32::<4>()
+    }
+    fn data_offset(self) -> u32 {
+        self.0.u32::<8>()
+    }
+    /// The `data_offset` field's own bytes, which hold inline data.
+    fn inline_data(self) -> &'a [u8] {
+        self.0.bytes::<8, 4>()
+    }
+    fn data_type(self) -> u32 {
+        self.0.u32::<12>()
+    }
+    fn flags(self) -> u16 {
+        self.0.u16::<16>()
+    }
+    // 18: spare
 }
 
 /// A value cell.
@@ -126,9 +121,11 @@ impl<'a> Value<'a> {
     pub fn parse(cells: Cells<'a>, off: u32) -> Result<Value<'a>> {
         let vk = cells.cell_sig(off, "vk")?;
         let at = Cells::file_offset(off);
-        let hdr = ValueKeyHeader::parse(vk, at)?;
-        let name_len = hdr.name_len as usize;
-        let Some(name) = vk.get(ValueKeyHeader::SIZE..ValueKeyHeader::SIZE + name_len) else {
+        let Some(hdr) = Fixed::new(vk).map(ValueKeyHeader) else {
+            return Err(Error::at(ErrorKind::Truncated("value cell".into()), at));
+        };
+        let name_len = hdr.name_len() as usize;
+        let Some(name) = vk.get(VK_HEADER..VK_HEADER + name_len) else {
             return Err(Error::at(
                 ErrorKind::Truncated(format!("value name ({name_len} bytes)")),
                 at,
@@ -160,15 +157,15 @@ impl<'a> Value<'a> {
     }
 
     pub fn flags(&self) -> u16 {
-        self.hdr.flags
+        self.hdr.flags()
     }
 
     pub fn value_type(&self) -> ValueType {
-        ValueType(self.hdr.data_type)
+        ValueType(self.hdr.data_type())
     }
 
     fn raw_size(&self) -> u32 {
-        self.hdr.data_size
+        self.hdr.data_size()
     }
 
     /// Whether the data sit in the value cell itself (4 bytes or fewer).
@@ -187,7 +184,7 @@ impl<'a> Value<'a> {
         let len = self.data_size() as usize;
         let at = self.file_offset();
         if self.is_inline() {
-            return match self.hdr.data_offset_raw.get(..len) {
+            return match self.hdr.inline_data().get(..len) {
                 Some(d) => Ok(Cow::Borrowed(d)),
                 None => Err(Error::at(
                     ErrorKind::BadData(format!("inline data of {len} bytes (at most 4)")),
@@ -198,7 +195,7 @@ impl<'a> Value<'a> {
         if len == 0 {
             return Ok(Cow::Borrowed(&[]));
         }
-        let off = self.hdr.data_offset;
+        let off = self.hdr.data_offset();
         let cell = self.cells.cell(off)?;
         if let Some(d) = cell.get(..len) {
             return Ok(Cow::Borrowed(d));

@@ -29,7 +29,7 @@ struct EntryHeader {
 }
 
 impl EntryHeader {
-    pub(crate) const SIZE: usize = 40;
+    const SIZE: usize = 40;
     /// Bytes of the header that hash-2 covers.
     const HASHED: usize = 32;
 
