@@ -81,20 +81,6 @@ pub fn merge_keys(
     Ok(changes)
 }
 
-/// An event rendered for one output, kept until that output has it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pending {
-    pub id: i64,
-    pub output: String,
-    /// The destination file, for outputs that write files.
-    pub target: String,
-    /// The line as the output will write it.
-    pub line: Vec<u8>,
-    /// Where the batch holding this line starts in `target`, once a
-    /// delivery of it began.
-    pub start: Option<u64>,
-}
-
 /// Prepared statements that write baseline rows inside a transaction.
 struct Rows<'t> {
     put_value: rusqlite::Statement<'t>,
@@ -405,6 +391,7 @@ impl Baseline {
             path: path.to_path_buf(),
         };
         b.upgrade()?;
+        crate::outbox::migrate(&b.conn).map_err(err)?;
         Ok(b)
     }
 
@@ -525,6 +512,14 @@ impl Baseline {
     /// The file this baseline is kept in.
     pub fn file(&self) -> &Path {
         &self.path
+    }
+
+    /// The events this database holds for delivery (see [`crate::outbox`]).
+    pub fn outbox(&mut self) -> crate::outbox::Outbox<'_> {
+        crate::outbox::Outbox {
+            conn: &mut self.conn,
+            path: &self.path,
+        }
     }
 
     /// A `meta` setting.
@@ -770,12 +765,12 @@ impl Baseline {
     }
 
     /// Applies changes (and rewrites refreshed rows' data) and queues their
-    /// rendered events (output, file, line), atomically.
+    /// rendered events, atomically.
     pub fn commit(
         &mut self,
         changes: &[Change],
         refreshed: &[Entry],
-        events: &[(String, String, Vec<u8>)],
+        events: &[crate::outbox::Queued],
     ) -> Result<(), String> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
@@ -807,65 +802,7 @@ impl Baseline {
                 params![delta],
             )
             .map_err(err)?;
-            let mut q = tx
-                .prepare("INSERT INTO outbox (output, target, line) VALUES (?1, ?2, ?3)")
-                .map_err(err)?;
-            for (output, target, line) in events {
-                q.execute(params![output, target, line]).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Events committed but not yet confirmed delivered, oldest first.
-    pub fn pending(&self) -> Result<Vec<Pending>, String> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, output, target, line, start FROM outbox ORDER BY id")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Pending {
-                    id: r.get(0)?,
-                    output: r.get(1)?,
-                    target: r.get(2)?,
-                    line: r.get(3)?,
-                    start: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
-    }
-
-    /// Records where the batch of these events starts in its file, before
-    /// it is written.
-    pub fn mark_start(&mut self, ids: &[i64], start: u64) -> Result<(), String> {
-        let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut up = tx
-                .prepare("UPDATE outbox SET start = ?2 WHERE id = ?1")
-                .map_err(err)?;
-            for id in ids {
-                up.execute(params![id, start as i64]).map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    /// Forgets delivered events.
-    pub fn delivered(&mut self, ids: &[i64]) -> Result<(), String> {
-        let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
-        let tx = self.conn.transaction().map_err(err)?;
-        {
-            let mut del = tx
-                .prepare("DELETE FROM outbox WHERE id = ?1")
-                .map_err(err)?;
-            for id in ids {
-                del.execute(params![id]).map_err(err)?;
-            }
+            crate::outbox::queue(&tx, events).map_err(err)?;
         }
         tx.commit().map_err(err)
     }
@@ -932,9 +869,14 @@ mod tests {
                 Change::New(e("C\\d", 5)),
             ]
         );
-        b.commit(&ch, &[], &[("out".into(), "f".into(), b"line".to_vec())])
-            .unwrap();
-        assert_eq!(b.pending().unwrap().len(), 1);
+        let q = crate::outbox::Queued {
+            output: "out".into(),
+            target: "f".into(),
+            line: b"line".to_vec(),
+            record: None,
+        };
+        b.commit(&ch, &[], &[q]).unwrap();
+        assert_eq!(b.outbox().pending().unwrap().len(), 1);
         assert_eq!(b.value_count(), 4);
         let ch = b
             .compare_values(vec![k("M")], &mut items(second), None, false)

@@ -8,6 +8,7 @@ mod hivefile;
 mod ident;
 #[cfg(windows)]
 mod live;
+mod outbox;
 mod output;
 mod pattern;
 mod region;

@@ -4,12 +4,14 @@
 
 use crate::baseline::{sort_changes, Baseline, Change, Compared, MergeError};
 use crate::event::{self, Source};
+use crate::outbox::{Pending, Queued};
 use crate::output::FileOutput;
 use crate::pattern::{same_name, Excludes, Pattern};
 use crate::region::{in_any, Region};
 use crate::scan::{Item, Mount, Scope, Snapshot};
 use chrono::{Local, Utc};
 use nxconf::{Config, ExecContext, LogLevel, Module, Outcome, ProcedureCall, Record};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,8 +59,20 @@ pub struct Input {
 
 struct Output {
     module: usize,
+    /// The instance name (as configured).
+    name: String,
     file: nxconf::OmFile,
-    sink: FileOutput,
+    /// In a cell: Exec code (reopen(), rotate_to()) reaches it while the
+    /// runtime reads the configuration beside it.
+    sink: RefCell<FileOutput>,
+}
+
+impl Output {
+    /// The File expression's value when it needs no event (rotate_to()'s
+    /// file before anything was written).
+    fn constant_target(&self) -> Option<&str> {
+        self.file.file.as_constant()
+    }
 }
 
 pub struct Runtime {
@@ -68,9 +82,11 @@ pub struct Runtime {
     host: String,
 }
 
-/// Exec's view of the host: logging, and start_scan() for im_regmon.
+/// Exec's view of the host: logging, start_scan() for im_regmon, reopen()
+/// and rotate_to() for om_file, file_cycle() for xm_fileop.
 struct Ctx<'a> {
     inputs: &'a [Input],
+    outputs: &'a [Output],
     host: &'a str,
 }
 
@@ -85,16 +101,66 @@ impl ExecContext for Ctx<'_> {
     }
 
     fn call_procedure(&mut self, call: &ProcedureCall<'_>) -> Option<Result<(), String>> {
-        if call.name != "start_scan" {
-            return None;
+        let module = call.module.to_ascii_lowercase();
+        match (module.as_str(), call.name) {
+            ("im_regmon", "start_scan") => {
+                let input = self
+                    .inputs
+                    .iter()
+                    .find(|i| i.name.eq_ignore_ascii_case(call.instance))?;
+                // Returns at once; at most one more scan is queued however often it is called.
+                input.requested.store(true, Ordering::SeqCst);
+                Some(Ok(()))
+            }
+            ("om_file", "reopen" | "rotate_to") => {
+                let out = self
+                    .outputs
+                    .iter()
+                    .find(|o| o.name.eq_ignore_ascii_case(call.instance))?;
+                let Ok(mut sink) = out.sink.try_borrow_mut() else {
+                    return Some(Err(format!("{}() cannot run here", call.name)));
+                };
+                if call.name == "reopen" {
+                    sink.reopen();
+                    return Some(Ok(()));
+                }
+                let to = match call.args.first() {
+                    Some(nxconf::Value::String(s)) => s.clone(),
+                    Some(v) => {
+                        return Some(Err(format!(
+                            "rotate_to() expects a file name (a string), not {}",
+                            v.type_name()
+                        )))
+                    }
+                    None => return Some(Err("rotate_to() needs a file name".into())),
+                };
+                Some(sink.rotate_to(out.constant_target(), &to))
+            }
+            ("xm_fileop", "file_cycle") => {
+                let path = match call.args.first() {
+                    Some(nxconf::Value::String(s)) => s.clone(),
+                    _ => return Some(Err("file_cycle() expects a file name (a string)".into())),
+                };
+                let max = match call.args.get(1) {
+                    None => None,
+                    Some(nxconf::Value::Integer(n)) if *n >= 0 => Some(*n as u64),
+                    Some(v) => {
+                        return Some(Err(format!(
+                            "file_cycle(): the second argument must be a count of files, not {v:?}"
+                        )))
+                    }
+                };
+                let r = crate::output::file_cycle(&path, max);
+                // A cycled file we hold open is closed now, not at the next batch.
+                for o in self.outputs {
+                    if let Ok(mut sink) = o.sink.try_borrow_mut() {
+                        sink.forget(&path);
+                    }
+                }
+                Some(r)
+            }
+            _ => None,
         }
-        let input = self
-            .inputs
-            .iter()
-            .find(|i| i.name.eq_ignore_ascii_case(call.instance))?;
-        // Returns at once; at most one more scan is queued however often it is called.
-        input.requested.store(true, Ordering::SeqCst);
-        Some(Ok(()))
     }
 
     fn hostname(&self) -> String {
@@ -324,8 +390,14 @@ impl Runtime {
             } else if let Some(om) = m.om_file() {
                 outputs.push(Output {
                     module: i,
+                    name: m.name.clone(),
                     file: om.clone(),
-                    sink: FileOutput::new(&m.name, om.create_dir, om.truncate, om.sync),
+                    sink: RefCell::new(FileOutput::new(
+                        &m.name,
+                        om.create_dir,
+                        om.truncate,
+                        om.sync,
+                    )),
                 });
             }
         }
@@ -635,9 +707,10 @@ impl Runtime {
         self.deliver(i, false)
     }
 
-    /// Events for the changes, through the input's Exec, each route's output
-    /// Exec, and the output's File expression: (output, file, line).
-    fn render(&self, i: usize, changes: &[Change]) -> Vec<(String, String, Vec<u8>)> {
+    /// Events for the changes, through the input's Exec and each route's
+    /// output Exec, queued with the record after that Exec, so that the
+    /// output's File is evaluated when they are written.
+    fn render(&self, i: usize, changes: &[Change]) -> Vec<Queued> {
         let inp = &self.inputs[i];
         let module = &self.config.modules[inp.module];
         let src = Source {
@@ -657,11 +730,12 @@ impl Runtime {
 
     /// Input `i`'s event records through its Exec, each route's output Exec
     /// and the output's File expression: (output, file, line).
-    fn render_records(&self, i: usize, records: Vec<Record>) -> Vec<(String, String, Vec<u8>)> {
+    fn render_records(&self, i: usize, records: Vec<Record>) -> Vec<Queued> {
         let inp = &self.inputs[i];
         let module = &self.config.modules[inp.module];
         let mut ctx = Ctx {
             inputs: &self.inputs,
+            outputs: &self.outputs,
             host: &self.host,
         };
         let mut out = Vec::new();
@@ -680,13 +754,10 @@ impl Runtime {
                         continue;
                     }
                 }
-                let target = match output.file.file.eval(&r, &mut ctx) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::error!(output = %omod.name, "File expression failed: {e}; event not written");
-                        continue;
-                    }
-                };
+                // Kept for reference (and for older releases reading the
+                // outbox); delivery evaluates File again. A failure here is
+                // reported, with the event kept, when delivery meets it.
+                let target = output.file.file.eval(&r, &mut ctx).unwrap_or_default();
                 let line = match r.get("raw_event") {
                     Some(nxconf::Value::String(s)) => s.clone(),
                     Some(v) => v
@@ -694,7 +765,12 @@ impl Runtime {
                         .unwrap_or_default(),
                     None => r.to_raw_event_kv(),
                 };
-                out.push((omod.name.clone(), target, line.into_bytes()));
+                out.push(Queued {
+                    output: omod.name.clone(),
+                    target,
+                    record: Some(crate::outbox::encode(&r)),
+                    line: line.into_bytes(),
+                });
             }
         }
         out
@@ -702,7 +778,7 @@ impl Runtime {
 
     /// A notice about the monitoring of input `i` (not a registry change),
     /// through the same Execs and routes as its change events.
-    fn render_notice(&self, i: usize, kind: &str, message: &str) -> Vec<(String, String, Vec<u8>)> {
+    fn render_notice(&self, i: usize, kind: &str, message: &str) -> Vec<Queued> {
         let inp = &self.inputs[i];
         let module = &self.config.modules[inp.module];
         let src = Source {
@@ -715,74 +791,154 @@ impl Runtime {
         self.render_records(i, vec![event::notice(kind, message, &src, Utc::now())])
     }
 
+    /// The file a queued event goes to under the current configuration:
+    /// the File expression over the event's stored record, or, for an
+    /// event queued by an earlier release (no record), the file it was
+    /// queued for unless File is constant.
+    fn target_of(&self, out: &Output, p: &Pending) -> Result<String, String> {
+        if let Some(c) = out.constant_target() {
+            return Ok(c.to_string());
+        }
+        let Some(bytes) = &p.record else {
+            return Ok(p.target.clone());
+        };
+        let rec = crate::outbox::decode(bytes, &p.line)?;
+        let mut ctx = Ctx {
+            inputs: &self.inputs,
+            outputs: &self.outputs,
+            host: &self.host,
+        };
+        out.file.file.eval(&rec, &mut ctx)
+    }
+
     /// Writes input `i`'s pending events and forgets them once written.
+    ///
+    /// Events are grouped by (output, file); groups are written in chunks
+    /// of at most [`crate::output::MAX_OPEN`] files, so each chunk's files
+    /// stay open from the rotation check to the write, and each chunk costs
+    /// two transactions (start offsets before, confirmations after), not
+    /// two per file.
     fn deliver(&mut self, i: usize, recovering: bool) -> Result<(), String> {
-        let pending = self.baseline(i)?.pending()?;
+        let pending = self.baseline(i)?.outbox().pending()?;
         if pending.is_empty() {
             return Ok(());
         }
         // Group by (output, file), keeping order within each.
-        let mut groups: BTreeMap<(String, String), Vec<&crate::baseline::Pending>> =
-            BTreeMap::new();
-        for p in &pending {
-            groups
-                .entry((p.output.clone(), p.target.clone()))
-                .or_default()
-                .push(p);
-        }
+        let mut groups: BTreeMap<(usize, String), Vec<&Pending>> = BTreeMap::new();
         let mut done = Vec::new();
-        let mut first_err = None;
-        for ((oname, target), rows) in groups {
-            let Some(out) = self
+        let mut unknown: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut failed: BTreeMap<(usize, String), usize> = BTreeMap::new();
+        for p in &pending {
+            let Some(o) = self
                 .outputs
-                .iter_mut()
-                .find(|o| o.sink.name.eq_ignore_ascii_case(&oname))
+                .iter()
+                .position(|o| o.name.eq_ignore_ascii_case(&p.output))
             else {
-                tracing::warn!("dropping {} queued events for output '{oname}', which the configuration no longer has", rows.len());
-                done.extend(rows.iter().map(|r| r.id));
+                *unknown.entry(&p.output).or_default() += 1;
+                done.push(p.id);
                 continue;
             };
-            let mut batch = Vec::with_capacity(rows.iter().map(|r| r.line.len() + 2).sum());
-            for r in &rows {
-                batch.extend_from_slice(&r.line);
-                batch.extend_from_slice(crate::output::LINE_END.as_bytes());
-            }
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            // A delivery a crash cut short resumes where it stopped.
-            let resumed = match rows[0].start {
-                Some(start) if recovering && rows.iter().all(|r| r.start == Some(start)) => {
-                    out.sink.already_written(&target, start, &batch)
-                }
-                _ => 0,
-            };
-            let written = if resumed > 0 {
-                out.sink.append(&target, &batch[resumed..])
-            } else {
-                match out.sink.line_start(&target) {
-                    Ok(start) => {
-                        if let Some(b) = self.inputs[i].baseline.as_mut() {
-                            b.mark_start(&ids, start)?;
-                        }
-                        out.sink.append(&target, &batch)
-                    }
-                    Err(e) => Err(e),
-                }
-            };
-            match written {
-                Ok(()) => done.extend(ids),
-                Err(e) => {
-                    tracing::error!("{e}; {} events stay queued and are retried", rows.len());
-                    first_err.get_or_insert(e);
-                }
+            match self.target_of(&self.outputs[o], p) {
+                Ok(t) => groups.entry((o, t)).or_default().push(p),
+                Err(e) => *failed.entry((o, e)).or_default() += 1,
             }
         }
-        self.baseline(i)?.delivered(&done)?;
+        for (oname, n) in unknown {
+            tracing::warn!("dropping {n} queued events for output '{oname}', which the configuration no longer has");
+        }
+        for ((o, e), n) in failed {
+            tracing::error!(output = %self.outputs[o].name, "File expression failed: {e}; {n} events stay queued and are retried");
+        }
+        let groups: Vec<((usize, String), Vec<&Pending>)> = groups.into_iter().collect();
+        self.baseline(i)?;
+        let outputs = &self.outputs;
+        let Some(outbox_db) = self.inputs[i].baseline.as_mut() else {
+            return Ok(());
+        };
+        for chunk in groups.chunks(crate::output::MAX_OPEN) {
+            // What to write per group: bytes, and how (resume or fresh).
+            enum Plan {
+                Resume(usize),
+                Fresh(u64),
+            }
+            let mut plans = Vec::with_capacity(chunk.len());
+            for ((o, target), rows) in chunk {
+                let mut sink = outputs[*o].sink.borrow_mut();
+                sink.begin(target);
+                // Truncate TRUE empties the file before each event: what
+                // remains is the last line, so that is all that is written.
+                let lines = if sink.truncate {
+                    &rows[rows.len() - 1..]
+                } else {
+                    &rows[..]
+                };
+                let mut batch = Vec::with_capacity(lines.iter().map(|r| r.line.len() + 2).sum());
+                for r in lines {
+                    batch.extend_from_slice(&r.line);
+                    batch.extend_from_slice(crate::output::LINE_END.as_bytes());
+                }
+                // A delivery a crash cut short resumes where it stopped.
+                let resumed = match rows[0].start {
+                    Some(start) if recovering && rows.iter().all(|r| r.start == Some(start)) => {
+                        sink.already_written(target, start, &batch)
+                    }
+                    _ => 0,
+                };
+                let plan = if resumed > 0 {
+                    Ok(Plan::Resume(resumed))
+                } else if sink.truncate {
+                    Ok(Plan::Fresh(0))
+                } else {
+                    sink.line_start(target).map(Plan::Fresh)
+                };
+                plans.push((plan, batch));
+            }
+            let ids: Vec<Vec<i64>> = chunk
+                .iter()
+                .map(|(_, rows)| rows.iter().map(|r| r.id).collect())
+                .collect();
+            let starts: Vec<(&[i64], u64)> = plans
+                .iter()
+                .zip(&ids)
+                .filter_map(|((p, _), ids)| match p {
+                    Ok(Plan::Fresh(start)) => Some((&ids[..], *start)),
+                    _ => None,
+                })
+                .collect();
+            outbox_db.outbox().mark_starts(&starts)?;
+            let mut written = Vec::new();
+            for ((((o, target), rows), (plan, batch)), ids) in chunk.iter().zip(plans).zip(ids) {
+                let mut sink = outputs[*o].sink.borrow_mut();
+                let r = match plan {
+                    Ok(Plan::Resume(n)) => sink.append(target, &batch[n..]),
+                    Ok(Plan::Fresh(_)) if sink.truncate => sink.replace(target, &batch),
+                    Ok(Plan::Fresh(_)) => sink.append(target, &batch),
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(()) => written.extend(ids),
+                    Err(e) => {
+                        tracing::error!("{e}; {} events stay queued and are retried", rows.len())
+                    }
+                }
+            }
+            written.append(&mut done);
+            outbox_db.outbox().delivered(&written)?;
+        }
+        outbox_db.outbox().delivered(&done)?;
         Ok(())
     }
 
     pub fn flush(&mut self) {
         for o in &mut self.outputs {
-            o.sink.flush();
+            o.sink.get_mut().flush();
+        }
+    }
+
+    /// Closes output files not written for a while.
+    fn close_idle(&mut self) {
+        for o in &mut self.outputs {
+            o.sink.get_mut().close_idle(crate::output::IDLE);
         }
     }
 
@@ -802,7 +958,7 @@ impl Runtime {
     pub fn undelivered(&mut self) -> Result<usize, String> {
         let mut n = 0;
         for i in 0..self.inputs.len() {
-            n += self.baseline(i)?.pending()?.len();
+            n += self.baseline(i)?.outbox().pending()?.len();
         }
         Ok(n)
     }
@@ -842,6 +998,7 @@ impl Runtime {
             for prog in schedules.due() {
                 let mut ctx = Ctx {
                     inputs: &self.inputs,
+                    outputs: &self.outputs,
                     host: &self.host,
                 };
                 prog.run(&mut Record::new(), &mut ctx);
@@ -871,6 +1028,7 @@ impl Runtime {
                     tracing::error!(input = %self.inputs[i].name, "scan failed: {e}");
                 }
             }
+            self.close_idle();
             std::thread::sleep(Duration::from_millis(50));
         }
         self.flush();

@@ -228,10 +228,11 @@ fn key_events_come_before_their_values() {
         vec![
             ("NEW_KEY".into(), format!("{p}\\Fresh")),
             ("NEW".into(), format!("{p}\\Fresh\\z")),
+            // A key, its values, then its subkeys.
             ("DELETE_KEY".into(), format!("{p}\\Gone")),
+            ("DELETE".into(), format!("{p}\\Gone\\y")),
             ("DELETE_KEY".into(), format!("{p}\\Gone\\Deeper")),
             ("DELETE".into(), format!("{p}\\Gone\\Deeper\\x")),
-            ("DELETE".into(), format!("{p}\\Gone\\y")),
         ]
     );
     let k = &ev[0];

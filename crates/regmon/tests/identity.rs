@@ -418,3 +418,70 @@ fn a_baseline_of_the_previous_release_is_migrated() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The literal "(Default)" value of regipy's SYSTEM changed with hivex (a
+/// third-party writer): `regmon diff` and `--once` each report that one
+/// change, named exactly, and nothing else.
+#[test]
+fn a_change_of_a_real_literal_default_is_reported() {
+    let Some(dir) = std::env::var_os("REGMON_HIVES") else {
+        eprintln!("skipped: REGMON_HIVES not set");
+        return;
+    };
+    let env = Env::new();
+    std::fs::copy(Path::new(&dir).join("regipy/SYSTEM"), env.path("SYSTEM")).unwrap();
+    let text = format!(
+        "<Input regmon>\n Module im_regmon\n HiveFile 'HKLM\\SYSTEM' 'SYSTEM'\n \
+         RegValue 'HKLM\\SYSTEM\\ControlSet001\\Control\\Nls\\*'\n Recursive TRUE\n</Input>\n{}",
+        json_output(&env.abs("out.log"))
+    );
+    env.write("r.conf", &text);
+    env.once("r.conf");
+    std::fs::copy(env.path("SYSTEM"), env.path("OLD")).unwrap();
+    // hivex (Debian's python3-hivex, installed by scripts/test.sh) sets the
+    // value whose name is the text "(Default)", leaving the unnamed one.
+    let script = r#"
+import hivex, sys
+h = hivex.Hivex(sys.argv[1], write=True)
+n = h.root()
+for p in ["ControlSet001", "Control", "Nls", "Locale"]:
+    n = h.node_get_child(n, p)
+vals = [{"key": h.value_key(v), "t": h.value_type(v)[0], "value": h.value_value(v)[1]}
+        for v in h.node_values(n)]
+assert sum(1 for v in vals if v["key"] == "(Default)") == 1
+assert sum(1 for v in vals if v["key"] == "") == 1
+for v in vals:
+    if v["key"] == "(Default)":
+        v["value"] = "changed\0".encode("utf-16-le")
+h.node_set_values(n, vals)
+h.commit(sys.argv[1])
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script, env.path("SYSTEM").to_str().unwrap()])
+        .output()
+        .expect("/usr/bin/python3 with python3-hivex (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exact = utf16_hex(&"(Default)".encode_utf16().collect::<Vec<_>>());
+    let want = [ev(
+        "CHANGE",
+        r"HKLM\SYSTEM\ControlSet001\Control\Nls\Locale\(Default)",
+        Some(&exact),
+    )];
+    env.once("r.conf");
+    assert_eq!(events(&env.take("out.log")), want);
+    let out = env.run(&["diff", "OLD", "SYSTEM", "--root", "HKLM\\SYSTEM"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(events(&lines), want);
+}

@@ -1359,10 +1359,12 @@ fn a_scan_split_across_threads_equals_one_on_a_single_thread() {
         })
         .collect();
     // A changed value at the top, a new one deep in B, C\deeper deleted
-    // (2 keys, 4 + 5 values, keys first in path order), the new key pair
-    // with its value; nothing from the excluded Skip.
-    let mut want = vec!["CHANGE", "NEW", "DELETE_KEY", "DELETE_KEY"];
-    want.extend(["DELETE"; 9]);
+    // (2 keys of 4 and 5 values, each key before its values), the new key
+    // pair with its value; nothing from the excluded Skip.
+    let mut want = vec!["CHANGE", "NEW", "DELETE_KEY"];
+    want.extend(["DELETE"; 4]);
+    want.push("DELETE_KEY");
+    want.extend(["DELETE"; 5]);
     want.extend(["NEW_KEY", "NEW_KEY", "NEW"]);
     assert_eq!(kinds, want, "{a:#?}");
     assert_eq!(a, b);

@@ -1,0 +1,324 @@
+//! The outbox: events a scan committed (in the same transaction as its
+//! baseline changes) and that their output has not confirmed yet. It lives
+//! in the input's baseline database, table `outbox`.
+//!
+//! A row holds the line as the output will write it and, when the output's
+//! `File` is an expression over event fields, the event record after the
+//! output's Exec (`record`, a lossless encoding). The destination file is
+//! worked out at delivery from the *current* configuration: a constant
+//! `File` is simply evaluated again, a field expression is evaluated over the
+//! stored record. So correcting a wrong `File` delivers what was queued for
+//! it. `target` (the file as evaluated when the event was queued) is kept
+//! for rows written before `record` existed, whose records are unknown.
+
+use nxconf::{Record, Value};
+use rusqlite::{params, Connection, Transaction};
+use std::path::Path;
+
+/// An event to queue: (output, target at render time, line, record).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queued {
+    pub output: String,
+    pub target: String,
+    pub line: Vec<u8>,
+    /// The encoded record, when the output's File reads event fields.
+    pub record: Option<Vec<u8>>,
+}
+
+/// An event rendered for one output, kept until that output has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub id: i64,
+    pub output: String,
+    /// The destination file as evaluated when the event was queued.
+    pub target: String,
+    /// The line as the output will write it.
+    pub line: Vec<u8>,
+    /// The encoded record (see [`encode`]), if it was stored.
+    pub record: Option<Vec<u8>>,
+    /// Where the batch holding this line starts in its file, once a
+    /// delivery of it began.
+    pub start: Option<u64>,
+}
+
+/// Adds the `record` column to an outbox made by an earlier release (whose
+/// rows are then delivered to their stored target when File reads fields).
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has = conn
+        .prepare("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'record'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE outbox ADD COLUMN record BLOB")?;
+    }
+    Ok(())
+}
+
+/// Queues events inside the caller's transaction (the scan's commit).
+pub fn queue(tx: &Transaction<'_>, events: &[Queued]) -> rusqlite::Result<()> {
+    let mut q =
+        tx.prepare("INSERT INTO outbox (output, target, line, record) VALUES (?1, ?2, ?3, ?4)")?;
+    for e in events {
+        q.execute(params![e.output, e.target, e.line, e.record])?;
+    }
+    Ok(())
+}
+
+/// The outbox of one baseline database.
+pub struct Outbox<'a> {
+    pub(crate) conn: &'a mut Connection,
+    pub(crate) path: &'a Path,
+}
+
+impl Outbox<'_> {
+    fn err(&self, e: rusqlite::Error) -> String {
+        format!("baseline {}: {e}", self.path.display())
+    }
+
+    /// Events committed but not yet confirmed delivered, oldest first.
+    pub fn pending(&self) -> Result<Vec<Pending>, String> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, output, target, line, record, start FROM outbox ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Pending {
+                    id: r.get(0)?,
+                    output: r.get(1)?,
+                    target: r.get(2)?,
+                    line: r.get(3)?,
+                    record: r.get(4)?,
+                    start: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records where each batch starts in its file, before any is written
+    /// (one transaction for many batches: one sync, not one per file).
+    pub fn mark_starts(&mut self, batches: &[(&[i64], u64)]) -> Result<(), String> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let path = self.path;
+        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut up = tx
+                .prepare("UPDATE outbox SET start = ?2 WHERE id = ?1")
+                .map_err(err)?;
+            for (ids, start) in batches {
+                for id in *ids {
+                    up.execute(params![id, *start as i64]).map_err(err)?;
+                }
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Forgets delivered events.
+    pub fn delivered(&mut self, ids: &[i64]) -> Result<(), String> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let path = self.path;
+        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut del = tx
+                .prepare("DELETE FROM outbox WHERE id = ?1")
+                .map_err(err)?;
+            for id in ids {
+                del.execute(params![id]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+// The record encoding: a version byte, then per field its name and a tagged
+// value. Every Value variant round-trips exactly (datetimes to the
+// nanosecond), which JSON would not (datetimes and binary become strings).
+// `raw_event`, when a string, is left out: it is the row's line.
+
+const VERSION: u8 = 1;
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn put_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Undef => out.push(0),
+        Value::String(s) => {
+            out.push(1);
+            put_bytes(out, s.as_bytes());
+        }
+        Value::Integer(n) => {
+            out.push(2);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        Value::Boolean(b) => out.extend_from_slice(&[3, u8::from(*b)]),
+        Value::DateTime(t) => {
+            out.push(4);
+            out.extend_from_slice(&t.timestamp().to_le_bytes());
+            out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+        }
+        Value::Binary(b) => {
+            out.push(5);
+            put_bytes(out, b);
+        }
+        Value::Array(items) => {
+            out.push(6);
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for i in items {
+                put_value(out, i);
+            }
+        }
+    }
+}
+
+/// Encodes a record for the outbox.
+pub fn encode(rec: &Record) -> Vec<u8> {
+    let mut out = vec![VERSION];
+    for (name, v) in rec.iter() {
+        if name.eq_ignore_ascii_case("raw_event") && matches!(v, Value::String(_)) {
+            continue;
+        }
+        put_bytes(&mut out, name.as_bytes());
+        put_value(&mut out, v);
+    }
+    out
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.b.len() < n {
+            return Err("stored record is truncated".into());
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(self.take(4)?);
+        Ok(u32::from_le_bytes(a))
+    }
+
+    fn i64(&mut self) -> Result<i64, String> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(i64::from_le_bytes(a))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| "stored record is not UTF-8".into())
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > 64 {
+            return Err("stored record nests too deeply".into());
+        }
+        Ok(match self.take(1)?[0] {
+            0 => Value::Undef,
+            1 => Value::String(self.string()?),
+            2 => Value::Integer(self.i64()?),
+            3 => Value::Boolean(self.take(1)?[0] != 0),
+            4 => {
+                let secs = self.i64()?;
+                let nanos = self.u32()?;
+                let t = chrono::DateTime::from_timestamp(secs, nanos)
+                    .ok_or("stored record has an invalid datetime")?;
+                Value::DateTime(t)
+            }
+            5 => Value::Binary(self.bytes()?.to_vec()),
+            6 => {
+                let n = self.u32()? as usize;
+                // Each item takes at least one byte: a bound on hostile counts.
+                let mut items = Vec::with_capacity(n.min(self.b.len()));
+                for _ in 0..n {
+                    items.push(self.value(depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            t => return Err(format!("stored record has an unknown value tag {t}")),
+        })
+    }
+}
+
+/// Decodes a stored record; `line` restores `$raw_event`.
+pub fn decode(bytes: &[u8], line: &[u8]) -> Result<Record, String> {
+    let mut r = Reader { b: bytes };
+    let v = r.take(1)?[0];
+    if v != VERSION {
+        return Err(format!("stored record has unknown version {v}"));
+    }
+    let mut rec = Record::new();
+    let mut raw = true;
+    while !r.b.is_empty() {
+        let name = r.string()?;
+        let value = r.value(0)?;
+        raw &= !name.eq_ignore_ascii_case("raw_event");
+        rec.set(&name, value);
+    }
+    if raw {
+        rec.set("raw_event", String::from_utf8_lossy(line).into_owned());
+    }
+    Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn records_round_trip_exactly() {
+        let t = chrono::Utc
+            .timestamp_opt(1_700_000_000, 123_456_789)
+            .single()
+            .unwrap();
+        let rec = Record::new()
+            .with("EventType", "NEW")
+            .with("Size", Value::Integer(-42))
+            .with("Flag", Value::Boolean(true))
+            .with("EventTime", Value::DateTime(t))
+            .with("Data", Value::Binary(vec![0, 1, 255]))
+            .with(
+                "List",
+                Value::Array(vec![Value::String("a".into()), Value::Integer(1)]),
+            )
+            .with("raw_event", "the line");
+        let enc = encode(&rec);
+        assert!(!enc.windows(8).any(|w| w == b"the line"));
+        assert_eq!(decode(&enc, b"the line").unwrap(), rec);
+        // A raw_event that is not a string is stored as it is.
+        let odd = Record::new().with("raw_event", Value::Integer(7));
+        assert_eq!(decode(&encode(&odd), b"7").unwrap(), odd);
+    }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        let enc = encode(&Record::new().with("A", "b").with("N", Value::Integer(1)));
+        for n in 0..enc.len() {
+            let _ = decode(&enc[..n], b"");
+        }
+        assert!(decode(&[VERSION, 1, 0, 0, 0, b'A', 99], b"").is_err());
+        assert!(decode(&[9], b"").is_err());
+        let huge = [VERSION, 1, 0, 0, 0, b'A', 6, 255, 255, 255, 255];
+        assert!(decode(&huge, b"").is_err());
+    }
+}
