@@ -208,6 +208,8 @@ pub enum ModuleSettings {
     ImRegmon(Box<ImRegmon>),
     XmJson(XmJson),
     OmFile(OmFile),
+    /// xm_fileop: no directives; its procedures (file_cycle()) run in Exec.
+    XmFileop,
 }
 
 /// A registry path pattern with where it was written.

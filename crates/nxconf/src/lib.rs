@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `source` | reads files into logical lines: comments, `\` continuation, `define`/`%NAME%`, `envvar`, `include` (wildcards, cycle check) |
 //! | `config` | the block parser (`<Input>`, `<Schedule>`, `<Exec>`...) and the public model: [`Config`], [`Module`], [`Route`], [`Schedule`] |
-//! | `validate` | globals, the supported modules (im_regmon, xm_json, om_file), common directives, routes; compiles every Exec |
+//! | `validate` | globals, the supported modules (im_regmon, xm_json, xm_fileop, om_file), common directives, routes; compiles every Exec |
 //! | `lang` | the Exec language: lexer, AST, parser with load-time name and type checks |
 //! | `eval` | runs a [`Program`] over a [`Record`] through a host [`ExecContext`] |
 //! | `record`, `value` | the event model ([`Record`], [`Value`]), to_json(), the `Key=Value` raw event, datetime formats |

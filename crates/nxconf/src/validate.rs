@@ -1,5 +1,5 @@
 //! Validation: turns raw blocks into the typed [`Config`]. Knows the global
-//! directives, the supported modules (im_regmon, xm_json, om_file), common
+//! directives, the supported modules (im_regmon, xm_json, xm_fileop, om_file), common
 //! module directives, routes and schedules, and compiles every Exec with the
 //! procedures that exist where it runs.
 //!
@@ -21,7 +21,7 @@ use crate::schedule::{parse_every, parse_first, When};
 use crate::value::{DateFormat, Value};
 
 /// Supported module types, for messages.
-pub const SUPPORTED_MODULES: [&str; 3] = ["im_regmon", "xm_json", "om_file"];
+pub const SUPPORTED_MODULES: [&str; 4] = ["im_regmon", "xm_json", "xm_fileop", "om_file"];
 
 const GLOBALS: &[&str] = &[
     "CacheDir",
@@ -675,7 +675,7 @@ fn module(
 
     let settings = match m {
         "im_regmon" => im_regmon(b, errors).map(|x| ModuleSettings::ImRegmon(Box::new(x))),
-        "xm_json" => {
+        "xm_json" | "xm_fileop" => {
             if let Some(e) = b.execs.first() {
                 let s = &e.segs[0];
                 errors.push(Diagnostic::new(
@@ -701,9 +701,13 @@ fn module(
                     Err(e) => errors.push(e),
                 }
             }
-            Some(ModuleSettings::XmJson(XmJson {
-                options: xm_json_options(b, errors),
-            }))
+            if m == "xm_fileop" {
+                Some(ModuleSettings::XmFileop)
+            } else {
+                Some(ModuleSettings::XmJson(XmJson {
+                    options: xm_json_options(b, errors),
+                }))
+            }
         }
         _ => om_file(b, scope, errors).map(ModuleSettings::OmFile),
     };

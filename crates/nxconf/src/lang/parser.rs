@@ -44,12 +44,25 @@ impl ExecScope {
     }
 }
 
-/// Procedures a module type exports to Exec code: (name, argument count).
+/// Procedures a module type exports to Exec code: (name, argument count);
+/// a name listed twice takes either count.
 pub fn module_procedures(module: &str) -> &'static [(&'static str, usize)] {
     match module.to_ascii_lowercase().as_str() {
         "im_regmon" => &[("start_scan", 0)],
+        "om_file" => &[("reopen", 0), ("rotate_to", 1)],
+        "xm_fileop" => &[("file_cycle", 1), ("file_cycle", 2)],
         _ => &[],
     }
+}
+
+/// The argument counts (fewest, most) of a module procedure.
+fn procedure_arity(module: &str, name: &str) -> Option<(usize, usize)> {
+    let counts = module_procedures(module)
+        .iter()
+        .filter(|(p, _)| *p == name)
+        .map(|(_, n)| *n);
+    let min = counts.clone().min()?;
+    Some((min, counts.max().unwrap_or(min)))
 }
 
 /// Exec source text with a map back to configuration lines.
@@ -858,8 +871,8 @@ impl Parser<'_> {
             {
                 return self.resolve_proc(None, name, args, off);
             }
-            if let Some((_, n)) = module_procedures(module).iter().find(|(p, _)| *p == lname) {
-                self.arity(name, args, *n, *n, off)?;
+            if let Some((min, max)) = procedure_arity(module, &lname) {
+                self.arity(name, args, min, max, off)?;
                 return Ok(Proc::Host {
                     instance: iname.clone(),
                     module: module.clone(),
@@ -910,16 +923,29 @@ impl Parser<'_> {
                 })
             }
             _ => {
-                if let Some((_, n)) = module_procedures(&self.scope.module)
-                    .iter()
-                    .find(|(p, _)| *p == lname)
-                {
-                    self.arity(name, args, *n, *n, off)?;
+                if let Some((min, max)) = procedure_arity(&self.scope.module, &lname) {
+                    self.arity(name, args, min, max, off)?;
                     return Ok(Proc::Host {
                         instance: self.scope.instance.clone(),
                         module: self.scope.module.clone(),
                         name: lname,
                     });
+                }
+                // xm_fileop's procedures are global, as in NXLog (like to_json()).
+                if let Some((inst, module)) = self
+                    .scope
+                    .instances
+                    .iter()
+                    .find(|(_, m)| m.eq_ignore_ascii_case("xm_fileop"))
+                {
+                    if let Some((min, max)) = procedure_arity(module, &lname) {
+                        self.arity(name, args, min, max, off)?;
+                        return Ok(Proc::Host {
+                            instance: inst.clone(),
+                            module: module.clone(),
+                            name: lname,
+                        });
+                    }
                 }
                 if FUNCS.iter().any(|f| f.name == lname) {
                     return self.err(off, format!("{name}() is a function and returns a value; use it in an expression, e.g. $Field = {name}(...);"));
