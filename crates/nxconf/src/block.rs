@@ -1,7 +1,7 @@
-//! The block parser: logical lines (from `crate::source`) to raw blocks
+//! The block parser: logical lines (from `source`) to raw blocks
 //! (`<Input>`, `<Output>`, `<Extension>`, `<Route>`, with their
 //! `<Schedule>` and `<Exec>` parts), reporting structural errors. What the
-//! directives mean is decided later, by `crate::validate`.
+//! directives mean is decided later, by `validate`.
 
 use crate::diag::{Diagnostic, Location};
 use crate::directive::Directive;

@@ -1,5 +1,5 @@
 //! The configuration model: what a host program gets from [`crate::load`].
-//! Module types' settings are defined with their module in `crate::modules`
+//! Module types' settings are defined with their module in `modules`
 //! and re-exported here.
 
 use crate::diag::{Location, LogLevel, Note};

@@ -1,7 +1,7 @@
 //! Validation: turns raw blocks into the typed [`Config`]. Knows the global
 //! directives, the directives every module accepts, routes and schedules;
 //! what is specific to a module type comes from the module table
-//! (`crate::modules`). Compiles every Exec with the procedures that exist
+//! (`modules`). Compiles every Exec with the procedures that exist
 //! where it runs.
 //!
 //! Common module directives: NXLog's queueing and flow-control knobs

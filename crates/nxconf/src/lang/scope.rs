@@ -1,7 +1,7 @@
 //! What Exec code may use where it is compiled: the [`ExecScope`], and the
 //! [`ExecApi`] each module type offers. The parser learns about module types
 //! only through the scope, so it does not depend on the module table
-//! (`crate::modules`, which builds scopes and itself needs the parser).
+//! (`modules`, which builds scopes and itself needs the parser).
 
 use crate::record::JsonOptions;
 use crate::value::DateFormat;

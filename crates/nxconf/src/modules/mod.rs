@@ -54,6 +54,10 @@ pub enum ModuleSettings {
     XmFileop,
 }
 
+/// Reads to_json()/parse_json() settings from a block (constant values
+/// compile in the given scope; problems are appended).
+pub(crate) type ReadJsonOptions = fn(&RawBlock, &ExecScope, &mut Vec<Diagnostic>) -> JsonOptions;
+
 /// One supported module type.
 #[derive(Debug)]
 pub struct ModuleType {
@@ -69,7 +73,7 @@ pub struct ModuleType {
     pub exec: ExecApi,
     /// For the type whose instance configures to_json()/parse_json()
     /// (xm_json): its settings, read before any Exec is compiled.
-    pub(crate) json_options: Option<fn(&RawBlock, &ExecScope, &mut Vec<Diagnostic>) -> JsonOptions>,
+    pub(crate) json_options: Option<ReadJsonOptions>,
     /// The typed settings of a checked block; `None` after reporting errors.
     pub(crate) build: fn(&mut Build) -> Option<ModuleSettings>,
 }
