@@ -5,6 +5,7 @@
 
 // The JSON writing of one value lives with Value (string context needs it
 // too); re-exported here, where it was first published.
+use crate::diag::Invalid;
 pub use crate::value::{json_string, json_value};
 use crate::value::{DateFormat, Value, Zone};
 
@@ -283,7 +284,11 @@ impl Record {
     /// `opts.parse_date` and they look like one), integers integers, booleans
     /// booleans, null deletes the field; floats, arrays and nested objects are
     /// kept as their JSON text.
-    pub fn merge_json(&mut self, text: &str, opts: &JsonOptions) -> Result<(), String> {
+    pub fn merge_json(&mut self, text: &str, opts: &JsonOptions) -> Result<(), Invalid> {
+        self.merge_json_text(text, opts).map_err(Invalid)
+    }
+
+    fn merge_json_text(&mut self, text: &str, opts: &JsonOptions) -> Result<(), String> {
         let mut p = JsonParser {
             s: text.as_bytes(),
             text,
@@ -324,7 +329,11 @@ impl Record {
     }
 
     /// A record from a JSON object (see [`Record::merge_json`]).
-    pub fn from_json(text: &str, opts: &JsonOptions) -> Result<Record, String> {
+    pub fn from_json(text: &str, opts: &JsonOptions) -> Result<Record, Invalid> {
+        Self::from_json_text(text, opts).map_err(Invalid)
+    }
+
+    fn from_json_text(text: &str, opts: &JsonOptions) -> Result<Record, String> {
         let mut r = Record::new();
         r.merge_json(text, opts)?;
         Ok(r)

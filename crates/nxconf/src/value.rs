@@ -3,6 +3,7 @@
 //! Datetimes are stored as UTC instants (microsecond precision, as NXLog) and
 //! rendered in local time (or a fixed offset, which keeps tests deterministic).
 
+use crate::diag::Invalid;
 use chrono::format::{Item, StrftimeItems};
 use chrono::{
     DateTime, FixedOffset, Local, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc,
@@ -255,7 +256,11 @@ impl DateFormat {
     }
 
     /// Parse a DateFormat value (quotes already removed).
-    pub fn parse(s: &str) -> Result<DateFormat, String> {
+    pub fn parse(s: &str) -> Result<DateFormat, Invalid> {
+        Self::parse_text(s).map_err(Invalid)
+    }
+
+    fn parse_text(s: &str) -> Result<DateFormat, String> {
         let s = s.trim();
         if let Some(rest) = s.strip_prefix("YYYY-MM-DD") {
             let (t, rest) = if let Some(r) = rest.strip_prefix('T') {
@@ -330,7 +335,11 @@ impl DateFormat {
 }
 
 /// Reject strftime formats chrono cannot render (formatting them would panic).
-pub(crate) fn check_strftime(f: &str) -> Result<(), String> {
+pub(crate) fn check_strftime(f: &str) -> Result<(), Invalid> {
+    check_strftime_text(f).map_err(Invalid)
+}
+
+fn check_strftime_text(f: &str) -> Result<(), String> {
     if StrftimeItems::new(f).any(|i| matches!(i, Item::Error)) {
         return Err(format!("invalid strftime format '{f}'"));
     }
@@ -338,7 +347,11 @@ pub(crate) fn check_strftime(f: &str) -> Result<(), String> {
 }
 
 /// strftime() of the language: NXLog's named formats or a strftime string.
-pub(crate) fn strftime(d: &DateTime<Utc>, f: &str, zone: Zone) -> Result<String, String> {
+pub(crate) fn strftime(d: &DateTime<Utc>, f: &str, zone: Zone) -> Result<String, Invalid> {
+    strftime_text(d, f, zone).map_err(Invalid)
+}
+
+fn strftime_text(d: &DateTime<Utc>, f: &str, zone: Zone) -> Result<String, String> {
     if f.starts_with("YYYY-") {
         return Ok(DateFormat::parse(f)?.format(d, zone));
     }

@@ -1303,9 +1303,9 @@ impl Parser<'_> {
         ) = (sig.func, args.get(1))
         {
             if !f.starts_with("YYYY-") {
-                crate::value::check_strftime(f).map_err(|m| PErr { off, msg: m })?;
+                crate::value::check_strftime(f).map_err(|m| PErr { off, msg: m.into() })?;
             } else {
-                DateFormat::parse(f).map_err(|m| PErr { off, msg: m })?;
+                DateFormat::parse(f).map_err(|m| PErr { off, msg: m.into() })?;
             }
         }
         self.mk(ExprKind::Call(sig.func, args), sig.ret, off)
