@@ -252,4 +252,39 @@ mod tests {
         assert_eq!(s.api("om_file").arity("rotate_to"), Some((1, 1)));
         assert_eq!(s.api("nope").arity("reopen"), None);
     }
+
+    /// The defaults the table documents are what the builders use: writing
+    /// every default out changes no setting.
+    #[test]
+    fn documented_defaults_are_the_builders_defaults() {
+        let block = |t: &ModuleType, extra: &str| {
+            let required = match t.name {
+                "im_regmon" => "RegValue 'HKLM\\Software\\*'\n",
+                "om_file" => "File 'out.log'\n",
+                _ => "",
+            };
+            let tag = t.kind.block_name();
+            format!(
+                "<{tag} {}>\nModule {}\n{required}{extra}</{tag}>\n",
+                t.name, t.name
+            )
+        };
+        for t in MODULES {
+            let defaults: String = t
+                .directives
+                .iter()
+                .filter_map(|d| Some(format!("{} {}\n", d.name, d.default?)))
+                .collect();
+            let settings = |extra: &str| {
+                let text: String = MODULES
+                    .iter()
+                    .map(|o| block(o, if o.name == t.name { extra } else { "" }))
+                    .collect();
+                let cfg = crate::parse_str(&text, "defaults.conf")
+                    .unwrap_or_else(|e| panic!("{}: {e}\n{text}", t.name));
+                format!("{:?}", cfg.module(t.name).expect("instance").settings)
+            };
+            assert_eq!(settings(&defaults), settings(""), "{}", t.name);
+        }
+    }
 }
