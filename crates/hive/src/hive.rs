@@ -1,6 +1,7 @@
-//! An open hive: the base block plus bounds-checked access to cells.
+//! An open hive: its base block and its cells, over borrowed bytes or an owned file.
 
 use crate::base::{BaseBlock, BASE_BLOCK_SIZE};
+use crate::cells::Cells;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::Key;
 use std::path::Path;
@@ -12,13 +13,6 @@ pub struct Hive<'a> {
     base: BaseBlock,
     cells: Cells<'a>,
     warnings: Vec<String>,
-}
-
-/// The hive-bins data and the format details needed to decode cells. Small
-/// and `Copy`, so keys and values carry it instead of a reference.
-#[derive(Clone, Copy)]
-pub struct Cells<'a> {
-    pub(crate) bins: &'a [u8],
 }
 
 impl<'a> Hive<'a> {
@@ -97,70 +91,6 @@ impl<'a> Hive<'a> {
             ));
         }
         Key::parse(self.cells, self.base.root_offset)
-    }
-}
-
-impl<'a> Cells<'a> {
-    /// File offset of a cell offset, for messages.
-    pub fn file_offset(off: u32) -> u64 {
-        off as u64 + BASE_BLOCK_SIZE as u64
-    }
-
-    pub fn bins_len(&self) -> usize {
-        self.bins.len()
-    }
-
-    /// The payload of the cell at `off` (after its 4-byte size field).
-    /// Free cells are read too: forensic readers must see what a reference
-    /// points at even when the allocator has released it.
-    pub fn cell(&self, off: u32) -> Result<&'a [u8]> {
-        let pos = off as usize;
-        let at = Self::file_offset(off);
-        if off == u32::MAX || pos.checked_add(4).is_none_or(|e| e > self.bins.len()) {
-            return Err(Error::at(ErrorKind::OffsetOutOfRange, at));
-        }
-        if !off.is_multiple_of(4) {
-            return Err(Error::at(
-                ErrorKind::BadCell("misaligned offset".into()),
-                at,
-            ));
-        }
-        let raw = i32::from_le_bytes([
-            self.bins[pos],
-            self.bins[pos + 1],
-            self.bins[pos + 2],
-            self.bins[pos + 3],
-        ]);
-        let size = raw.unsigned_abs() as usize;
-        if size < 8 {
-            return Err(Error::at(ErrorKind::BadCell(format!("size {raw}")), at));
-        }
-        match pos.checked_add(size) {
-            Some(end) if end <= self.bins.len() => Ok(&self.bins[pos + 4..end]),
-            _ => Err(Error::at(
-                ErrorKind::BadCell(format!("size {size} runs past the end of the hive bins")),
-                at,
-            )),
-        }
-    }
-
-    /// A cell that must start with a two-byte signature.
-    pub fn cell_sig(&self, off: u32, sig: &'static str) -> Result<&'a [u8]> {
-        let c = self.cell(off)?;
-        if c.len() < 2 || &c[..2] != sig.as_bytes() {
-            let found = [
-                c.first().copied().unwrap_or(0),
-                c.get(1).copied().unwrap_or(0),
-            ];
-            return Err(Error::at(
-                ErrorKind::BadSignature {
-                    expected: sig,
-                    found,
-                },
-                Self::file_offset(off),
-            ));
-        }
-        Ok(c)
     }
 }
 

@@ -1,31 +1,76 @@
 //! Key nodes (`nk`) and their subkey lists (`li`, `lf`, `lh`, `ri`).
 
+use crate::bytes::{u32_at, Fixed, ReadError, Reader};
+use crate::cells::Cells;
 use crate::error::{Error, ErrorKind, Result};
-use crate::hive::Cells;
-use crate::name::{upcase_str, Name};
+use crate::name::{upcase_str, upcase_unit, Name};
 use crate::value::{Value, Values};
 use std::cmp::Ordering;
 
-const NK_HEADER: usize = 76;
 pub const KEY_COMP_NAME: u16 = 0x20;
 pub const KEY_HIVE_ENTRY: u16 = 0x04;
 pub const KEY_SYM_LINK: u16 = 0x10;
+
+/// The fixed part of a key node (`nk`) cell, read in place: one accessor per
+/// on-disk field, named as in the format specification, in on-disk order.
+/// The key name follows it.
+#[derive(Clone, Copy)]
+struct KeyNodeHeader<'a>(Fixed<'a, NK_HEADER>);
+
+/// Bytes of an `nk` cell before the name.
+const NK_HEADER: usize = 76;
+
+impl KeyNodeHeader<'_> {
+    // 0: signature `nk`
+    fn flags(self) -> u16 {
+        self.0.u16::<2>()
+    }
+    fn last_written(self) -> u64 {
+        self.0.u64::<4>()
+    }
+    /// Windows 8+ access bits (layered-key bits on Windows 10 containers).
+    fn access_bits(self) -> u32 {
+        self.0.u32::<12>()
+    }
+    fn parent(self) -> u32 {
+        self.0.u32::<16>()
+    }
+    fn subkey_count(self) -> u32 {
+        self.0.u32::<20>()
+    }
+    // 24: volatile subkey count
+    fn subkeys_list(self) -> u32 {
+        self.0.u32::<28>()
+    }
+    // 32: volatile subkeys list
+    fn value_count(self) -> u32 {
+        self.0.u32::<36>()
+    }
+    fn values_list(self) -> u32 {
+        self.0.u32::<40>()
+    }
+    fn security(self) -> u32 {
+        self.0.u32::<44>()
+    }
+    fn class_name(self) -> u32 {
+        self.0.u32::<48>()
+    }
+    // 52..72: largest subkey name, class name, value name and value data; work var
+    fn name_len(self) -> u16 {
+        self.0.u16::<72>()
+    }
+    fn class_name_len(self) -> u16 {
+        self.0.u16::<74>()
+    }
+}
 
 /// A key node. Cheap to copy: it borrows the hive's bytes.
 #[derive(Clone, Copy)]
 pub struct Key<'a> {
     cells: Cells<'a>,
     off: u32,
-    nk: &'a [u8],
-}
-
-#[inline]
-pub(crate) fn u16_at(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-#[inline]
-pub(crate) fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+    hdr: KeyNodeHeader<'a>,
+    name: &'a [u8],
 }
 
 impl<'a> Key<'a> {
@@ -34,17 +79,22 @@ impl<'a> Key<'a> {
     pub fn parse(cells: Cells<'a>, off: u32) -> Result<Key<'a>> {
         let nk = cells.cell_sig(off, "nk")?;
         let at = Cells::file_offset(off);
-        if nk.len() < NK_HEADER {
+        let Some(hdr) = Fixed::new(nk).map(KeyNodeHeader) else {
             return Err(Error::at(ErrorKind::Truncated("key node".into()), at));
-        }
-        let name_len = u16_at(nk, 72) as usize;
-        if NK_HEADER + name_len > nk.len() {
+        };
+        let name_len = hdr.name_len() as usize;
+        let Some(name) = nk.get(NK_HEADER..NK_HEADER + name_len) else {
             return Err(Error::at(
                 ErrorKind::Truncated(format!("key name ({name_len} bytes)")),
                 at,
             ));
-        }
-        Ok(Key { cells, off, nk })
+        };
+        Ok(Key {
+            cells,
+            off,
+            hdr,
+            name,
+        })
     }
 
     /// The cell offset of this key: a stable identity within one hive.
@@ -57,41 +107,39 @@ impl<'a> Key<'a> {
     }
 
     pub fn flags(&self) -> u16 {
-        u16_at(self.nk, 2)
+        self.hdr.flags()
     }
 
     pub fn name(&self) -> Name<'a> {
-        let len = u16_at(self.nk, 72) as usize;
-        let bytes = &self.nk[NK_HEADER..NK_HEADER + len];
         if self.flags() & KEY_COMP_NAME != 0 {
-            Name::Latin1(bytes)
+            Name::Latin1(self.name)
         } else {
-            Name::Utf16(bytes)
+            Name::Utf16(self.name)
         }
     }
 
     /// Last-written time as a FILETIME (100 ns ticks since 1601-01-01 UTC).
     pub fn last_written(&self) -> u64 {
-        u64::from(u32_at(self.nk, 4)) | (u64::from(u32_at(self.nk, 8)) << 32)
+        self.hdr.last_written()
     }
 
     /// Access bits (Windows 8+; layered-key bits on Windows 10 containers).
     pub fn access_bits(&self) -> u32 {
-        u32_at(self.nk, 12)
+        self.hdr.access_bits()
     }
 
     pub fn parent_offset(&self) -> u32 {
-        u32_at(self.nk, 16)
+        self.hdr.parent()
     }
 
     /// The subkey count the key declares (the list is the authority).
     pub fn subkey_count(&self) -> u32 {
-        u32_at(self.nk, 20)
+        self.hdr.subkey_count()
     }
 
     /// The value count the key declares.
     pub fn value_count(&self) -> u32 {
-        u32_at(self.nk, 36)
+        self.hdr.value_count()
     }
 
     pub fn is_symlink(&self) -> bool {
@@ -100,34 +148,33 @@ impl<'a> Key<'a> {
 
     /// The class name, if any (UTF-16LE).
     pub fn class_name(&self) -> Result<Option<Name<'a>>> {
-        let off = u32_at(self.nk, 48);
-        let len = u16_at(self.nk, 74) as usize;
+        let off = self.hdr.class_name();
+        let len = self.hdr.class_name_len() as usize;
         if off == u32::MAX || len == 0 {
             return Ok(None);
         }
         let c = self.cells.cell(off)?;
-        if len > c.len() {
-            return Err(Error::at(
+        match c.get(..len) {
+            Some(name) => Ok(Some(Name::Utf16(name))),
+            None => Err(Error::at(
                 ErrorKind::Truncated(format!("class name ({len} bytes)")),
                 Cells::file_offset(off),
-            ));
+            )),
         }
-        Ok(Some(Name::Utf16(&c[..len])))
     }
 
     /// The self-relative security descriptor from the key's `sk` cell.
     pub fn security_descriptor(&self) -> Result<Option<&'a [u8]>> {
-        let off = u32_at(self.nk, 44);
+        let off = self.hdr.security();
         if off == u32::MAX {
             return Ok(None);
         }
         let sk = self.cells.cell_sig(off, "sk")?;
         let at = Cells::file_offset(off);
-        if sk.len() < 20 {
-            return Err(Error::at(ErrorKind::Truncated("security cell".into()), at));
-        }
-        let len = u32_at(sk, 16) as usize;
-        sk.get(20..20usize.saturating_add(len))
+        // `sk`: signature, reserved, flink, blink, reference count, then the
+        // descriptor's size and the descriptor.
+        let len = u32_at(sk, 16).read_error("security cell", at)?;
+        sk.get(20..20usize.saturating_add(len as usize))
             .map(Some)
             .ok_or_else(|| Error::at(ErrorKind::Truncated("security descriptor".into()), at))
     }
@@ -136,7 +183,7 @@ impl<'a> Key<'a> {
     /// name in a healthy hive). Each item is a key or the error that stopped
     /// that one entry; the rest of the list still comes.
     pub fn subkeys(&self) -> Result<Subkeys<'a>> {
-        let list = u32_at(self.nk, 28);
+        let list = self.hdr.subkeys_list();
         if self.subkey_count() == 0 || list == u32::MAX {
             return Ok(Subkeys::empty(self.cells));
         }
@@ -148,7 +195,7 @@ impl<'a> Key<'a> {
     /// unsorted, so a damaged order never hides a key.
     pub fn subkey(&self, name: &str) -> Result<Option<Key<'a>>> {
         let want = upcase_str(name);
-        let list = u32_at(self.nk, 28);
+        let list = self.hdr.subkeys_list();
         if self.subkey_count() == 0 || list == u32::MAX {
             return Ok(None);
         }
@@ -184,7 +231,7 @@ impl<'a> Key<'a> {
     /// The values, in value-list order (unsorted on disk).
     pub fn values(&self) -> Result<Values<'a>> {
         let count = self.value_count();
-        let list = u32_at(self.nk, 40);
+        let list = self.hdr.values_list();
         if count == 0 || list == u32::MAX {
             return Ok(Values::empty(self.cells));
         }
@@ -234,10 +281,12 @@ impl<'a> ListRef<'a> {
     fn parse(cells: Cells<'a>, off: u32) -> Result<ListRef<'a>> {
         let c = cells.cell(off)?;
         let at = Cells::file_offset(off);
-        if c.len() < 4 {
-            return Err(Error::at(ErrorKind::Truncated("subkey list".into()), at));
-        }
-        let (kind, stride) = match &c[..2] {
+        // Signature, entry count, then the entries.
+        let mut r = Reader::new(c, "subkey list", at);
+        let signature: [u8; 2] = r.array()?;
+        let declared = r.u16()? as usize;
+        let body = r.bytes(c.len() - 4)?;
+        let (kind, stride) = match &signature {
             b"li" => (ListKind::Li, 4),
             b"lf" => (ListKind::Lf, 8),
             b"lh" => (ListKind::Lh, 8),
@@ -246,14 +295,12 @@ impl<'a> ListRef<'a> {
                 return Err(Error::at(
                     ErrorKind::BadSignature {
                         expected: "li/lf/lh/ri",
-                        found: [c[0], c[1]],
+                        found: signature,
                     },
                     at,
                 ))
             }
         };
-        let declared = u16_at(c, 2) as usize;
-        let body = &c[4..];
         let fits = body.len() / stride;
         if declared > fits {
             return Err(Error::at(
@@ -272,8 +319,10 @@ impl<'a> ListRef<'a> {
         })
     }
 
+    /// The cell offset in entry `i` (`i < count`, so it is always there; an
+    /// impossible miss reads as no cell).
     fn entry(&self, i: usize) -> u32 {
-        u32_at(self.body, i * self.stride)
+        u32_at(self.body, i * self.stride).unwrap_or(u32::MAX)
     }
 
     fn binary_search(&self, want: &[u16]) -> Result<Option<Key<'a>>> {
@@ -301,7 +350,7 @@ impl<'a> ListRef<'a> {
             let Ok(k) = Key::parse(self.cells, self.entry(i)) else {
                 return false;
             };
-            let up: Vec<u16> = k.name().units().map(crate::name::upcase_unit).collect();
+            let up: Vec<u16> = k.name().units().map(upcase_unit).collect();
             if let Some(p) = &prev {
                 if p > &up {
                     return false;

@@ -13,11 +13,15 @@
 //!
 //! [`write`] builds a hive file from an in-memory tree (for tests and samples).
 //!
-//! Layout: `base` (base block), `hive` (cell access), `key` (nk and subkey
-//! lists), `value` (vk and data), `name` (names and case rules), `walk`,
-//! `write`.
+//! Layout: `bytes` (the one checked little-endian reader), `base` (base
+//! block, for primaries and logs), `cells` (cell access), `hive` (an open
+//! hive, [`HiveFile`]), `key` (nk and subkey lists), `value` (vk and data),
+//! `name` (names and the one case rule, [`same_name_str`]), `walk`, `write`,
+//! `marvin` (log hashes), `replay/` (transaction logs, by format).
 
 mod base;
+mod bytes;
+mod cells;
 mod error;
 mod hive;
 mod key;
@@ -29,10 +33,14 @@ mod walk;
 pub mod write;
 
 pub use base::{compute_checksum, BaseBlock, BASE_BLOCK_SIZE};
+pub use cells::Cells;
 pub use error::{Error, ErrorKind, Result};
-pub use hive::{Cells, Hive, HiveFile};
+pub use hive::{Hive, HiveFile};
 pub use key::{Key, Subkeys, KEY_COMP_NAME, KEY_HIVE_ENTRY, KEY_SYM_LINK};
-pub use name::{json_escape_char, json_escape_units, lh_hash_units, upcase_str, upcase_unit, Name};
+pub use name::{
+    json_escape_char, json_escape_units, lh_hash_units, same_name_str, same_name_units, upcase_str,
+    upcase_unit, Name,
+};
 pub use value::{Value, ValueType, Values, BIG_DATA_SEGMENT};
 pub use walk::{path_lossy, walk, Step};
 

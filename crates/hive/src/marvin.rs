@@ -11,6 +11,8 @@
 //! (so `p0 = 0x7A4E55C5`, `p1 = 0x82EF4D88`), see `shared/specs/regf-notes.md`. Reading the bytes
 //! as a little-endian integer gives wrong hashes.
 
+use crate::bytes::u32_words;
+
 /// Seed of the `Hash-1` / `Hash-2` fields of a new-format log entry (see module docs for the
 /// byte order).
 pub const REGF_LOG_SEED: u64 = 0x82EF_4D88_7A4E_55C5;
@@ -32,12 +34,11 @@ fn block(p0: &mut u32, p1: &mut u32) {
 pub fn marvin32(seed: u64, data: &[u8]) -> u64 {
     let mut p0 = seed as u32;
     let mut p1 = (seed >> 32) as u32;
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        p0 = p0.wrapping_add(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+    for w in u32_words(data) {
+        p0 = p0.wrapping_add(w);
         block(&mut p0, &mut p1);
     }
-    let tail = chunks.remainder();
+    let tail = data.get(data.len() / 4 * 4..).unwrap_or_default();
     let mut last: u32 = 0x80;
     for &b in tail.iter().rev() {
         last = (last << 8) | u32::from(b);

@@ -3,6 +3,7 @@
 //! Names are kept as the raw bytes so they round-trip losslessly: real hives
 //! hold UTF-16 names with unpaired surrogates, which no Rust `String` can.
 
+use crate::bytes::utf16_units;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
@@ -22,10 +23,7 @@ impl<'a> Name<'a> {
             Name::Latin1(b) => (b, &[]),
             Name::Utf16(b) => (&[], b),
         };
-        latin.iter().map(|&b| b as u16).chain(
-            wide.chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]])),
-        )
+        latin.iter().map(|&b| b as u16).chain(utf16_units(wide))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -108,6 +106,25 @@ pub fn upcase_unit(u: u16) -> u16 {
     }
 }
 
+/// Whether two names are the same registry name: equal code unit by code
+/// unit after [`upcase_unit`], as Windows compares them. This module is the
+/// one home of that rule; lookups, the writer and callers comparing names
+/// all come here.
+pub fn same_name_units(a: impl IntoIterator<Item = u16>, b: impl IntoIterator<Item = u16>) -> bool {
+    a.into_iter()
+        .map(upcase_unit)
+        .eq(b.into_iter().map(upcase_unit))
+}
+
+/// [`same_name_units`] for two names given as text.
+pub fn same_name_str(a: &str, b: &str) -> bool {
+    // ASCII upcases to the same result without encoding to UTF-16.
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    same_name_units(a.encode_utf16(), b.encode_utf16())
+}
+
 /// Upper-cased UTF-16 units of a `str`, for lookups.
 pub fn upcase_str(s: &str) -> Vec<u16> {
     s.encode_utf16().map(upcase_unit).collect()
@@ -188,6 +205,39 @@ mod tests {
         assert_eq!(n.cmp_ignore_case(&upcase_str("SOFTWARE")), Ordering::Equal);
         assert_eq!(n.cmp_ignore_case(&upcase_str("System")), Ordering::Less);
         assert_eq!(upcase_unit('é' as u16), 'É' as u16);
+    }
+
+    #[test]
+    fn same_name_follows_the_registry_rule() {
+        for (a, b) in [
+            ("Software", "SOFTWARE"),
+            ("Ä", "ä"),
+            ("Größe", "GRÖßE"),
+            ("Σίσυφος", "ΣΊΣΥΦΟΣ"),
+            ("σ", "Σ"),
+            ("Ж", "ж"),
+            ("Ключ", "КЛЮЧ"),
+            ("", ""),
+        ] {
+            assert!(same_name_str(a, b), "{a} = {b}");
+            assert!(same_name_str(b, a), "{b} = {a}");
+            assert!(same_name_units(a.encode_utf16(), b.encode_utf16()));
+        }
+        for (a, b) in [
+            ("Run", "RunOnce"),
+            ("Ä", "A"),
+            ("Ж", "З"),
+            // Per code unit: no one-to-many mappings (ß is not SS) ...
+            ("straße", "STRASSE"),
+            // ... and surrogates stay as they are (Deseret 𐐀 / 𐐨).
+            ("\u{10400}", "\u{10428}"),
+        ] {
+            assert!(!same_name_str(a, b), "{a} != {b}");
+            assert!(!same_name_str(b, a), "{b} != {a}");
+        }
+        // Unpaired surrogates compare as themselves.
+        assert!(same_name_units([0xD800, 0x61], [0xD800, 0x41]));
+        assert!(!same_name_units([0xD800], [0xDC00]));
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! Value cells (`vk`), their types, and their data (inline, plain, big data).
 
+use crate::bytes::{u32_at, Fixed, Reader};
+use crate::cells::Cells;
 use crate::error::{Error, ErrorKind, Result};
-use crate::hive::Cells;
-use crate::key::{u16_at, u32_at};
 use crate::name::Name;
 use std::borrow::Cow;
 use std::fmt;
 
-const VK_HEADER: usize = 20;
 /// Data bytes per big-data segment (every segment but the last is full).
 pub const BIG_DATA_SEGMENT: usize = 16344;
 const VALUE_COMP_NAME: u16 = 0x1;
@@ -75,29 +74,69 @@ impl fmt::Debug for ValueType {
     }
 }
 
+/// The fixed part of a value (`vk`) cell, read in place: one accessor per
+/// on-disk field, named as in the format specification, in on-disk order.
+/// The value name follows it.
+#[derive(Clone, Copy)]
+struct ValueKeyHeader<'a>(Fixed<'a, VK_HEADER>);
+
+/// Bytes of a `vk` cell before the name.
+const VK_HEADER: usize = 20;
+
+impl<'a> ValueKeyHeader<'a> {
+    // 0: signature `vk`
+    fn name_len(self) -> u16 {
+        self.0.u16::<2>()
+    }
+    /// Bit 31 set: the data sit in the `data_offset` field itself.
+    fn data_size(self) -> u32 {
+        self.0.u32::<4>()
+    }
+    fn data_offset(self) -> u32 {
+        self.0.u32::<8>()
+    }
+    /// The `data_offset` field's own bytes, which hold inline data.
+    fn inline_data(self) -> &'a [u8] {
+        self.0.bytes::<8, 4>()
+    }
+    fn data_type(self) -> u32 {
+        self.0.u32::<12>()
+    }
+    fn flags(self) -> u16 {
+        self.0.u16::<16>()
+    }
+    // 18: spare
+}
+
 /// A value cell.
 #[derive(Clone, Copy)]
 pub struct Value<'a> {
     cells: Cells<'a>,
     off: u32,
-    vk: &'a [u8],
+    hdr: ValueKeyHeader<'a>,
+    name: &'a [u8],
 }
 
 impl<'a> Value<'a> {
     pub fn parse(cells: Cells<'a>, off: u32) -> Result<Value<'a>> {
         let vk = cells.cell_sig(off, "vk")?;
         let at = Cells::file_offset(off);
-        if vk.len() < VK_HEADER {
+        let Some(hdr) = Fixed::new(vk).map(ValueKeyHeader) else {
             return Err(Error::at(ErrorKind::Truncated("value cell".into()), at));
-        }
-        let name_len = u16_at(vk, 2) as usize;
-        if VK_HEADER + name_len > vk.len() {
+        };
+        let name_len = hdr.name_len() as usize;
+        let Some(name) = vk.get(VK_HEADER..VK_HEADER + name_len) else {
             return Err(Error::at(
                 ErrorKind::Truncated(format!("value name ({name_len} bytes)")),
                 at,
             ));
-        }
-        Ok(Value { cells, off, vk })
+        };
+        Ok(Value {
+            cells,
+            off,
+            hdr,
+            name,
+        })
     }
 
     pub fn offset(&self) -> u32 {
@@ -110,25 +149,23 @@ impl<'a> Value<'a> {
 
     /// The value's name; empty for the default value.
     pub fn name(&self) -> Name<'a> {
-        let len = u16_at(self.vk, 2) as usize;
-        let bytes = &self.vk[VK_HEADER..VK_HEADER + len];
         if self.flags() & VALUE_COMP_NAME != 0 {
-            Name::Latin1(bytes)
+            Name::Latin1(self.name)
         } else {
-            Name::Utf16(bytes)
+            Name::Utf16(self.name)
         }
     }
 
     pub fn flags(&self) -> u16 {
-        u16_at(self.vk, 16)
+        self.hdr.flags()
     }
 
     pub fn value_type(&self) -> ValueType {
-        ValueType(u32_at(self.vk, 12))
+        ValueType(self.hdr.data_type())
     }
 
     fn raw_size(&self) -> u32 {
-        u32_at(self.vk, 4)
+        self.hdr.data_size()
     }
 
     /// Whether the data sit in the value cell itself (4 bytes or fewer).
@@ -147,23 +184,23 @@ impl<'a> Value<'a> {
         let len = self.data_size() as usize;
         let at = self.file_offset();
         if self.is_inline() {
-            if len > 4 {
-                return Err(Error::at(
+            return match self.hdr.inline_data().get(..len) {
+                Some(d) => Ok(Cow::Borrowed(d)),
+                None => Err(Error::at(
                     ErrorKind::BadData(format!("inline data of {len} bytes (at most 4)")),
                     at,
-                ));
-            }
-            return Ok(Cow::Borrowed(&self.vk[8..8 + len]));
+                )),
+            };
         }
         if len == 0 {
             return Ok(Cow::Borrowed(&[]));
         }
-        let off = u32_at(self.vk, 8);
+        let off = self.hdr.data_offset();
         let cell = self.cells.cell(off)?;
-        if len <= cell.len() {
-            return Ok(Cow::Borrowed(&cell[..len]));
+        if let Some(d) = cell.get(..len) {
+            return Ok(Cow::Borrowed(d));
         }
-        if cell.len() >= 8 && &cell[..2] == b"db" {
+        if cell.len() >= 8 && cell.starts_with(b"db") {
             return self.big_data(cell, off, len).map(Cow::Owned);
         }
         Err(Error::at(
@@ -177,7 +214,11 @@ impl<'a> Value<'a> {
 
     fn big_data(&self, db: &'a [u8], db_off: u32, len: usize) -> Result<Vec<u8>> {
         let at = Cells::file_offset(db_off);
-        let count = u16_at(db, 2) as usize;
+        // `db`: signature, segment count, offset of the segment list.
+        let mut r = Reader::new(db, "big data", at);
+        let _signature: [u8; 2] = r.array()?;
+        let count = r.u16()? as usize;
+        let list_off = r.u32()?;
         if len > count * BIG_DATA_SEGMENT {
             return Err(Error::at(
                 ErrorKind::BadData(format!(
@@ -186,7 +227,6 @@ impl<'a> Value<'a> {
                 at,
             ));
         }
-        let list_off = u32_at(db, 4);
         let list = self.cells.cell(list_off)?;
         if list.len() < count * 4 {
             return Err(Error::at(
@@ -201,10 +241,10 @@ impl<'a> Value<'a> {
             if out.len() >= len {
                 break;
             }
-            let seg_off = u32_at(list, i * 4);
+            let seg_off = u32_at(list, i * 4).unwrap_or(u32::MAX);
             let seg = self.cells.cell(seg_off)?;
             let take = (len - out.len()).min(BIG_DATA_SEGMENT).min(seg.len());
-            out.extend_from_slice(&seg[..take]);
+            out.extend_from_slice(seg.get(..take).unwrap_or_default());
             if take < BIG_DATA_SEGMENT && out.len() < len {
                 return Err(Error::at(
                     ErrorKind::BadData(format!("big-data segment {i} is short")),
@@ -287,7 +327,8 @@ impl<'a> Iterator for Values<'a> {
         if self.i >= self.count {
             return None;
         }
-        let off = u32_at(self.list, self.i * 4);
+        // `i < count`, which the cell holds; an impossible miss reads as no cell.
+        let off = u32_at(self.list, self.i * 4).unwrap_or(u32::MAX);
         self.i += 1;
         Some(Value::parse(self.cells, off))
     }

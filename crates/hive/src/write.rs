@@ -9,9 +9,10 @@
 //! shared security cell.
 
 use crate::base::{compute_checksum, BASE_BLOCK_SIZE};
+use crate::bytes::i32_at;
 use crate::error::Result;
 use crate::key::Key;
-use crate::name::{lh_hash_units, upcase_unit, Name};
+use crate::name::{lh_hash_units, same_name_units, upcase_unit, Name};
 use crate::value::{ValueType, BIG_DATA_SEGMENT};
 
 /// A key to write.
@@ -172,10 +173,7 @@ impl KeyNode {
 }
 
 fn eq_ignore_case(a: &[u16], b: &[u16]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(&x, &y)| upcase_unit(x) == upcase_unit(y))
+    same_name_units(a.iter().copied(), b.iter().copied())
 }
 
 /// Which leaf list format to write.
@@ -335,7 +333,8 @@ impl Writer<'_> {
     }
 
     fn cell_mut(&mut self, off: u32) -> &mut [u8] {
-        let size = (read_u32(&self.bins, off as usize) as i32).unsigned_abs() as usize;
+        // `off` came from `alloc`, so the size is there.
+        let size = i32_at(&self.bins, off as usize).unwrap_or(0).unsigned_abs() as usize;
         &mut self.bins[off as usize + 4..off as usize + size]
     }
 
@@ -521,8 +520,4 @@ impl Writer<'_> {
         }
         off
     }
-}
-
-fn read_u32(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
 }

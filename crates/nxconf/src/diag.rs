@@ -178,3 +178,37 @@ impl fmt::Display for LogLevel {
         f.write_str(self.as_str())
     }
 }
+
+/// A value that cannot be read (a DateFormat, a schedule, JSON text), found
+/// where its place in the configuration is not known. The caller that knows
+/// the directive or Exec position makes it a [`Diagnostic`]; the message is
+/// the text printed there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+impl PartialEq<&str> for Invalid {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Messages are built from it where it is printed.
+impl From<Invalid> for String {
+    fn from(e: Invalid) -> String {
+        e.0
+    }
+}

@@ -17,8 +17,10 @@
 //! operators and `else if` chains are loops), and no string Exec code builds
 //! may exceed [`MAX_STRING_BYTES`].
 
-use crate::diag::{Location, LogLevel};
+use crate::diag::{Errors, Location, LogLevel};
 use crate::lang::ast::*;
+use crate::lang::parser::{parse_program, ExecSource};
+use crate::lang::scope::ExecScope;
 use crate::record::{JsonOptions, Record};
 use crate::value::{DateFormat, Value, Zone};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
@@ -132,20 +134,16 @@ pub struct Program {
 impl Program {
     /// Compile Exec code outside a configuration file (tests, tools).
     /// `file` names the code in messages.
-    pub fn compile(
-        code: &str,
-        scope: &crate::ExecScope,
-        file: &str,
-    ) -> Result<Program, crate::Errors> {
-        let mut src = crate::lang::parser::ExecSource::default();
+    pub fn compile(code: &str, scope: &ExecScope, file: &str) -> Result<Program, Errors> {
+        let mut src = ExecSource::default();
         for (i, line) in code.split('\n').enumerate() {
             src.push(line, Location::new(file, i + 1), line, 1);
         }
-        let stmts = crate::lang::parser::parse_program(&src, scope)?;
+        let stmts = parse_program(&src, scope)?;
         Ok(Program::from_parts(stmts, scope))
     }
 
-    pub(crate) fn from_parts(stmts: Vec<Stmt>, scope: &crate::ExecScope) -> Program {
+    pub(crate) fn from_parts(stmts: Vec<Stmt>, scope: &ExecScope) -> Program {
         Program {
             stmts,
             instance: scope.instance.clone(),

@@ -9,11 +9,14 @@
 //! | module | what it does |
 //! |---|---|
 //! | `source` | reads files into logical lines: comments, `\` continuation, `define`/`%NAME%`, `envvar`, `include` (wildcards, cycle check) |
-//! | `config` | the block parser (`<Input>`, `<Schedule>`, `<Exec>`...) and the public model: [`Config`], [`Module`], [`Route`], [`Schedule`] |
-//! | `validate` | globals, the supported modules (im_regmon, xm_json, xm_fileop, om_file), common directives, routes; compiles every Exec |
-//! | `lang` | the Exec language: lexer, AST, parser with load-time name and type checks |
+//! | `block` | the block parser: lines to raw `<Input>`, `<Route>`... blocks with their `<Schedule>` and `<Exec>` parts |
+//! | `directive` | a [`Directive`] as written and the readings of its value (boolean, integer, string, string expression) |
+//! | `modules` | the module table: each supported module type's kind, directives, Exec procedures and settings builder ([`ImRegmon`], [`OmFile`]...) |
+//! | `validate` | globals, the directives every module takes, routes, schedules; the rest from the module table; compiles every Exec |
+//! | `config` | the public model: [`Config`], [`Module`], [`Route`], [`Schedule`] |
+//! | `lang` | the Exec language: lexer, AST, scope, parser with load-time name and type checks |
 //! | `eval` | runs a [`Program`] over a [`Record`] through a host [`ExecContext`] |
-//! | `record`, `value` | the event model ([`Record`], [`Value`]), to_json(), the `Key=Value` raw event, datetime formats |
+//! | `record`, `value` | the event model ([`Record`], [`Value`]), JSON, the `Key=Value` raw event, datetime formats |
 //! | `schedule` | `When` (cron and `@daily`...), `Every`, `First` |
 //! | `diag` | [`Diagnostic`]s: `file:line[:col]: message` plus the quoted line |
 //!
@@ -31,10 +34,13 @@
 //!
 //! and then, per event, `module.exec.as_ref().map(|p| p.run(&mut record, &mut ctx))`.
 
+mod block;
 pub mod config;
 pub mod diag;
+mod directive;
 pub mod eval;
 pub mod lang;
+mod modules;
 pub mod record;
 pub mod schedule;
 mod source;
@@ -49,10 +55,13 @@ pub use diag::{Diagnostic, Errors, Location, LogLevel, Note};
 pub use eval::{
     system_hostname, CollectingContext, ExecContext, Outcome, ProcedureCall, Program, StringExpr,
 };
-pub use lang::parser::{function_names, module_procedures, ExecScope};
+pub use lang::parser::function_names;
+pub use lang::scope::{ExecApi, ExecScope};
+pub use modules::{
+    module_procedures, DirectiveSpec, ModuleType, ValueType, MODULES, SUPPORTED_MODULES,
+};
 pub use record::{JsonOptions, Record};
 pub use schedule::{parse_every, parse_first, CronSpec, When};
-pub use validate::SUPPORTED_MODULES;
 pub use value::{parse_datetime, DateFormat, Type, Value, Zone};
 
 use std::path::Path;
@@ -87,7 +96,7 @@ pub fn parse_str(text: &str, virtual_path: impl AsRef<Path>) -> Result<Config, E
 
 fn finish(display: &str, r: source::Reader) -> Result<Config, Errors> {
     let mut errors = r.errors;
-    let st = config::parse_structure(&r.lines, &mut errors);
+    let st = block::parse_structure(&r.lines, &mut errors);
     let cfg = validate::build(display, st, r.defines, r.notes, &mut errors);
     if errors.is_empty() {
         Ok(cfg)

@@ -3,8 +3,11 @@
 //! two renderings outputs need: JSON (xm_json's to_json()) and the default
 //! `Key=Value` `$raw_event`.
 
+// The JSON writing of one value lives with Value (string context needs it
+// too); re-exported here, where it was first published.
+use crate::diag::Invalid;
+pub use crate::value::{json_string, json_value};
 use crate::value::{DateFormat, Value, Zone};
-use std::fmt::Write as _;
 
 /// An event record. Insertion order is kept: setting an existing field keeps
 /// its position, a new field goes last, deleting removes it.
@@ -281,7 +284,11 @@ impl Record {
     /// `opts.parse_date` and they look like one), integers integers, booleans
     /// booleans, null deletes the field; floats, arrays and nested objects are
     /// kept as their JSON text.
-    pub fn merge_json(&mut self, text: &str, opts: &JsonOptions) -> Result<(), String> {
+    pub fn merge_json(&mut self, text: &str, opts: &JsonOptions) -> Result<(), Invalid> {
+        self.merge_json_text(text, opts).map_err(Invalid)
+    }
+
+    fn merge_json_text(&mut self, text: &str, opts: &JsonOptions) -> Result<(), String> {
         let mut p = JsonParser {
             s: text.as_bytes(),
             text,
@@ -322,7 +329,11 @@ impl Record {
     }
 
     /// A record from a JSON object (see [`Record::merge_json`]).
-    pub fn from_json(text: &str, opts: &JsonOptions) -> Result<Record, String> {
+    pub fn from_json(text: &str, opts: &JsonOptions) -> Result<Record, Invalid> {
+        Self::from_json_text(text, opts).map_err(Invalid)
+    }
+
+    fn from_json_text(text: &str, opts: &JsonOptions) -> Result<Record, String> {
         let mut r = Record::new();
         r.merge_json(text, opts)?;
         Ok(r)
@@ -345,53 +356,6 @@ fn looks_like_datetime(s: &str) -> bool {
         && (b[10] == b'T' || b[10] == b' ')
         && b[13] == b':'
         && b[..4].iter().all(u8::is_ascii_digit)
-}
-
-/// Append `s` as a JSON string: `"` and `\` escaped, control characters as
-/// `\n \r \t \b \f` or `\u00XX`; other characters kept as UTF-8.
-/// Appends one value as JSON: datetimes in `fmt`, binary as upper-case hex,
-/// arrays as JSON arrays.
-pub fn json_value(out: &mut String, value: &Value, fmt: &DateFormat, zone: Zone) {
-    match value {
-        Value::Undef => out.push_str("null"),
-        Value::Integer(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::String(s) => json_string(out, s),
-        Value::DateTime(d) => json_string(out, &fmt.format(d, zone)),
-        Value::Binary(b) => json_string(out, &crate::value::hex_upper(b)),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                json_value(out, v, fmt, zone);
-            }
-            out.push(']');
-        }
-    }
-}
-
-pub fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 enum Json {

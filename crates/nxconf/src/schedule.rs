@@ -2,6 +2,7 @@
 //! (an interval) and `First` (when an `Every` schedule starts). Parsed and
 //! validated at load time so the runtime only asks "when next?".
 
+use crate::diag::Invalid;
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use std::time::Duration as StdDuration;
 
@@ -31,7 +32,11 @@ pub struct CronSpec {
 
 impl When {
     /// Parse `@daily`, `@startup`, `*/5 * * * *`, ...
-    pub fn parse(s: &str) -> Result<When, String> {
+    pub fn parse(s: &str) -> Result<When, Invalid> {
+        Self::parse_text(s).map_err(Invalid)
+    }
+
+    fn parse_text(s: &str) -> Result<When, String> {
         let s = s.trim();
         let spec = match s.to_ascii_lowercase().as_str() {
             "@startup" => return Ok(When::Startup),
@@ -47,7 +52,7 @@ impl When {
             }
             _ => s,
         };
-        CronSpec::parse(spec).map(|mut c| {
+        CronSpec::parse_text(spec).map(|mut c| {
             c.text = s.to_string();
             When::Cron(c)
         })
@@ -120,7 +125,11 @@ fn parse_field(
 }
 
 impl CronSpec {
-    pub fn parse(s: &str) -> Result<CronSpec, String> {
+    pub fn parse(s: &str) -> Result<CronSpec, Invalid> {
+        Self::parse_text(s).map_err(Invalid)
+    }
+
+    fn parse_text(s: &str) -> Result<CronSpec, String> {
         let f: Vec<&str> = s.split_whitespace().collect();
         if f.len() != 5 {
             return Err(format!(
@@ -217,7 +226,11 @@ impl CronSpec {
 
 /// Parse an `Every` value: `10 sec`, `1 min`, `2 hours`, `1 day`, `1 week`
 /// (singular, plural and short forms).
-pub fn parse_every(s: &str) -> Result<StdDuration, String> {
+pub fn parse_every(s: &str) -> Result<StdDuration, Invalid> {
+    parse_every_text(s).map_err(Invalid)
+}
+
+fn parse_every_text(s: &str) -> Result<StdDuration, String> {
     let s = s.trim();
     let err = || {
         format!("invalid Every '{s}' (expected a number and a unit: sec, min, hour, day or week, e.g. 'Every 10 sec')")
@@ -246,7 +259,11 @@ pub fn parse_every(s: &str) -> Result<StdDuration, String> {
 }
 
 /// Parse a `First` value: a local datetime `YYYY-MM-DD hh:mm:ss`.
-pub fn parse_first(s: &str) -> Result<NaiveDateTime, String> {
+pub fn parse_first(s: &str) -> Result<NaiveDateTime, Invalid> {
+    parse_first_text(s).map_err(Invalid)
+}
+
+fn parse_first_text(s: &str) -> Result<NaiveDateTime, String> {
     crate::value::parse_naive(s.trim()).ok_or_else(|| {
         format!(
             "invalid First '{}' (expected a datetime like 2024-01-31 00:00:00)",
@@ -294,15 +311,19 @@ mod tests {
     fn bad_specs() {
         assert!(When::parse("@often")
             .unwrap_err()
+            .message()
             .contains("supported: @yearly"));
         assert!(When::parse("* * *")
             .unwrap_err()
+            .message()
             .contains("expected 5 crontab fields"));
         assert!(When::parse("60 * * * *")
             .unwrap_err()
+            .message()
             .contains("invalid minute '60'"));
         assert!(When::parse("0 0 30 2 *")
             .unwrap_err()
+            .message()
             .contains("never fires"));
         assert!(When::parse("*/0 * * * *").is_err());
         assert!(When::parse("5-1 * * * *").is_err());

@@ -1,7 +1,8 @@
 //! Validation: turns raw blocks into the typed [`Config`]. Knows the global
-//! directives, the supported modules (im_regmon, xm_json, xm_fileop, om_file), common
-//! module directives, routes and schedules, and compiles every Exec with the
-//! procedures that exist where it runs.
+//! directives, the directives every module accepts, routes and schedules;
+//! what is specific to a module type comes from the module table
+//! (`modules`). Compiles every Exec with the procedures that exist
+//! where it runs.
 //!
 //! Common module directives: NXLog's queueing and flow-control knobs
 //! (FlowControl, LogqueueSize, LogqueueDir, PersistLogqueue, SyncLogqueue,
@@ -10,18 +11,17 @@
 //! produced. `OutputType LineBased` (om_file's only behaviour) is accepted;
 //! other OutputType/InputType values are refused, since they would change output.
 
-use crate::config::*;
+use crate::block::{BlockKind, RawBlock, RawDirective, RawSchedule, Structure};
+use crate::config::{Config, Globals, Module, Route, Schedule};
 use crate::diag::{Diagnostic, Location, LogLevel, Note};
-use crate::eval::{Program, StringExpr};
+use crate::directive::{constant_string, Directive};
+use crate::eval::Program;
 use crate::lang::ast::Stmt;
-use crate::lang::lexer::{tokenize, Tok};
-use crate::lang::parser::{parse_expression, parse_program, ExecScope, ExecSource};
-use crate::record::JsonOptions;
+use crate::lang::parser::{parse_program, ExecSource};
+use crate::lang::scope::ExecScope;
+use crate::modules::{self, Build, ModuleKind, ModuleType, MODULES, SUPPORTED_MODULES};
 use crate::schedule::{parse_every, parse_first, When};
-use crate::value::{DateFormat, Value};
-
-/// Supported module types, for messages.
-pub const SUPPORTED_MODULES: [&str; 4] = ["im_regmon", "xm_json", "xm_fileop", "om_file"];
+use crate::value::DateFormat;
 
 const GLOBALS: &[&str] = &[
     "CacheDir",
@@ -54,41 +54,6 @@ const INERT_COMMON: &[&str] = &[
     "BatchFlushInterval",
 ];
 
-fn module_directives(module: &str) -> &'static [&'static str] {
-    match module {
-        "im_regmon" => &[
-            "RegValue",
-            "Exclude",
-            "Recursive",
-            "64BitView",
-            "Digest",
-            "ScanInterval",
-            "HiveFile",
-            "Realtime",
-            "ReportData",
-            "MaxDataSize",
-            "NoDataFor",
-            "KeyEvents",
-            "Schema",
-        ],
-        "xm_json" => &[
-            "DateFormat",
-            "IncludeHiddenFields",
-            "PrettyPrint",
-            "ParseDate",
-            "ForceUTF8",
-        ],
-        "om_file" => &["File", "CreateDir", "Truncate", "Sync", "OutputType"],
-        _ => &[],
-    }
-}
-
-fn repeatable(module: &str, name: &str) -> bool {
-    module == "im_regmon"
-        && ["regvalue", "exclude", "hivefile", "nodatafor"]
-            .contains(&name.to_ascii_lowercase().as_str())
-}
-
 fn d_err(d: &Directive, msg: impl Into<String>) -> Diagnostic {
     Diagnostic::new(&d.location, &d.line_text, msg)
 }
@@ -101,139 +66,6 @@ fn note(notes: &mut Vec<Note>, loc: &Location, level: LogLevel, msg: String) {
     });
 }
 
-fn value_source(d: &Directive) -> ExecSource {
-    let mut s = ExecSource::default();
-    let col = d.line_text.find(&d.value).map_or(1, |i| i + 1);
-    s.push(&d.value, d.location.clone(), &d.line_text, col);
-    s
-}
-
-/// Directive values that begin like an expression (a quote, `$`, or a
-/// function call) are compiled as one; anything else is a literal string,
-/// as older NXLog configurations write paths unquoted.
-fn looks_like_expression(v: &str) -> bool {
-    let v = v.trim_start();
-    if v.starts_with(['\'', '"', '$', '(']) {
-        return true;
-    }
-    let ident_len = v
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(v.len());
-    ident_len > 0 && v[ident_len..].trim_start().starts_with('(')
-}
-
-fn const_scope() -> ExecScope {
-    ExecScope::new("config", "config", false)
-}
-
-/// A directive value that must be a constant string.
-pub(crate) fn constant_string(d: &Directive) -> Result<String, Diagnostic> {
-    if d.value.is_empty() {
-        return Err(d_err(d, format!("{} needs a value", d.name)));
-    }
-    if !looks_like_expression(&d.value) {
-        return Ok(d.value.clone());
-    }
-    let e = parse_expression(&value_source(d), &const_scope())?;
-    if !e.is_constant() {
-        return Err(d_err(
-            d,
-            format!(
-                "{} must be a constant string expression (it cannot use event fields)",
-                d.name
-            ),
-        ));
-    }
-    let prog = Program::from_parts(Vec::new(), &const_scope());
-    let s = StringExpr {
-        expr: e,
-        text: d.value.clone(),
-        constant: None,
-        program: prog,
-    };
-    let mut ctx = crate::eval::CollectingContext::default();
-    s.eval(&crate::Record::new(), &mut ctx)
-        .map_err(|m| d_err(d, format!("invalid value for {}: {m}", d.name)))
-}
-
-fn string_expr(d: &Directive, scope: &ExecScope) -> Result<StringExpr, Diagnostic> {
-    if d.value.is_empty() {
-        return Err(d_err(d, format!("{} needs a value", d.name)));
-    }
-    let prog = Program::from_parts(Vec::new(), scope);
-    if !looks_like_expression(&d.value) {
-        return Ok(StringExpr {
-            expr: crate::lang::ast::Expr::new(
-                crate::lang::ast::ExprKind::Lit(Value::String(d.value.clone())),
-                crate::value::Type::String,
-            ),
-            text: d.value.clone(),
-            constant: Some(d.value.clone()),
-            program: prog,
-        });
-    }
-    let e = parse_expression(&value_source(d), scope)?;
-    if !matches!(
-        e.ty,
-        crate::value::Type::String | crate::value::Type::Unknown
-    ) {
-        return Err(d_err(
-            d,
-            format!(
-                "{} must be a string expression, found {}",
-                d.name,
-                e.ty.name()
-            ),
-        ));
-    }
-    let mut s = StringExpr {
-        expr: e,
-        text: d.value.clone(),
-        constant: None,
-        program: prog,
-    };
-    if s.expr.is_constant() {
-        let mut ctx = crate::eval::CollectingContext::default();
-        let v = s
-            .eval(&crate::Record::new(), &mut ctx)
-            .map_err(|m| d_err(d, format!("invalid value for {}: {m}", d.name)))?;
-        s.constant = Some(v);
-    }
-    Ok(s)
-}
-
-/// `HiveFile 'KEY' 'PATH' [NoLogs]`: the two strings, and whether
-/// transaction-log replay is turned off.
-fn hive_file_args(d: &Directive) -> Result<(Vec<String>, bool), Diagnostic> {
-    const USAGE: &str = "HiveFile 'KEY' 'PATH' [NoLogs], e.g. HiveFile 'HKLM\\SOFTWARE' '/mnt/win/Windows/System32/config/SOFTWARE'";
-    let value = d.value.trim_end();
-    let (head, no_logs) = match value.rsplit_once(char::is_whitespace) {
-        Some((h, last)) if last.eq_ignore_ascii_case("NoLogs") => (h, true),
-        _ => (value, false),
-    };
-    let mut only = d.clone();
-    only.value = head.to_string();
-    Ok((string_literals(&only, 2, USAGE)?, no_logs))
-}
-
-/// Exactly `n` quoted string literals (HiveFile).
-fn string_literals(d: &Directive, n: usize, usage: &str) -> Result<Vec<String>, Diagnostic> {
-    let bad = || d_err(d, format!("expected {usage}"));
-    let toks = tokenize(&d.value).map_err(|_| bad())?;
-    let mut out = Vec::new();
-    for t in toks {
-        match t.tok {
-            Tok::Lit(Value::String(s)) => out.push(s),
-            Tok::Eof => break,
-            _ => return Err(bad()),
-        }
-    }
-    if out.len() != n {
-        return Err(bad());
-    }
-    Ok(out)
-}
-
 /// Build the typed configuration; errors are appended to `errors`.
 pub(crate) fn build(
     path: &str,
@@ -242,12 +74,12 @@ pub(crate) fn build(
     mut notes: Vec<Note>,
     errors: &mut Vec<Diagnostic>,
 ) -> Config {
-    let globals = globals(&st.globals, errors, &mut notes);
+    let globals = globals(&st.globals, &modules::constant_scope(), errors, &mut notes);
 
     // Instances first: Exec code may name any of them, and to_json() needs
     // to know whether an xm_json instance exists anywhere in the file.
     let mut instances: Vec<(String, String)> = Vec::new();
-    let mut module_of: Vec<Option<String>> = Vec::new();
+    let mut module_of: Vec<Option<&'static ModuleType>> = Vec::new();
     let mut seen: Vec<(String, Location)> = Vec::new();
     for b in &st.blocks {
         if !b.name.is_empty() {
@@ -261,7 +93,9 @@ pub(crate) fn build(
                 seen.push((b.name.clone(), b.loc.clone()));
             }
         }
-        if b.kind == BlockKind::Processor {
+        if b.kind == BlockKind::Processor
+            && !MODULES.iter().any(|t| t.kind == ModuleKind::Processor)
+        {
             errors.push(Diagnostic::new(
                 &b.loc,
                 &b.raw,
@@ -301,8 +135,27 @@ pub(crate) fn build(
                         format!("duplicate Module directive (first at {})", first.d.location),
                     ));
                 }
-                let m = first.d.value.to_ascii_lowercase();
-                if !SUPPORTED_MODULES.contains(&m.as_str()) {
+                if let Some(t) = modules::find(&first.d.value) {
+                    if module_kind(b.kind) != Some(t.kind) {
+                        let what = match t.kind {
+                            ModuleKind::Input => "an input module, use it in <Input>",
+                            ModuleKind::Output => "an output module, use it in <Output>",
+                            ModuleKind::Extension => "an extension module, use it in <Extension>",
+                            ModuleKind::Processor => "a processor module, use it in <Processor>",
+                        };
+                        errors.push(d_err(
+                            &first.d,
+                            format!(
+                                "module {} cannot be used in <{}> ({what})",
+                                t.name,
+                                b.kind.name()
+                            ),
+                        ));
+                        None
+                    } else {
+                        Some(t)
+                    }
+                } else {
                     errors.push(d_err(
                         &first.d,
                         format!(
@@ -312,40 +165,23 @@ pub(crate) fn build(
                         ),
                     ));
                     None
-                } else {
-                    let want = match b.kind {
-                        BlockKind::Input => "im_",
-                        BlockKind::Output => "om_",
-                        _ => "xm_",
-                    };
-                    if !m.starts_with(want) {
-                        let what = match &m[..3] {
-                            "im_" => "an input module, use it in <Input>",
-                            "om_" => "an output module, use it in <Output>",
-                            _ => "an extension module, use it in <Extension>",
-                        };
-                        errors.push(d_err(
-                            &first.d,
-                            format!("module {m} cannot be used in <{}> ({what})", b.kind.name()),
-                        ));
-                        None
-                    } else {
-                        Some(m)
-                    }
                 }
             }
         };
-        if let Some(m) = &m {
-            instances.push((b.name.clone(), m.clone()));
+        if let Some(t) = m {
+            instances.push((b.name.clone(), t.name.to_string()));
         }
         module_of.push(m);
     }
+    // Constant directive values compile without an instance or xm_json.
+    let constants = modules::constant_scope();
+    // Errors are reported when the block itself is built.
     let json = st
         .blocks
         .iter()
         .zip(&module_of)
-        .find(|(_, m)| m.as_deref() == Some("xm_json"))
-        .map(|(b, _)| xm_json_options(b, &mut Vec::new()));
+        .find_map(|(b, t)| Some((b, t.as_ref()?.json_options?)))
+        .map(|(b, read)| read(b, &constants, &mut Vec::new()));
 
     let mut modules = Vec::new();
     let mut routes = Vec::new();
@@ -356,15 +192,19 @@ pub(crate) fn build(
             }
             continue;
         }
-        let Some(m) = m else { continue };
-        let scope = ExecScope {
-            instance: b.name.clone(),
-            module: m.clone(),
-            json: json.clone(),
-            date_format: globals.date_format.clone(),
-            instances: instances.clone(),
+        let Some(t) = m else { continue };
+        let scope = modules::scope(
+            &b.name,
+            t.name,
+            json.clone(),
+            globals.date_format.clone(),
+            instances.clone(),
+        );
+        let cx = Context {
+            scope: &scope,
+            constants: &constants,
         };
-        if let Some(module) = module(b, &m, &scope, errors, &mut notes) {
+        if let Some(module) = module(b, t, &cx, errors, &mut notes) {
             modules.push(module);
         }
     }
@@ -479,7 +319,12 @@ pub(crate) fn build(
     }
 }
 
-fn globals(ds: &[RawDirective], errors: &mut Vec<Diagnostic>, notes: &mut Vec<Note>) -> Globals {
+fn globals(
+    ds: &[RawDirective],
+    constants: &ExecScope,
+    errors: &mut Vec<Diagnostic>,
+    notes: &mut Vec<Note>,
+) -> Globals {
     let mut g = Globals::default();
     let mut seen: Vec<(String, Location)> = Vec::new();
     for rd in ds {
@@ -507,12 +352,12 @@ fn globals(ds: &[RawDirective], errors: &mut Vec<Diagnostic>, notes: &mut Vec<No
         g.directives.push(d.clone());
         let res: Result<(), Diagnostic> = (|| {
             match lname.as_str() {
-                "cachedir" => g.cache_dir = Some(constant_string(d)?),
-                "logfile" => g.log_file = Some(constant_string(d)?),
-                "spooldir" => g.spool_dir = Some(constant_string(d)?),
-                "pidfile" => g.pid_file = Some(constant_string(d)?),
+                "cachedir" => g.cache_dir = Some(constant_string(d, constants)?),
+                "logfile" => g.log_file = Some(constant_string(d, constants)?),
+                "spooldir" => g.spool_dir = Some(constant_string(d, constants)?),
+                "pidfile" => g.pid_file = Some(constant_string(d, constants)?),
                 "moduledir" => {
-                    g.module_dir = Some(constant_string(d)?);
+                    g.module_dir = Some(constant_string(d, constants)?);
                     note(notes, &d.location, LogLevel::Debug, "ModuleDir has no effect in regmon (modules are built in)".into());
                 }
                 "loglevel" => {
@@ -521,7 +366,7 @@ fn globals(ds: &[RawDirective], errors: &mut Vec<Diagnostic>, notes: &mut Vec<No
                     })?)
                 }
                 "dateformat" => {
-                    g.date_format = DateFormat::parse(&constant_string(d)?).map_err(|m| d_err(d, m))?;
+                    g.date_format = DateFormat::parse(&constant_string(d, constants)?).map_err(|m| d_err(d, m))?;
                 }
                 "nocache" => g.no_cache = d.as_bool()?,
                 "panic" => {
@@ -542,7 +387,7 @@ fn globals(ds: &[RawDirective], errors: &mut Vec<Diagnostic>, notes: &mut Vec<No
                     note(notes, &d.location, LogLevel::Debug, format!("{canon} has no effect in regmon"));
                 }
                 _ => {
-                    constant_string(d)?;
+                    constant_string(d, constants)?;
                     note(notes, &d.location, LogLevel::Debug, format!("{canon} has no effect in regmon"));
                 }
             }
@@ -555,39 +400,35 @@ fn globals(ds: &[RawDirective], errors: &mut Vec<Diagnostic>, notes: &mut Vec<No
     g
 }
 
-fn xm_json_options(b: &RawBlock, errors: &mut Vec<Diagnostic>) -> JsonOptions {
-    let mut o = JsonOptions::default();
-    for rd in &b.directives {
-        let d = &rd.d;
-        let r: Result<(), Diagnostic> = (|| {
-            match d.name.to_ascii_lowercase().as_str() {
-                "dateformat" => {
-                    o.date_format =
-                        DateFormat::parse(&constant_string(d)?).map_err(|m| d_err(d, m))?
-                }
-                "includehiddenfields" => o.include_hidden = d.as_bool()?,
-                "prettyprint" => o.pretty = d.as_bool()?,
-                "parsedate" => o.parse_date = d.as_bool()?,
-                _ => {}
-            }
-            Ok(())
-        })();
-        if let Err(e) = r {
-            errors.push(e);
-        }
-    }
-    o
+/// The scopes a module instance's code and directive values compile in.
+struct Context<'a> {
+    scope: &'a ExecScope,
+    constants: &'a ExecScope,
 }
 
+/// `<Input>` and `<Output>` hold input and output modules, and so on.
+fn module_kind(b: BlockKind) -> Option<ModuleKind> {
+    match b {
+        BlockKind::Extension => Some(ModuleKind::Extension),
+        BlockKind::Input => Some(ModuleKind::Input),
+        BlockKind::Output => Some(ModuleKind::Output),
+        BlockKind::Processor => Some(ModuleKind::Processor),
+        BlockKind::Route => None,
+    }
+}
+
+/// Check a module block against its type's entry in the table (unknown,
+/// refused and repeated directives, the common ones), then let the type's
+/// builder read its settings, and compile its Exec code and schedules.
 fn module(
     b: &RawBlock,
-    m: &str,
-    scope: &ExecScope,
+    t: &ModuleType,
+    cx: &Context,
     errors: &mut Vec<Diagnostic>,
     notes: &mut Vec<Note>,
 ) -> Option<Module> {
     let n_err = errors.len();
-    let specific = module_directives(m);
+    let specific: Vec<&str> = t.directives.iter().map(|d| d.name).collect();
     let block_desc = format!("<{} {}>", b.kind.name(), b.name);
     let mut seen: Vec<(String, Location)> = Vec::new();
     let mut directives = Vec::new();
@@ -601,14 +442,12 @@ fn module(
         let is_specific = specific.iter().any(|s| s.eq_ignore_ascii_case(&lname));
         let inert = INERT_COMMON.iter().find(|s| s.eq_ignore_ascii_case(&lname));
         if !is_specific && inert.is_none() {
-            if m == "xm_json"
-                && ["flatten", "unflatten", "detectnestedjson", "splitarray"]
-                    .contains(&lname.as_str())
-            {
+            if t.unsupported.iter().any(|u| u.eq_ignore_ascii_case(&lname)) {
                 errors.push(d_err(
                     d,
                     format!(
-                        "xm_json directive '{}' is not supported by regmon (supported: {})",
+                        "{} directive '{}' is not supported by regmon (supported: {})",
+                        t.name,
                         d.name,
                         specific.join(", ")
                     ),
@@ -616,7 +455,7 @@ fn module(
                 continue;
             }
             let mut list: Vec<&str> = vec!["Module", "Exec"];
-            list.extend(specific);
+            list.extend(&specific);
             list.extend(INERT_COMMON);
             let hint = if lname == "inputtype" {
                 " (InputType is not supported)".to_string()
@@ -633,7 +472,11 @@ fn module(
             ));
             continue;
         }
-        if !repeatable(m, &lname) {
+        let repeatable = t
+            .directives
+            .iter()
+            .any(|s| s.repeatable && s.name.eq_ignore_ascii_case(&lname));
+        if !repeatable {
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == lname) {
                 errors.push(d_err(
                     d,
@@ -649,7 +492,7 @@ fn module(
         if let Some(canon) = inert {
             let check = match lname.as_str() {
                 "flowcontrol" | "persistlogqueue" | "synclogqueue" => d.as_bool().map(|_| ()),
-                "logqueuedir" => constant_string(d).map(|_| ()),
+                "logqueuedir" => constant_string(d, cx.constants).map(|_| ()),
                 "batchflushinterval" => d.value.trim().parse::<f64>().map(|_| ()).map_err(|_| {
                     d_err(
                         d,
@@ -673,64 +516,40 @@ fn module(
         }
     }
 
-    let settings = match m {
-        "im_regmon" => im_regmon(b, errors).map(|x| ModuleSettings::ImRegmon(Box::new(x))),
-        "xm_json" | "xm_fileop" => {
-            if let Some(e) = b.execs.first() {
-                let s = &e.segs[0];
-                errors.push(Diagnostic::new(
-                    &s.loc,
-                    &s.line_text,
-                    format!(
+    if t.kind == ModuleKind::Extension {
+        if let Some(e) = b.execs.first() {
+            let s = &e.segs[0];
+            errors.push(Diagnostic::new(
+                &s.loc,
+                &s.line_text,
+                format!(
                     "Exec is not allowed directly in {block_desc}; put it in a <Schedule> block"
                 ),
-                ));
-            }
-            if let Some(d) = b
-                .directives
-                .iter()
-                .find(|d| d.d.name.eq_ignore_ascii_case("forceutf8"))
-            {
-                match d.d.as_bool() {
-                    Ok(_) => note(
-                        notes,
-                        &d.d.location,
-                        LogLevel::Debug,
-                        "ForceUTF8 has no effect in regmon (strings are always UTF-8)".into(),
-                    ),
-                    Err(e) => errors.push(e),
-                }
-            }
-            if m == "xm_fileop" {
-                Some(ModuleSettings::XmFileop)
-            } else {
-                Some(ModuleSettings::XmJson(XmJson {
-                    options: xm_json_options(b, errors),
-                }))
-            }
+            ));
         }
-        _ => om_file(b, scope, errors).map(ModuleSettings::OmFile),
-    };
+    }
+    let settings = (t.build)(&mut Build {
+        block: b,
+        scope: cx.scope,
+        constants: cx.constants,
+        errors,
+        notes,
+    });
 
-    let exec = compile_execs(&b.execs, scope, errors);
+    let exec = compile_execs(&b.execs, cx.scope, errors);
     let mut schedules = Vec::new();
     for s in &b.schedules {
-        if let Some(s) = schedule(s, scope, errors) {
+        if let Some(s) = schedule(s, cx.scope, errors) {
             schedules.push(s);
         }
     }
     if errors.len() != n_err {
         return None;
     }
-    let kind = match b.kind {
-        BlockKind::Input => ModuleKind::Input,
-        BlockKind::Output => ModuleKind::Output,
-        _ => ModuleKind::Extension,
-    };
     Some(Module {
-        kind,
+        kind: t.kind,
         name: b.name.clone(),
-        module: m.to_string(),
+        module: t.name.to_string(),
         location: b.loc.clone(),
         settings: settings?,
         directives,
@@ -755,159 +574,6 @@ fn compile_execs(
         }
     }
     Some(Program::from_parts(stmts, scope))
-}
-
-fn each<'a>(b: &'a RawBlock, name: &'a str) -> impl Iterator<Item = &'a Directive> + 'a {
-    b.directives
-        .iter()
-        .map(|d| &d.d)
-        .filter(move |d| d.name.eq_ignore_ascii_case(name))
-}
-
-fn one<'a>(b: &'a RawBlock, name: &str) -> Option<&'a Directive> {
-    b.directives
-        .iter()
-        .map(|d| &d.d)
-        .find(|d| d.name.eq_ignore_ascii_case(name))
-}
-
-fn keep<T>(r: Result<T, Diagnostic>, errors: &mut Vec<Diagnostic>) -> Option<T> {
-    r.map_err(|e| errors.push(e)).ok()
-}
-
-fn im_regmon(b: &RawBlock, errors: &mut Vec<Diagnostic>) -> Option<ImRegmon> {
-    let mut x = ImRegmon::default();
-    let pattern = |d: &Directive, errors: &mut Vec<Diagnostic>| -> Option<PathPattern> {
-        let s = keep(constant_string(d), errors)?;
-        if s.trim().is_empty() {
-            errors.push(d_err(d, format!("{} needs a registry path", d.name)));
-            return None;
-        }
-        Some(PathPattern {
-            pattern: s,
-            location: d.location.clone(),
-        })
-    };
-    for d in each(b, "RegValue") {
-        if let Some(p) = pattern(d, errors) {
-            x.reg_values.push(p);
-        }
-    }
-    if one(b, "RegValue").is_none() {
-        errors.push(Diagnostic::new(&b.loc, &b.raw, format!(
-            "<Input {}> (im_regmon) needs at least one RegValue directive, e.g. RegValue 'HKLM\\Software\\Policies\\*'",
-            b.name
-        )));
-    }
-    for d in each(b, "Exclude") {
-        if let Some(p) = pattern(d, errors) {
-            x.excludes.push(p);
-        }
-    }
-    for d in each(b, "NoDataFor") {
-        if let Some(p) = pattern(d, errors) {
-            x.no_data_for.push(p);
-        }
-    }
-    for d in each(b, "HiveFile") {
-        if let Some((v, no_logs)) = keep(hive_file_args(d), errors) {
-            x.hive_files.push(HiveFile {
-                key: v[0].clone(),
-                path: v[1].clone(),
-                no_logs,
-                location: d.location.clone(),
-            });
-        }
-    }
-    let bools: [(&str, &mut bool); 5] = [
-        ("Recursive", &mut x.recursive),
-        ("64BitView", &mut x.view_64bit),
-        ("Realtime", &mut x.realtime),
-        ("ReportData", &mut x.report_data),
-        ("KeyEvents", &mut x.key_events),
-    ];
-    for (name, slot) in bools {
-        if let Some(d) = one(b, name) {
-            if let Some(v) = keep(d.as_bool(), errors) {
-                *slot = v;
-            }
-        }
-    }
-    if let Some(d) = one(b, "Digest") {
-        if let Some(s) = keep(constant_string(d), errors) {
-            match DigestAlgorithm::parse(&s) {
-                Ok(a) => x.digest = a,
-                Err(m) => errors.push(d_err(d, m)),
-            }
-        }
-    }
-    if let Some(d) = one(b, "ScanInterval") {
-        match d.as_integer() {
-            Ok(v) if v >= 0 => x.scan_interval = v as u64,
-            Ok(_) => errors.push(d_err(
-                d,
-                "ScanInterval must be 0 or a positive number of seconds",
-            )),
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(d) = one(b, "MaxDataSize") {
-        match d.as_integer() {
-            Ok(v) if v >= 0 => x.max_data_size = Some(v as u64),
-            Ok(_) => errors.push(d_err(d, "MaxDataSize must not be negative")),
-            Err(e) => errors.push(e),
-        }
-    }
-    if let Some(d) = one(b, "Schema") {
-        x.schema = keep(constant_string(d), errors);
-    }
-    Some(x)
-}
-
-fn om_file(b: &RawBlock, scope: &ExecScope, errors: &mut Vec<Diagnostic>) -> Option<OmFile> {
-    let file = match one(b, "File") {
-        Some(d) => keep(string_expr(d, scope), errors),
-        None => {
-            errors.push(Diagnostic::new(
-                &b.loc,
-                &b.raw,
-                format!(
-                "<Output {}> (om_file) needs a File directive, e.g. File 'C:\\logs\\regmon.log'",
-                b.name
-            ),
-            ));
-            None
-        }
-    };
-    let mut o = (false, false, false);
-    for (name, slot) in [
-        ("CreateDir", &mut o.0),
-        ("Truncate", &mut o.1),
-        ("Sync", &mut o.2),
-    ] {
-        if let Some(d) = one(b, name) {
-            if let Some(v) = keep(d.as_bool(), errors) {
-                *slot = v;
-            }
-        }
-    }
-    if let Some(d) = one(b, "OutputType") {
-        if !d.value.eq_ignore_ascii_case("linebased") {
-            errors.push(d_err(
-                d,
-                format!(
-                    "unsupported OutputType '{}' (om_file writes LineBased output only)",
-                    d.value
-                ),
-            ));
-        }
-    }
-    Some(OmFile {
-        file: file?,
-        create_dir: o.0,
-        truncate: o.1,
-        sync: o.2,
-    })
 }
 
 fn schedule(s: &RawSchedule, scope: &ExecScope, errors: &mut Vec<Diagnostic>) -> Option<Schedule> {

@@ -3,6 +3,7 @@
 //! Datetimes are stored as UTC instants (microsecond precision, as NXLog) and
 //! rendered in local time (or a fixed offset, which keeps tests deterministic).
 
+use crate::diag::Invalid;
 use chrono::format::{Item, StrftimeItems};
 use chrono::{
     DateTime, FixedOffset, Local, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc,
@@ -109,7 +110,7 @@ impl Value {
             // In string context a list reads as its JSON text.
             Value::Array(_) => {
                 let mut out = String::new();
-                crate::record::json_value(&mut out, self, fmt, zone);
+                json_value(&mut out, self, fmt, zone);
                 out
             }
         })
@@ -255,7 +256,11 @@ impl DateFormat {
     }
 
     /// Parse a DateFormat value (quotes already removed).
-    pub fn parse(s: &str) -> Result<DateFormat, String> {
+    pub fn parse(s: &str) -> Result<DateFormat, Invalid> {
+        Self::parse_text(s).map_err(Invalid)
+    }
+
+    fn parse_text(s: &str) -> Result<DateFormat, String> {
         let s = s.trim();
         if let Some(rest) = s.strip_prefix("YYYY-MM-DD") {
             let (t, rest) = if let Some(r) = rest.strip_prefix('T') {
@@ -330,7 +335,11 @@ impl DateFormat {
 }
 
 /// Reject strftime formats chrono cannot render (formatting them would panic).
-pub(crate) fn check_strftime(f: &str) -> Result<(), String> {
+pub(crate) fn check_strftime(f: &str) -> Result<(), Invalid> {
+    check_strftime_text(f).map_err(Invalid)
+}
+
+fn check_strftime_text(f: &str) -> Result<(), String> {
     if StrftimeItems::new(f).any(|i| matches!(i, Item::Error)) {
         return Err(format!("invalid strftime format '{f}'"));
     }
@@ -338,7 +347,11 @@ pub(crate) fn check_strftime(f: &str) -> Result<(), String> {
 }
 
 /// strftime() of the language: NXLog's named formats or a strftime string.
-pub(crate) fn strftime(d: &DateTime<Utc>, f: &str, zone: Zone) -> Result<String, String> {
+pub(crate) fn strftime(d: &DateTime<Utc>, f: &str, zone: Zone) -> Result<String, Invalid> {
+    strftime_text(d, f, zone).map_err(Invalid)
+}
+
+fn strftime_text(d: &DateTime<Utc>, f: &str, zone: Zone) -> Result<String, String> {
     if f.starts_with("YYYY-") {
         return Ok(DateFormat::parse(f)?.format(d, zone));
     }
@@ -381,6 +394,53 @@ pub(crate) fn parse_naive(s: &str) -> Option<NaiveDateTime> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+/// Appends one value as JSON: datetimes in `fmt`, binary as upper-case hex,
+/// arrays as JSON arrays.
+pub fn json_value(out: &mut String, value: &Value, fmt: &DateFormat, zone: Zone) {
+    match value {
+        Value::Undef => out.push_str("null"),
+        Value::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::String(s) => json_string(out, s),
+        Value::DateTime(d) => json_string(out, &fmt.format(d, zone)),
+        Value::Binary(b) => json_string(out, &hex_upper(b)),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_value(out, v, fmt, zone);
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// Append `s` as a JSON string: `"` and `\` escaped, control characters as
+/// `\n \r \t \b \f` or `\u00XX`; other characters kept as UTF-8.
+pub fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ proptest! {
 
     #[test]
     fn exec_compile_and_run_never_panic(code in config_like()) {
-        let scope = ExecScope::new("t", "im_regmon", true);
+        let scope = scope();
         if let Ok(p) = Program::compile(&code, &scope, "t.conf") {
             let mut rec = Record::new().with("a", "x").with("n", 3i64);
             let mut ctx = CollectingContext::default();

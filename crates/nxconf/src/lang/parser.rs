@@ -7,63 +7,12 @@
 
 use super::ast::*;
 use super::lexer::{tokenize, Tok, Token};
+use super::scope::ExecScope;
 use crate::diag::{Diagnostic, Location};
-use crate::record::JsonOptions;
 use crate::value::{DateFormat, Type, Value};
 use crate::LogLevel;
 use regex::RegexBuilder;
 use std::sync::Arc;
-
-/// What Exec code may use where it is compiled.
-#[derive(Clone, Debug)]
-pub struct ExecScope {
-    /// The module instance the code belongs to (`regmon` in `<Input regmon>`).
-    pub instance: String,
-    /// Its module type (`im_regmon`); decides which module procedures exist.
-    pub module: String,
-    /// Settings of the xm_json instance, `None` when the configuration has
-    /// none (then to_json()/parse_json() are unknown, as in NXLog).
-    pub json: Option<JsonOptions>,
-    /// The global DateFormat (datetimes in string context).
-    pub date_format: DateFormat,
-    /// Every module instance of the configuration: (instance, module type),
-    /// for `instance->procedure()` calls.
-    pub instances: Vec<(String, String)>,
-}
-
-impl ExecScope {
-    /// A scope for tests and tools: one module, with or without xm_json.
-    pub fn new(instance: &str, module: &str, with_json: bool) -> Self {
-        ExecScope {
-            instance: instance.to_string(),
-            module: module.to_string(),
-            json: with_json.then(JsonOptions::default),
-            date_format: DateFormat::default(),
-            instances: vec![(instance.to_string(), module.to_string())],
-        }
-    }
-}
-
-/// Procedures a module type exports to Exec code: (name, argument count);
-/// a name listed twice takes either count.
-pub fn module_procedures(module: &str) -> &'static [(&'static str, usize)] {
-    match module.to_ascii_lowercase().as_str() {
-        "im_regmon" => &[("start_scan", 0)],
-        "om_file" => &[("reopen", 0), ("rotate_to", 1)],
-        "xm_fileop" => &[("file_cycle", 1), ("file_cycle", 2)],
-        _ => &[],
-    }
-}
-
-/// The argument counts (fewest, most) of a module procedure.
-fn procedure_arity(module: &str, name: &str) -> Option<(usize, usize)> {
-    let counts = module_procedures(module)
-        .iter()
-        .filter(|(p, _)| *p == name)
-        .map(|(_, n)| *n);
-    let min = counts.clone().min()?;
-    Some((min, counts.max().unwrap_or(min)))
-}
 
 /// Exec source text with a map back to configuration lines.
 #[derive(Clone, Debug, Default)]
@@ -866,12 +815,11 @@ impl Parser<'_> {
                     format!("unknown module instance '{inst}' in '{inst}->{name}()'"),
                 );
             };
-            if module.eq_ignore_ascii_case("xm_json")
-                && (lname == "to_json" || lname == "parse_json")
-            {
+            let api = self.scope.api(module);
+            if api.json && (lname == "to_json" || lname == "parse_json") {
                 return self.resolve_proc(None, name, args, off);
             }
-            if let Some((min, max)) = procedure_arity(module, &lname) {
+            if let Some((min, max)) = api.arity(&lname) {
                 self.arity(name, args, min, max, off)?;
                 return Ok(Proc::Host {
                     instance: iname.clone(),
@@ -923,7 +871,7 @@ impl Parser<'_> {
                 })
             }
             _ => {
-                if let Some((min, max)) = procedure_arity(&self.scope.module, &lname) {
+                if let Some((min, max)) = self.scope.own_api().arity(&lname) {
                     self.arity(name, args, min, max, off)?;
                     return Ok(Proc::Host {
                         instance: self.scope.instance.clone(),
@@ -931,14 +879,14 @@ impl Parser<'_> {
                         name: lname,
                     });
                 }
-                // xm_fileop's procedures are global, as in NXLog (like to_json()).
-                if let Some((inst, module)) = self
-                    .scope
-                    .instances
-                    .iter()
-                    .find(|(_, m)| m.eq_ignore_ascii_case("xm_fileop"))
-                {
-                    if let Some((min, max)) = procedure_arity(module, &lname) {
+                // Procedures of global types (xm_fileop) need no instance, as
+                // in NXLog; the first instance of the type that has it runs them.
+                let global = self.scope.instances.iter().find_map(|(inst, m)| {
+                    let api = self.scope.api(m);
+                    (api.global && api.has(&lname)).then_some((inst, m, api))
+                });
+                if let Some((inst, module, api)) = global {
+                    if let Some((min, max)) = api.arity(&lname) {
                         self.arity(name, args, min, max, off)?;
                         return Ok(Proc::Host {
                             instance: inst.clone(),
@@ -955,15 +903,12 @@ impl Parser<'_> {
                     avail.push_str("to_json, parse_json, ");
                 }
                 avail.push_str(BUILTIN_PROCS);
-                for (p, _) in module_procedures(&self.scope.module) {
+                for (p, _) in self.scope.own_api().procedures {
                     avail.push_str(", ");
                     avail.push_str(p);
                 }
                 let mut msg = format!("unknown procedure '{name}' (available here: {avail})");
-                if let Some(owner) = ["im_regmon"]
-                    .iter()
-                    .find(|m| module_procedures(m).iter().any(|(p, _)| *p == lname))
-                {
+                if let Some((owner, _)) = self.scope.hinted_types().find(|(_, a)| a.has(&lname)) {
                     msg = format!("unknown procedure '{name}' here: {name}() belongs to {owner}; call it inside an {owner} block or as <instance>->{name}()");
                 }
                 return self.err(off, msg);
@@ -1329,10 +1274,8 @@ impl Parser<'_> {
                     | "log_info"
                     | "log_warning"
                     | "log_error"
-            ) || module_procedures(&self.scope.module)
-                .iter()
-                .any(|(p, _)| *p == lname)
-                || lname == "start_scan";
+            ) || self.scope.own_api().has(&lname)
+                || self.scope.hinted_types().any(|(_, a)| a.has(&lname));
             if is_proc {
                 return self.err(off, format!("{name}() is a procedure and returns no value; call it as a statement: {name}(...);"));
             }
@@ -1360,9 +1303,9 @@ impl Parser<'_> {
         ) = (sig.func, args.get(1))
         {
             if !f.starts_with("YYYY-") {
-                crate::value::check_strftime(f).map_err(|m| PErr { off, msg: m })?;
+                crate::value::check_strftime(f).map_err(|m| PErr { off, msg: m.into() })?;
             } else {
-                DateFormat::parse(f).map_err(|m| PErr { off, msg: m })?;
+                DateFormat::parse(f).map_err(|m| PErr { off, msg: m.into() })?;
             }
         }
         self.mk(ExprKind::Call(sig.func, args), sig.ret, off)

@@ -1,0 +1,92 @@
+//! What Exec code may use where it is compiled: the [`ExecScope`], and the
+//! [`ExecApi`] each module type offers. The parser learns about module types
+//! only through the scope, so it does not depend on the module table
+//! (`modules`, which builds scopes and itself needs the parser).
+
+use crate::record::JsonOptions;
+use crate::value::DateFormat;
+
+/// What one module type offers Exec code; one per entry of the module table.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecApi {
+    /// Procedures the host runs (see `ProcedureCall`): (name, argument
+    /// count); a name listed twice takes either count.
+    pub procedures: &'static [(&'static str, usize)],
+    /// Its procedures may be called from any module without naming an
+    /// instance (NXLog's xm_fileop); the first instance of the type runs them.
+    pub global: bool,
+    /// `instance->to_json()` and `instance->parse_json()` are the built-in
+    /// to_json()/parse_json() (xm_json).
+    pub json: bool,
+    /// Messages about its procedures used where they do not exist name the
+    /// module they belong to (im_regmon's start_scan()).
+    pub owner_hint: bool,
+}
+
+impl ExecApi {
+    /// No procedures (most modules).
+    pub const NONE: ExecApi = ExecApi {
+        procedures: &[],
+        global: false,
+        json: false,
+        owner_hint: false,
+    };
+
+    /// The argument counts (fewest, most) of procedure `name` (lower case).
+    pub(crate) fn arity(&self, name: &str) -> Option<(usize, usize)> {
+        let counts = self
+            .procedures
+            .iter()
+            .filter(|(p, _)| *p == name)
+            .map(|(_, n)| *n);
+        let min = counts.clone().min()?;
+        Some((min, counts.max().unwrap_or(min)))
+    }
+
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.procedures.iter().any(|(p, _)| *p == name)
+    }
+}
+
+/// What Exec code may use where it is compiled. Built by the module table
+/// (`ExecScope::new`, and validation), which knows every module type.
+#[derive(Clone, Debug)]
+pub struct ExecScope {
+    /// The module instance the code belongs to (`regmon` in `<Input regmon>`).
+    pub instance: String,
+    /// Its module type (`im_regmon`); decides which module procedures exist.
+    pub module: String,
+    /// Settings of the xm_json instance, `None` when the configuration has
+    /// none (then to_json()/parse_json() are unknown, as in NXLog).
+    pub json: Option<JsonOptions>,
+    /// The global DateFormat (datetimes in string context).
+    pub date_format: DateFormat,
+    /// Every module instance of the configuration: (instance, module type),
+    /// for `instance->procedure()` calls.
+    pub instances: Vec<(String, String)>,
+    /// Every supported module type's name and Exec interface, in table order.
+    pub(crate) types: Vec<(&'static str, &'static ExecApi)>,
+}
+
+impl ExecScope {
+    /// The Exec interface of module type `module` (any case); unknown types
+    /// offer nothing.
+    pub(crate) fn api(&self, module: &str) -> &'static ExecApi {
+        self.types
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(module))
+            .map_or(&ExecApi::NONE, |(_, a)| a)
+    }
+
+    /// The Exec interface of the code's own module type.
+    pub(crate) fn own_api(&self) -> &'static ExecApi {
+        self.api(&self.module)
+    }
+
+    /// The module types whose procedures messages attribute to them.
+    pub(crate) fn hinted_types(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &'static ExecApi)> + '_ {
+        self.types.iter().copied().filter(|(_, a)| a.owner_hint)
+    }
+}
