@@ -5,13 +5,16 @@
 //! a partial read exits 3, and every warning names the file and the key path
 //! as the events print them.
 
-use crate::baseline::{differs, Change, MergeError, Merger};
-use crate::digest::DigestAlgorithm;
-use crate::event::{self, Schema, Source};
-use crate::ident;
-use crate::pattern::{Excludes, Pattern, Root};
-use crate::scan::{scan, Entry, Item, Mount, Scope, Snapshot};
 use nxconf::Record;
+use regmon::baseline::{differs, MergeError, Merger};
+use regmon::config::{Capture, Scope};
+use regmon::event::{self, Origin, Schema};
+use regmon::model::digest::DigestAlgorithm;
+use regmon::model::{Change, Entry, Item, Snapshot};
+use regmon::path::ident;
+use regmon::path::pattern::{Excludes, Pattern, Root};
+use regmon::scan::scan;
+use regmon::source::{Mount, Source as HiveSource};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -117,8 +120,8 @@ fn whole_hive(file: &Path, opts: &Options, paths: &Paths) -> Result<Snapshot, St
         recursive: true,
         view64: true,
         digest: opts.digest,
-        mounts: vec![mount],
-        capture: opts.report_data.map(|max| crate::scan::Capture {
+        source: HiveSource::Hives(vec![mount]),
+        capture: opts.report_data.map(|max| Capture {
             max,
             never: Excludes::default(),
         }),
@@ -185,7 +188,7 @@ pub fn run(opts: &Options) -> Result<ExitCode, String> {
     };
     let changes = changes(&old, new)?;
     let host = event::short_hostname();
-    let src = Source {
+    let src = Origin {
         hostname: &host,
         module_name: "diff",
         digest: opts.digest,

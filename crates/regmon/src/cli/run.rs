@@ -1,7 +1,7 @@
 //! `regmon -c FILE [--once | --verify]`: load the configuration, then monitor.
 
-use crate::runtime::Runtime;
 use nxconf::LogLevel;
+use regmon::runtime::Runtime;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -24,7 +24,7 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
         rt.run_once().and_then(|()| undelivered(&mut rt))
     } else {
         let stop = Arc::new(AtomicBool::new(false));
-        if let Err(e) = crate::stop::on_stop(stop.clone()) {
+        if let Err(e) = regmon::platform::stop::on_stop(stop.clone()) {
             eprintln!("regmon: {e}");
             return ExitCode::FAILURE;
         }

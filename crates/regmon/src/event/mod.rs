@@ -3,36 +3,18 @@
 //! `ReportData`, ECS fields with `Schema ecs`), and `$raw_event` in its
 //! default `Key=Value` form.
 
-use crate::baseline::Change;
-use crate::digest::{hex, DigestAlgorithm};
-use crate::ident;
-use crate::scan::{Entry, KeyEntry};
+use crate::model::digest::{hex, DigestAlgorithm};
+use crate::model::{Change, Entry, KeyEntry};
+use crate::path::ident;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hive::ValueType;
 use nxconf::{Record, Value};
 
-/// The event schema of an input (`Schema`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Schema {
-    /// NXLog's fields only (plus regmon's additions).
-    Nxlog,
-    /// Also Elastic Common Schema fields, nested in JSON.
-    Ecs,
-}
-
-impl Schema {
-    pub fn parse(s: &str) -> Result<Schema, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "nxlog" => Ok(Schema::Nxlog),
-            "ecs" => Ok(Schema::Ecs),
-            _ => Err(format!("unsupported Schema '{s}' (supported: nxlog, ecs)")),
-        }
-    }
-}
+pub use crate::config::Schema;
 
 /// What every event of one input shares.
-pub struct Source<'a> {
+pub struct Origin<'a> {
     pub hostname: &'a str,
     pub module_name: &'a str,
     pub digest: DigestAlgorithm,
@@ -115,7 +97,7 @@ pub fn render_data(t: u32, data: &[u8]) -> Value {
 }
 
 /// The event for one change, observed at `now`.
-pub fn record(change: &Change, src: &Source<'_>, now: DateTime<Utc>) -> Record {
+pub fn record(change: &Change, src: &Origin<'_>, now: DateTime<Utc>) -> Record {
     match change {
         Change::New(e) => value_record("NEW", None, Some(e), src, now),
         Change::Changed { old, new } => value_record("CHANGE", Some(old), Some(new), src, now),
@@ -128,7 +110,7 @@ pub fn record(change: &Change, src: &Source<'_>, now: DateTime<Utc>) -> Record {
 /// An event about the monitoring itself rather than a registry change
 /// (EventType `BASELINE_REBUILD`...): what happened, in `Message`, with the
 /// same host and source fields as change events.
-pub fn notice(kind: &str, message: &str, src: &Source<'_>, now: DateTime<Utc>) -> Record {
+pub fn notice(kind: &str, message: &str, src: &Origin<'_>, now: DateTime<Utc>) -> Record {
     let mut r = Record::new();
     r.set("EventTime", now);
     r.set("Hostname", src.hostname);
@@ -138,7 +120,7 @@ pub fn notice(kind: &str, message: &str, src: &Source<'_>, now: DateTime<Utc>) -
     finish(r, src)
 }
 
-fn common_tail(r: &mut Record, src: &Source<'_>, now: DateTime<Utc>) {
+fn common_tail(r: &mut Record, src: &Origin<'_>, now: DateTime<Utc>) {
     r.set("Severity", "WARNING");
     r.set("SeverityValue", 3i64);
     r.set("EventReceivedTime", now);
@@ -146,7 +128,7 @@ fn common_tail(r: &mut Record, src: &Source<'_>, now: DateTime<Utc>) {
     r.set("SourceModuleType", "im_regmon");
 }
 
-fn finish(mut r: Record, src: &Source<'_>) -> Record {
+fn finish(mut r: Record, src: &Origin<'_>) -> Record {
     if src.schema == Schema::Ecs {
         r.set_nest_dotted(true);
     }
@@ -159,7 +141,7 @@ fn value_record(
     kind: &str,
     old: Option<&Entry>,
     new: Option<&Entry>,
-    src: &Source<'_>,
+    src: &Origin<'_>,
     now: DateTime<Utc>,
 ) -> Record {
     let any = new
@@ -219,7 +201,7 @@ fn value_record(
     finish(r, src)
 }
 
-fn key_record(kind: &str, k: &KeyEntry, src: &Source<'_>, now: DateTime<Utc>) -> Record {
+fn key_record(kind: &str, k: &KeyEntry, src: &Origin<'_>, now: DateTime<Utc>) -> Record {
     let mut r = Record::new();
     r.set("EventTime", now);
     r.set("Hostname", src.hostname);
@@ -265,7 +247,7 @@ fn ecs_event(r: &mut Record, ty: &str, action: &str) {
 }
 
 /// `registry.data.*` (or `registry.previous.data.*`) for one state of a value.
-fn ecs_data(r: &mut Record, prefix: &str, e: &Entry, src: &Source<'_>) {
+fn ecs_data(r: &mut Record, prefix: &str, e: &Entry, src: &Origin<'_>) {
     r.set(&format!("{prefix}.type"), ecs_type(e.value_type));
     if let Some(d) = &e.data {
         let strings = strings_of(e.value_type, d)
@@ -301,7 +283,7 @@ fn ecs_value(
     old: Option<&Entry>,
     new: Option<&Entry>,
     (keys, name, path): (&[Vec<u8>], &[u8], &str),
-    src: &Source<'_>,
+    src: &Origin<'_>,
 ) {
     let (ty, action) = match kind {
         "NEW" => ("creation", "registry-value-created"),

@@ -11,7 +11,7 @@
 //! whose own physical key (by the rule above) exists; `Wow6432Node` itself is
 //! hidden, as Windows hides it from 32-bit programs.
 
-use crate::scan::Mount;
+use crate::source::Mount;
 use hive::{Key, Result};
 
 /// Shared paths (relative to SOFTWARE) and the redirected exceptions below
@@ -101,7 +101,7 @@ const WOW: &str = "Wow6432Node";
 
 /// Whether the 32-bit view changes what is below this key of `mount`.
 pub fn applies(mount: &Mount) -> bool {
-    mount.root == crate::pattern::Root::Hklm
+    mount.root == crate::path::pattern::Root::Hklm
         && mount.keys.len() == 1
         && mount.keys[0].eq_ignore_ascii_case("SOFTWARE")
 }

@@ -31,14 +31,11 @@
 //! followed, as `RegOpenKeyExW` does by default; the scanner's depth limit
 //! bounds a link that points back to its own ancestor.
 
-use crate::pattern::Root;
-use crate::region::Region;
-use crate::scan::{Children, RegKey, Scope, Snapshot, VNode, ValueFn};
+use crate::path::pattern::Root;
+use crate::source::{Children, RegKey, ValueFn};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::{mpsc, Arc, Mutex, Once};
-use std::thread::JoinHandle;
 use windows_sys::Wdk::System::Registry::{KeyBasicInformation, NtQueryKey};
 use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_MORE_DATA, ERROR_NO_MORE_ITEMS,
@@ -66,7 +63,7 @@ const MAX_DATA: usize = 1 << 30;
 const MAX_ENTRIES: u32 = 1 << 24;
 
 /// The `samDesired` view bits of a scope.
-fn view_bits(view64: bool) -> u32 {
+pub(crate) fn view_bits(view64: bool) -> u32 {
     if view64 {
         KEY_WOW64_64KEY
     } else {
@@ -74,7 +71,7 @@ fn view_bits(view64: bool) -> u32 {
     }
 }
 
-fn predefined(root: Root) -> HKEY {
+pub(crate) fn predefined(root: Root) -> HKEY {
     match root {
         Root::Hklm => HKEY_LOCAL_MACHINE,
         Root::Hkcu => HKEY_CURRENT_USER,
@@ -96,7 +93,7 @@ fn describe(rc: u32) -> String {
 }
 
 /// `s` as UTF-16 with a trailing NUL, as the W functions take it.
-pub(crate) fn wide(s: &str) -> Vec<u16> {
+pub fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 
@@ -112,7 +109,7 @@ fn filetime(ft: &FILETIME) -> u64 {
 }
 
 /// An open registry handle, closed on drop.
-struct Handle(HKEY);
+pub(crate) struct Handle(pub(crate) HKEY);
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -123,7 +120,7 @@ impl Drop for Handle {
 }
 
 /// Opens `name` (UTF-16 with a trailing NUL) below `parent`.
-fn open(parent: HKEY, name: &[u16], sam: u32) -> Result<Handle, u32> {
+pub(crate) fn open(parent: HKEY, name: &[u16], sam: u32) -> Result<Handle, u32> {
     debug_assert_eq!(name.last(), Some(&0));
     let mut h: HKEY = std::ptr::null_mut();
     // SAFETY: `name` is NUL-terminated and outlives the call; `h` is a valid
@@ -138,7 +135,7 @@ fn open(parent: HKEY, name: &[u16], sam: u32) -> Result<Handle, u32> {
 
 /// The key's counts, longest name and data lengths, and last-write time.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
-struct Info {
+pub(crate) struct Info {
     subkeys: u32,
     max_subkey: u32,
     values: u32,
@@ -303,8 +300,8 @@ fn value_pass(h: HKEY, info: &Info, warn: &mut dyn FnMut(String)) -> (Vec<Value>
 }
 
 /// One subkey read by enumeration: its UTF-16 name and last-write time.
-struct Sub {
-    name: Vec<u16>,
+pub(crate) struct Sub {
+    pub(crate) name: Vec<u16>,
     last_write: u64,
 }
 
@@ -371,7 +368,7 @@ fn subkey_pass(
 /// Whether a stored UTF-16 name is `name`, case-insensitively (Unicode
 /// upper case, as the registry compares names).
 fn same_name(stored: &[u16], name: &str) -> bool {
-    crate::pattern::same_name(&String::from_utf16_lossy(stored), name)
+    crate::path::pattern::same_name(&String::from_utf16_lossy(stored), name)
 }
 
 /// Case-insensitive identity of a registry name, for merging passes.
@@ -381,8 +378,8 @@ fn fold(name: &[u16]) -> String {
 
 /// What one consistent reading of a key holds.
 #[derive(Default)]
-struct Contents {
-    subs: Option<Vec<Sub>>,
+pub(crate) struct Contents {
+    pub(crate) subs: Option<Vec<Sub>>,
     values: Option<Vec<Value>>,
 }
 
@@ -394,7 +391,7 @@ struct Contents {
 /// it reads again; after [`ATTEMPTS`] unstable passes it takes the union of
 /// all passes (later passes win), so nothing that exists is ever missed.
 /// Returns the contents and the last reading.
-fn read_key(
+pub(crate) fn read_key(
     h: HKEY,
     before: Option<Info>,
     want_subs: bool,
@@ -501,7 +498,7 @@ pub struct LiveKey(Rc<Inner>);
 
 impl LiveKey {
     /// A predefined root key in the given view.
-    fn root(root: Root, view64: bool, both: bool) -> LiveKey {
+    pub(crate) fn root(root: Root, view64: bool, both: bool) -> LiveKey {
         LiveKey(Rc::new(Inner {
             parent: None,
             name: vec![0],
@@ -682,7 +679,7 @@ impl RegKey for LiveKey {
                 Ok(name) => f(&name, None, v.ty, &v.data),
                 Err(_) => {
                     exact.clear();
-                    crate::ident::wtf8_from_utf16(v.name.iter().copied(), &mut exact);
+                    crate::path::ident::wtf8_from_utf16(v.name.iter().copied(), &mut exact);
                     f(
                         &String::from_utf16_lossy(&v.name),
                         Some(&exact),
@@ -701,7 +698,7 @@ impl RegKey for LiveKey {
             return None;
         }
         let mut out = Vec::new();
-        crate::ident::wtf8_from_utf16(name.iter().copied(), &mut out);
+        crate::path::ident::wtf8_from_utf16(name.iter().copied(), &mut out);
         Some(out)
     }
 
@@ -722,527 +719,4 @@ impl RegKey for LiveKey {
     }
 }
 
-/// Scans `scope` over the live registry (an input with no `HiveFile`).
-///
-/// A recursive scope is split into parts (each monitored key's own values,
-/// and each of its subkeys with its subtree) that worker threads scan side
-/// by side: most of a scan is waiting for the registry (a system call on
-/// Windows, a round trip to wineserver under Wine), and other threads'
-/// requests proceed meanwhile. The parts' results are merged in path order.
-pub fn scan_live(scope: &Scope) -> Snapshot {
-    let t = std::time::Instant::now();
-    let workers = std::env::var("REGMON_LIVE_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
-        .min(MAX_WORKERS);
-    let snap = match split(scope) {
-        Some(parts) if workers > 1 && parts.len() > 1 => {
-            tracing::debug!(
-                "live registry scan in {} parts on {workers} threads",
-                parts.len()
-            );
-            scan_parts(&parts, workers)
-        }
-        _ => scan_one(scope),
-    };
-    tracing::debug!(
-        "live registry scan: {} values in {:.3} s",
-        snap.entries.len(),
-        t.elapsed().as_secs_f64()
-    );
-    snap
-}
-
-/// Threads a live scan uses at most (`REGMON_LIVE_THREADS` may lower it;
-/// the default is the number of cores).
-const MAX_WORKERS: usize = 4;
-
-/// One scan of `scope` on this thread.
-fn scan_one(scope: &Scope) -> Snapshot {
-    let mut snap = Snapshot::default();
-    let mut roots: Vec<(Root, VNode<LiveKey>)> = Vec::new();
-    for p in &scope.patterns {
-        if roots.iter().any(|(r, _)| *r == p.root) {
-            continue;
-        }
-        let mut v = VNode::new(p.root.short());
-        v.mount(&[], LiveKey::root(p.root, scope.view64, scope.recursive));
-        roots.push((p.root, v));
-    }
-    crate::scan::scan_tree(scope, &roots, &mut snap);
-    snap
-}
-
-/// The parts of a recursive scope that together cover it: for each
-/// monitored key (the literal prefix of a pattern), its own values and each
-/// of its subkeys' subtrees. None when the scope is not recursive or a
-/// monitored key cannot be listed (one scan then reports it as usual).
-fn split(scope: &Scope) -> Option<Vec<Scope>> {
-    if !scope.recursive {
-        return None;
-    }
-    let sam = KEY_QUERY_VALUE | KEY_ENUMERATE_SUB_KEYS | view_bits(scope.view64);
-    let mut parts = Vec::new();
-    for p in watch_points(scope) {
-        let own = Scope {
-            recursive: false,
-            ..scope.within(&[Region {
-                subtree: false,
-                ..p.clone()
-            }])
-        };
-        if !own.patterns.is_empty() {
-            parts.push(own);
-        }
-        let key = open(predefined(p.root), &wide(&p.path.join("\\")), sam).ok()?;
-        // A consistent listing: a subkey missed here would not be scanned
-        // at all, and its values would look deleted.
-        let mut warnings = Vec::new();
-        let (listed, _) = read_key(key.0, None, true, false, &mut |w| warnings.push(w)).ok()?;
-        if !warnings.is_empty() {
-            return None;
-        }
-        for sub in listed.subs.unwrap_or_default() {
-            let mut path = p.path.clone();
-            path.push(String::from_utf16(&sub.name).ok()?);
-            let part = scope.within(&[Region {
-                root: p.root,
-                path,
-                subtree: true,
-            }]);
-            if !part.patterns.is_empty() {
-                parts.push(part);
-            }
-        }
-    }
-    Some(parts)
-}
-
-/// Scans `parts` on `workers` threads, each taking the next part when done,
-/// and merges the results as one scan of the whole would give them.
-fn scan_parts(parts: &[Scope], workers: usize) -> Snapshot {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut done: Vec<(usize, Snapshot)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(part) = parts.get(i) else {
-                            return mine;
-                        };
-                        mine.push((i, scan_one(part)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    // Parts in their order, so warnings read as a single scan's would.
-    done.sort_by_key(|(i, _)| *i);
-    let mut snap = Snapshot::default();
-    for (_, p) in done {
-        snap.entries.extend(p.entries);
-        snap.keys.extend(p.keys);
-        snap.unreadable.extend(p.unreadable);
-        snap.warnings.extend(p.warnings);
-        snap.notes.extend(p.notes);
-        snap.failed_mounts.extend(p.failed_mounts);
-    }
-    snap.entries.sort_by(|a, b| a.id.cmp(&b.id));
-    snap.entries.dedup_by(|a, b| a.id == b.id);
-    snap.keys.sort_by(|a, b| a.id.cmp(&b.id));
-    snap.keys.dedup_by(|a, b| a.id == b.id);
-    snap
-}
-
-// ---------------------------------------------------------------------------
-// HKCU under a service account.
-
-/// Which service account the process runs as, if any; or "a service" when
-/// started by the service control manager or in the services' session (0).
-pub fn service_account() -> Option<&'static str> {
-    use windows_sys::Win32::Security::{
-        GetTokenInformation, IsWellKnownSid, TokenUser, WinLocalServiceSid, WinLocalSystemSid,
-        WinNetworkServiceSid, TOKEN_QUERY, TOKEN_USER,
-    };
-    use windows_sys::Win32::System::RemoteDesktop::ProcessIdToSessionId;
-    use windows_sys::Win32::System::Threading::{
-        GetCurrentProcess, GetCurrentProcessId, OpenProcessToken,
-    };
-    let mut token: HANDLE = std::ptr::null_mut();
-    // SAFETY: GetCurrentProcess returns a pseudo handle; `token` is a valid
-    // out pointer.
-    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } != 0 {
-        let mut buf = vec![0u64; 64];
-        let mut len = 0u32;
-        // SAFETY: `buf` is writable for the byte length passed; `len` is a
-        // valid out pointer; the token handle was just opened.
-        let ok = unsafe {
-            GetTokenInformation(
-                token,
-                TokenUser,
-                buf.as_mut_ptr().cast(),
-                (buf.len() * 8) as u32,
-                &mut len,
-            )
-        } != 0;
-        let mut found = None;
-        if ok {
-            // SAFETY: on success the buffer starts with a TOKEN_USER whose
-            // SID pointer points into the same buffer, which is still alive.
-            let sid = unsafe { (*buf.as_ptr().cast::<TOKEN_USER>()).User.Sid };
-            for (ty, name) in [
-                (WinLocalSystemSid, "SYSTEM"),
-                (WinLocalServiceSid, "LOCAL SERVICE"),
-                (WinNetworkServiceSid, "NETWORK SERVICE"),
-            ] {
-                // SAFETY: `sid` is a valid SID (see above).
-                if unsafe { IsWellKnownSid(sid, ty) } != 0 {
-                    found = Some(name);
-                    break;
-                }
-            }
-        }
-        // SAFETY: `token` was opened above and is closed once.
-        unsafe { CloseHandle(token) };
-        if found.is_some() {
-            return found;
-        }
-    }
-    if crate::service::running_as_service() {
-        return Some("a service");
-    }
-    let mut session = u32::MAX;
-    // SAFETY: `session` is a valid out pointer.
-    let ok = unsafe { ProcessIdToSessionId(GetCurrentProcessId(), &mut session) } != 0;
-    (ok && session == 0).then_some("a service (session 0)")
-}
-
-/// Warns once, at start, when an input watches HKCU from a service
-/// account (whose own hive that is).
-pub fn warn_hkcu_once(scope: &Scope) {
-    static ONCE: Once = Once::new();
-    if !scope.patterns.iter().any(|p| p.root == Root::Hkcu) {
-        return;
-    }
-    ONCE.call_once(|| {
-        if let Some(who) = service_account() {
-            tracing::warn!(
-                "regmon runs as {who}: HKCU is that account's own hive, not a logged-on user's; \
-                 to watch a user's settings use HKU\\<user SID>\\... instead"
-            );
-        }
-    });
-}
-
-// ---------------------------------------------------------------------------
-// Realtime: RegNotifyChangeKeyValue.
-
-/// Where to listen: a key path (the literal prefix of a pattern) and
-/// whether changes anywhere below it matter; a notification there names
-/// that region for rescanning.
-type Point = Region;
-
-fn watch_points(scope: &Scope) -> Vec<Point> {
-    let mut pts: Vec<Point> = Vec::new();
-    for p in &scope.patterns {
-        let lit = p.keys.iter().take_while(|g| g.is_literal()).count();
-        let path: Vec<String> = p.keys[..lit].iter().map(|g| g.text().to_string()).collect();
-        pts.push(Point {
-            root: p.root,
-            path,
-            subtree: scope.recursive || lit < p.keys.len(),
-        });
-    }
-    let covers = |a: &Point, b: &Point| {
-        a.root == b.root
-            && a.path.len() <= b.path.len()
-            && a.path
-                .iter()
-                .zip(&b.path)
-                .all(|(x, y)| x.eq_ignore_ascii_case(y))
-            && (a.subtree || a.path.len() == b.path.len())
-            && (a.subtree || !b.subtree)
-    };
-    let mut out: Vec<Point> = Vec::new();
-    for (i, p) in pts.iter().enumerate() {
-        let dominated = pts
-            .iter()
-            .enumerate()
-            .any(|(j, q)| j != i && covers(q, p) && (!covers(p, q) || j < i));
-        if !dominated {
-            out.push(p.clone());
-        }
-    }
-    out
-}
-
-struct Event(HANDLE);
-
-// SAFETY: an event handle may be used from any thread.
-unsafe impl Send for Event {}
-// SAFETY: SetEvent / WaitForMultipleObjects are thread-safe on one handle.
-unsafe impl Sync for Event {}
-
-impl Event {
-    fn new() -> Result<Event, String> {
-        // SAFETY: no security attributes, auto-reset, not signalled, unnamed.
-        let h = unsafe { CreateEventW(std::ptr::null(), 0, 0, std::ptr::null()) };
-        if h.is_null() {
-            Err(format!("CreateEventW: {}", std::io::Error::last_os_error()))
-        } else {
-            Ok(Event(h))
-        }
-    }
-}
-
-impl Drop for Event {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from CreateEventW and is closed once.
-        unsafe { CloseHandle(self.0) };
-    }
-}
-
-/// Running notifications for one input; dropping it stops them.
-pub struct Watcher {
-    stop: Arc<Event>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        // SAFETY: the event handle is alive (held by `self.stop`).
-        unsafe { SetEvent(self.stop.0) };
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A point's registration: the key listened on, and how.
-struct Armed {
-    _key: Handle,
-    /// The point's own key (false: an ancestor, waiting for it to appear).
-    exact: bool,
-}
-
-/// Opens the deepest existing key along the point's path and registers for
-/// changes of it (its subtree when the point needs it, or when only an
-/// ancestor exists: the key may be created later).
-fn arm(p: &Point, sam: u32, event: &Event) -> Result<Armed, String> {
-    let mut depth = p.path.len();
-    loop {
-        let sub = wide(&p.path[..depth].join("\\"));
-        match open(predefined(p.root), &sub, KEY_NOTIFY | sam) {
-            Ok(k) => {
-                let exact = depth == p.path.len();
-                let subtree = p.subtree || !exact;
-                // SAFETY: `k` is an open key with KEY_NOTIFY; `event` is a
-                // live event handle; the registration lasts while the key
-                // handle is open and this thread lives.
-                let rc = unsafe {
-                    RegNotifyChangeKeyValue(
-                        k.0,
-                        i32::from(subtree),
-                        REG_NOTIFY_CHANGE_NAME | REG_NOTIFY_CHANGE_LAST_SET,
-                        event.0,
-                        1,
-                    )
-                };
-                if rc != ERROR_SUCCESS {
-                    return Err(format!("RegNotifyChangeKeyValue: {}", describe(rc)));
-                }
-                return Ok(Armed { _key: k, exact });
-            }
-            Err(rc) if depth == 0 => {
-                return Err(format!("cannot open {}: {}", p.root.short(), describe(rc)));
-            }
-            Err(_) => depth -= 1,
-        }
-    }
-}
-
-fn point_name(p: &Point) -> String {
-    let mut s = p.root.short().to_string();
-    for c in &p.path {
-        s.push('\\');
-        s.push_str(c);
-    }
-    s
-}
-
-type Notify = Arc<Mutex<Box<dyn Fn(Region) + Send>>>;
-
-/// One thread's share of the points (at most 63: WaitForMultipleObjects
-/// takes 64 handles, one is the stop event).
-fn watch_thread(
-    points: Vec<Point>,
-    sam: u32,
-    stop: Arc<Event>,
-    notify: Notify,
-    ready: mpsc::Sender<Result<(), String>>,
-) {
-    let mut events = Vec::new();
-    for _ in &points {
-        match Event::new() {
-            Ok(e) => events.push(e),
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        }
-    }
-    let mut armed: Vec<Option<Armed>> = Vec::new();
-    let mut errors = Vec::new();
-    for (p, e) in points.iter().zip(&events) {
-        match arm(p, sam, e) {
-            Ok(a) => armed.push(Some(a)),
-            Err(err) => {
-                errors.push(format!("{}: {err}", point_name(p)));
-                armed.push(None);
-            }
-        }
-    }
-    if armed.iter().all(Option::is_none) {
-        let _ = ready.send(Err(errors.join("; ")));
-        return;
-    }
-    for e in &errors {
-        tracing::warn!("Realtime: {e}; retrying every 2 s, periodic scans go on");
-    }
-    let _ = ready.send(Ok(()));
-    let mut handles: Vec<HANDLE> = vec![stop.0];
-    handles.extend(events.iter().map(|e| e.0));
-    loop {
-        // Unarmed points, or points waiting on an ancestor, are retried
-        // on a timer as well as on events.
-        let waiting = armed.iter().any(|a| a.as_ref().is_none_or(|a| !a.exact));
-        let timeout = if waiting { 2000 } else { u32::MAX };
-        // SAFETY: `handles` holds live event handles (at most 64).
-        let r =
-            unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, timeout) };
-        if r == WAIT_OBJECT_0 {
-            return;
-        }
-        let mut changed = Vec::new();
-        if r == WAIT_TIMEOUT {
-            // Re-arm the points that were waiting; a point whose key now
-            // exists counts as a change (it was created).
-            for (i, p) in points.iter().enumerate() {
-                let was = armed[i].as_ref().map(|a| a.exact);
-                if was == Some(true) {
-                    continue;
-                }
-                armed[i] = None;
-                armed[i] = arm(p, sam, &events[i]).ok();
-                let now = armed[i].as_ref().map(|a| a.exact);
-                if now == Some(true) && was != Some(true) {
-                    changed.push(i);
-                }
-            }
-        } else {
-            let i = r.wrapping_sub(WAIT_OBJECT_0 + 1) as usize;
-            if i >= points.len() {
-                // WAIT_FAILED or an abandoned wait: do not spin.
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                continue;
-            }
-            // Re-register first, then report: a change after this point
-            // signals again, so none is lost between scan and re-arm.
-            armed[i] = None;
-            armed[i] = arm(&points[i], sam, &events[i]).ok();
-            changed.push(i);
-        }
-        if let Ok(f) = notify.lock() {
-            for &i in &changed {
-                f(points[i].clone());
-            }
-        }
-    }
-}
-
-/// Calls `notify` with the region (within about a second) when anything
-/// under a key that `scope` monitors changes: `RegNotifyChangeKeyValue` on
-/// the literal prefix of each pattern, with its subtree when `Recursive` is
-/// on or the pattern has wildcard key components. The API tells that
-/// something changed there, not what: the caller rescans that region, and
-/// periodic scans stay the source of truth. A monitored key that does not exist yet is watched through its
-/// nearest existing ancestor (subtree), so its creation is noticed.
-pub fn watch(scope: &Scope, notify: impl Fn(Region) + Send + 'static) -> Result<Watcher, String> {
-    let points = watch_points(scope);
-    if points.is_empty() {
-        return Err("no registry key to watch".to_string());
-    }
-    let sam = view_bits(scope.view64);
-    let stop = Arc::new(Event::new()?);
-    let notify: Notify = Arc::new(Mutex::new(Box::new(notify)));
-    let mut w = Watcher {
-        stop: stop.clone(),
-        threads: Vec::new(),
-    };
-    let (tx, rx) = mpsc::channel();
-    let chunks: Vec<Vec<Point>> = points.chunks(63).map(<[Point]>::to_vec).collect();
-    let n = chunks.len();
-    for chunk in chunks {
-        let (stop, notify, tx) = (stop.clone(), notify.clone(), tx.clone());
-        let t = std::thread::Builder::new()
-            .name("regmon-realtime".into())
-            .spawn(move || watch_thread(chunk, sam, stop, notify, tx))
-            .map_err(|e| format!("cannot start the Realtime thread: {e}"))?;
-        w.threads.push(t);
-    }
-    let mut errors = Vec::new();
-    for _ in 0..n {
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => errors.push(e),
-            Err(_) => errors.push("Realtime thread ended".to_string()),
-        }
-    }
-    if errors.len() == n {
-        return Err(errors.join("; "));
-    }
-    for e in errors {
-        tracing::warn!("Realtime: {e}");
-    }
-    Ok(w)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scope(pats: &[&str], recursive: bool) -> Scope {
-        Scope::for_test(pats, recursive)
-    }
-
-    #[test]
-    fn points_dedup() {
-        let s = scope(
-            &[
-                "HKLM\\Software\\Policies\\*",
-                "HKLM\\Software\\*\\Run\\*",
-                "HKCU\\X\\a",
-                "HKCU\\x\\b",
-            ],
-            false,
-        );
-        let pts = watch_points(&s);
-        assert_eq!(pts.len(), 2, "{pts:?}");
-        assert_eq!(pts[0].path, vec!["Software"]);
-        assert!(pts[0].subtree);
-        assert_eq!(pts[1].root, Root::Hkcu);
-        assert!(!pts[1].subtree);
-    }
-}
+pub mod watch;

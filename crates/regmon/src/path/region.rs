@@ -3,9 +3,8 @@
 //! compares only the baseline rows inside them; everything else keeps its
 //! baseline untouched.
 
-use crate::ident;
-use crate::pattern::{same_name, Glob, Pattern, Root};
-use crate::scan::Scope;
+use crate::path::ident;
+use crate::path::pattern::{same_name, Glob, Pattern, Root};
 use std::fmt;
 
 /// The values of key `root\path` (and, when `subtree`, of every key below
@@ -59,7 +58,7 @@ impl Region {
 
     /// The pattern covering what `p` covers inside the region, if anything
     /// (see [`Scope::within`]).
-    fn narrow(&self, p: &Pattern, recursive: bool) -> Option<Pattern> {
+    pub fn narrow(&self, p: &Pattern, recursive: bool) -> Option<Pattern> {
         if p.root != self.root {
             return None;
         }
@@ -95,33 +94,6 @@ impl Region {
     }
 }
 
-impl Scope {
-    /// The scope narrowed to `regions`: patterns whose key components are
-    /// pinned to each region's key, so a scan walks only there. Recursion,
-    /// excludes and everything else stay as they are. A recursive scope
-    /// has only subtree regions; a region that is not a subtree is the key's
-    /// own values, which only a non-recursive pattern ending there reaches.
-    /// Scanning the result yields the whole scope's values inside the
-    /// regions (callers still filter by [`Region::contains_value`], which
-    /// also drops anything a pinned name would match as a glob).
-    pub fn within(&self, regions: &[Region]) -> Scope {
-        let mut patterns: Vec<Pattern> = Vec::new();
-        for r in regions {
-            for p in &self.patterns {
-                if let Some(q) = r.narrow(p, self.recursive) {
-                    if !patterns.contains(&q) {
-                        patterns.push(q);
-                    }
-                }
-            }
-        }
-        Scope {
-            patterns,
-            ..self.clone()
-        }
-    }
-}
-
 /// Whether a value (its identity) lies in any of `regions`.
 pub fn in_any(regions: &[Region], id: &[u8]) -> bool {
     regions.iter().any(|r| r.contains_value(id))
@@ -130,6 +102,7 @@ pub fn in_any(regions: &[Region], id: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Scope;
 
     fn region(p: &str, subtree: bool) -> Region {
         let mut parts = p.split('\\');

@@ -7,44 +7,14 @@
 //! transaction: after a crash the database holds the old baseline or the new
 //! one with its undelivered events, never a mix.
 
-use crate::digest::Digest;
-use crate::ident;
-use crate::region::{in_any, Region};
-use crate::scan::{Entry, Item, KeyEntry, Snapshot};
+pub mod outbox;
+
+use crate::model::digest::Digest;
+use crate::model::{Change, Entry, Item, KeyEntry, Snapshot};
+use crate::path::ident;
+use crate::path::region::{in_any, Region};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
-
-/// A difference between the baseline and a scan.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
-    New(Entry),
-    Changed {
-        old: Entry,
-        new: Entry,
-    },
-    Delete(Entry),
-    /// `KeyEvents`: a key appeared in scope.
-    NewKey(KeyEntry),
-    /// `KeyEvents`: a key left the registry (its values come as DELETEs).
-    DeleteKey(KeyEntry),
-}
-
-impl Change {
-    /// The identity of the value or key changed.
-    pub fn id(&self) -> &[u8] {
-        match self {
-            Change::New(e) | Change::Delete(e) => &e.id,
-            Change::Changed { new, .. } => &new.id,
-            Change::NewKey(k) | Change::DeleteKey(k) => &k.id,
-        }
-    }
-}
-
-/// Orders changes by identity: a key, then its values, then its subkeys,
-/// so a deleted key reads as one DELETE_KEY followed by a DELETE per value.
-pub fn sort_changes(changes: &mut [Change]) {
-    changes.sort_by(|a, b| a.id().cmp(b.id()));
-}
 
 /// The key changes from `old` to `new`, both sorted by path.
 pub fn merge_keys(
@@ -284,7 +254,7 @@ pub fn differs(o: &Entry, n: &Entry) -> bool {
 
 /// The layout this release writes (meta 'schema'). 1 (no 'schema' row):
 /// values keyed by their path text, which two different values could share
-/// (see [`crate::ident`]); migrated on open.
+/// (see [`crate::path::ident`]); migrated on open.
 const SCHEMA: u32 = 2;
 
 const CREATE: &str = "
@@ -391,7 +361,7 @@ impl Baseline {
             path: path.to_path_buf(),
         };
         b.upgrade()?;
-        crate::outbox::migrate(&b.conn).map_err(err)?;
+        crate::baseline::outbox::migrate(&b.conn).map_err(err)?;
         Ok(b)
     }
 
@@ -514,9 +484,9 @@ impl Baseline {
         &self.path
     }
 
-    /// The events this database holds for delivery (see [`crate::outbox`]).
-    pub fn outbox(&mut self) -> crate::outbox::Outbox<'_> {
-        crate::outbox::Outbox {
+    /// The events this database holds for delivery (see [`crate::baseline::outbox`]).
+    pub fn outbox(&mut self) -> crate::baseline::outbox::Outbox<'_> {
+        crate::baseline::outbox::Outbox {
             conn: &mut self.conn,
             path: &self.path,
         }
@@ -770,7 +740,7 @@ impl Baseline {
         &mut self,
         changes: &[Change],
         refreshed: &[Entry],
-        events: &[crate::outbox::Queued],
+        events: &[crate::baseline::outbox::Queued],
     ) -> Result<(), String> {
         let path = self.path.clone();
         let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
@@ -802,7 +772,7 @@ impl Baseline {
                 params![delta],
             )
             .map_err(err)?;
-            crate::outbox::queue(&tx, events).map_err(err)?;
+            crate::baseline::outbox::queue(&tx, events).map_err(err)?;
         }
         tx.commit().map_err(err)
     }
@@ -869,7 +839,7 @@ mod tests {
                 Change::New(e("C\\d", 5)),
             ]
         );
-        let q = crate::outbox::Queued {
+        let q = crate::baseline::outbox::Queued {
             output: "out".into(),
             target: "f".into(),
             line: b"line".to_vec(),

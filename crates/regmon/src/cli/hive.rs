@@ -12,7 +12,7 @@ use std::process::ExitCode;
 const PARTIAL: u8 = 3;
 
 fn open(path: &Path, use_logs: bool) -> Result<(HiveFile, Option<ReplayReport>), String> {
-    let o = crate::hivefile::open(path, use_logs)?;
+    let o = regmon::source::hivefile::open(path, use_logs)?;
     if let Some(r) = &o.replay {
         for w in &r.warnings {
             eprintln!("regmon: warning: {w}");

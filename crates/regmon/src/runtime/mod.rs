@@ -2,15 +2,19 @@
 //! outputs, routes between them, schedules, and the loop that drives scans
 //! until a signal stops it.
 
-use crate::baseline::{sort_changes, Baseline, Change, Compared, MergeError};
-use crate::event::{self, Source};
-use crate::outbox::{Pending, Queued};
-use crate::output::FileOutput;
-use crate::pattern::{same_name, Excludes, Pattern};
-use crate::region::{in_any, Region};
-use crate::scan::{Item, Mount, Scope, Snapshot};
+use crate::baseline::outbox::{Pending, Queued};
+use crate::baseline::{Baseline, Compared, MergeError};
+use crate::config::input::scope_of;
+use crate::config::Scope;
+use crate::event::{self, Origin};
+use crate::model::{sort_changes, Change};
+use crate::model::{Item, Snapshot};
+use crate::output::file::FileOutput;
+use crate::path::region::{in_any, Region};
+#[cfg(windows)]
+use crate::source::Source;
 use chrono::{Local, Utc};
-use nxconf::{Config, ExecContext, LogLevel, Module, Outcome, ProcedureCall, Record};
+use nxconf::{Config, ExecContext, LogLevel, Outcome, ProcedureCall, Record};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -150,7 +154,7 @@ impl ExecContext for Ctx<'_> {
                         )))
                     }
                 };
-                let r = crate::output::file_cycle(&path, max);
+                let r = crate::output::file::file_cycle(&path, max);
                 // A cycled file we hold open is closed now, not at the next batch.
                 for o in self.outputs {
                     if let Ok(mut sink) = o.sink.try_borrow_mut() {
@@ -166,178 +170,6 @@ impl ExecContext for Ctx<'_> {
     fn hostname(&self) -> String {
         self.host.to_string()
     }
-}
-
-/// `MaxDataSize` when not given: bytes of data kept per value with `ReportData`.
-const DEFAULT_MAX_DATA_SIZE: u64 = 4096;
-
-/// What [`scope_of`] finds for an input.
-struct ScopeOf {
-    scope: Scope,
-    scope_key: String,
-    data_key: String,
-    schema: crate::event::Schema,
-}
-
-/// An input's scope, the canonical texts of its scope and data settings
-/// (for detecting changes), and its event schema.
-fn scope_of(m: &Module, rm: &nxconf::ImRegmon, config_dir: &Path) -> Result<ScopeOf, Vec<String>> {
-    let mut errors = Vec::new();
-    let at = |loc: &nxconf::Location, msg: String| format!("{}:{}: {msg}", loc.file, loc.line);
-    let mut patterns = Vec::new();
-    for p in &rm.reg_values {
-        match Pattern::parse(&p.pattern) {
-            Ok(x) => patterns.push(x),
-            Err(e) => errors.push(at(&p.location, format!("RegValue {e}"))),
-        }
-    }
-    let mut excludes = Vec::new();
-    for p in &rm.excludes {
-        match Pattern::parse(&p.pattern) {
-            Ok(x) => excludes.push(x),
-            Err(e) => errors.push(at(&p.location, format!("Exclude {e}"))),
-        }
-    }
-    let mut never = Vec::new();
-    for p in &rm.no_data_for {
-        match Pattern::parse(&p.pattern) {
-            Ok(x) => never.push(x),
-            Err(e) => errors.push(at(&p.location, format!("NoDataFor {e}"))),
-        }
-    }
-    let schema = match rm.schema.as_deref().map(crate::event::Schema::parse) {
-        None => crate::event::Schema::Nxlog,
-        Some(Ok(s)) => s,
-        Some(Err(e)) => {
-            errors.push(at(&m.location, format!("input '{}': {e}", m.name)));
-            crate::event::Schema::Nxlog
-        }
-    };
-    let capture = rm.report_data.then(|| crate::scan::Capture {
-        max: rm.max_data_size.unwrap_or(DEFAULT_MAX_DATA_SIZE) as usize,
-        never: Excludes::new(&never),
-    });
-    let mut mounts: Vec<Mount> = Vec::new();
-    let mut mount_lines: Vec<&nxconf::Location> = Vec::new();
-    for h in &rm.hive_files {
-        let file = config_dir.join(&h.path);
-        match Mount::parse(&h.key, file, !h.no_logs) {
-            Ok(x) => {
-                // Two hives at one place, or one inside another: one of them
-                // would hide (part of) the other.
-                for (other, loc) in mounts.iter().zip(&mount_lines) {
-                    // Mount points match case-insensitively, as keys do.
-                    let n = other.keys.len().min(x.keys.len());
-                    let shared = other.root == x.root
-                        && (0..n).all(|i| same_name(&other.keys[i], &x.keys[i]));
-                    let clash = match (shared, other.keys.len() == x.keys.len()) {
-                        (false, _) => None,
-                        (true, true) => Some("the same key as"),
-                        (true, false) => Some("a key nested with"),
-                    };
-                    if let Some(how) = clash {
-                        errors.push(at(
-                            &h.location,
-                            format!(
-                                "HiveFile '{}' is mounted at {how} HiveFile '{}' at {}:{}; \
-                                 each hive needs its own key, neither inside another",
-                                x.display(),
-                                other.display(),
-                                loc.file,
-                                loc.line
-                            ),
-                        ));
-                    }
-                }
-                mounts.push(x);
-                mount_lines.push(&h.location);
-            }
-            Err(e) => errors.push(at(&h.location, e)),
-        }
-    }
-    if mounts.is_empty() && !cfg!(windows) {
-        errors.push(at(
-            &m.location,
-            format!(
-                "input '{}' has no HiveFile: the live registry can only be read on Windows; \
-                 map hive files with e.g. HiveFile 'HKLM\\SOFTWARE' '/mnt/win/Windows/System32/config/SOFTWARE'",
-                m.name
-            ),
-        ));
-    }
-    for p in &patterns {
-        if !mounts.is_empty() && !mounts.iter().any(|mt| mt.root == p.root) {
-            tracing::warn!(
-                "input '{}': RegValue '{}' is under no HiveFile mapping; it matches nothing",
-                m.name,
-                p.text
-            );
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    // One line per setting, `kind:text`, lists sorted and without repeats
-    // (a repeated line watches nothing more). Baselines written before
-    // these texts were split keep this exact form (see baseline's v1_scope).
-    let mut key_parts: Vec<String> = Vec::new();
-    let mut pats: Vec<String> = patterns
-        .iter()
-        .map(|p| format!("value:{}", p.text.to_uppercase()))
-        .collect();
-    pats.sort();
-    pats.dedup();
-    key_parts.extend(pats);
-    let mut ex: Vec<String> = excludes
-        .iter()
-        .map(|p| format!("exclude:{}", p.text.to_uppercase()))
-        .collect();
-    ex.sort();
-    ex.dedup();
-    key_parts.extend(ex);
-    let mut mt: Vec<String> = mounts
-        .iter()
-        .map(|m| {
-            format!(
-                "hive:{}={}:{}",
-                m.display().to_uppercase(),
-                m.file.display(),
-                m.use_logs
-            )
-        })
-        .collect();
-    mt.sort();
-    key_parts.extend(mt);
-    key_parts.push(format!("recursive:{}", rm.recursive));
-    key_parts.push(format!("64bit:{}", rm.view_64bit));
-    key_parts.push(format!("digest:{}", rm.digest.config_name()));
-    // What the baseline keeps beside digests.
-    let mut data_parts: Vec<String> = Vec::new();
-    if let Some(c) = &capture {
-        let mut nd: Vec<String> = never
-            .iter()
-            .map(|p| format!("nodata:{}", p.text.to_uppercase()))
-            .collect();
-        nd.sort();
-        nd.dedup();
-        data_parts.push(format!("data:{}", c.max));
-        data_parts.extend(nd);
-    }
-    Ok(ScopeOf {
-        scope: Scope {
-            patterns,
-            excludes: Excludes::new(&excludes),
-            recursive: rm.recursive,
-            view64: rm.view_64bit,
-            digest: rm.digest,
-            mounts,
-            capture,
-            key_events: rm.key_events,
-        },
-        scope_key: key_parts.join("\n"),
-        data_key: data_parts.join("\n"),
-        schema,
-    })
 }
 
 impl Runtime {
@@ -495,8 +327,8 @@ impl Runtime {
 
     fn take_snapshot(&self, scope: &Scope, size_hint: usize) -> Snapshot {
         #[cfg(windows)]
-        if scope.mounts.is_empty() {
-            return crate::live::scan_live(scope);
+        if scope.source == Source::Live {
+            return crate::scan::live::scan_live(scope);
         }
         crate::scan::scan(scope, size_hint)
     }
@@ -713,7 +545,7 @@ impl Runtime {
     fn render(&self, i: usize, changes: &[Change]) -> Vec<Queued> {
         let inp = &self.inputs[i];
         let module = &self.config.modules[inp.module];
-        let src = Source {
+        let src = Origin {
             hostname: &self.host,
             module_name: &module.name,
             digest: inp.scope.digest,
@@ -768,7 +600,7 @@ impl Runtime {
                 out.push(Queued {
                     output: omod.name.clone(),
                     target,
-                    record: Some(crate::outbox::encode(&r)),
+                    record: Some(crate::baseline::outbox::encode(&r)),
                     line: line.into_bytes(),
                 });
             }
@@ -781,7 +613,7 @@ impl Runtime {
     fn render_notice(&self, i: usize, kind: &str, message: &str) -> Vec<Queued> {
         let inp = &self.inputs[i];
         let module = &self.config.modules[inp.module];
-        let src = Source {
+        let src = Origin {
             hostname: &self.host,
             module_name: &module.name,
             digest: inp.scope.digest,
@@ -802,7 +634,7 @@ impl Runtime {
         let Some(bytes) = &p.record else {
             return Ok(p.target.clone());
         };
-        let rec = crate::outbox::decode(bytes, &p.line)?;
+        let rec = crate::baseline::outbox::decode(bytes, &p.line)?;
         let mut ctx = Ctx {
             inputs: &self.inputs,
             outputs: &self.outputs,
@@ -814,7 +646,7 @@ impl Runtime {
     /// Writes input `i`'s pending events and forgets them once written.
     ///
     /// Events are grouped by (output, file); groups are written in chunks
-    /// of at most [`crate::output::MAX_OPEN`] files, so each chunk's files
+    /// of at most [`crate::output::file::MAX_OPEN`] files, so each chunk's files
     /// stay open from the rotation check to the write, and each chunk costs
     /// two transactions (start offsets before, confirmations after), not
     /// two per file.
@@ -855,7 +687,7 @@ impl Runtime {
         let Some(outbox_db) = self.inputs[i].baseline.as_mut() else {
             return Ok(());
         };
-        for chunk in groups.chunks(crate::output::MAX_OPEN) {
+        for chunk in groups.chunks(crate::output::file::MAX_OPEN) {
             // What to write per group: bytes, and how (resume or fresh).
             enum Plan {
                 Resume(usize),
@@ -875,7 +707,7 @@ impl Runtime {
                 let mut batch = Vec::with_capacity(lines.iter().map(|r| r.line.len() + 2).sum());
                 for r in lines {
                     batch.extend_from_slice(&r.line);
-                    batch.extend_from_slice(crate::output::LINE_END.as_bytes());
+                    batch.extend_from_slice(crate::output::file::LINE_END.as_bytes());
                 }
                 // A delivery a crash cut short resumes where it stopped.
                 let resumed = match rows[0].start {
@@ -938,7 +770,7 @@ impl Runtime {
     /// Closes output files not written for a while.
     fn close_idle(&mut self) {
         for o in &mut self.outputs {
-            o.sink.get_mut().close_idle(crate::output::IDLE);
+            o.sink.get_mut().close_idle(crate::output::file::IDLE);
         }
     }
 
@@ -967,8 +799,8 @@ impl Runtime {
     fn start_warnings(&self) {
         #[cfg(windows)]
         for inp in &self.inputs {
-            if inp.scope.mounts.is_empty() {
-                crate::live::warn_hkcu_once(&inp.scope);
+            if inp.scope.source == Source::Live {
+                crate::scan::live::warn_hkcu_once(&inp.scope);
             }
         }
     }
@@ -1037,13 +869,13 @@ impl Runtime {
     }
 
     #[cfg(windows)]
-    fn start_watchers(&self) -> Vec<crate::live::Watcher> {
+    fn start_watchers(&self) -> Vec<crate::source::live::watch::Watcher> {
         let mut out = Vec::new();
         for inp in &self.inputs {
-            if inp.realtime && !inp.scope.mounts.is_empty() {
+            if inp.realtime && inp.scope.source != Source::Live {
                 tracing::warn!(input = %inp.name, "Realtime works on the live registry only; hive files are scanned every ScanInterval");
             }
-            if inp.realtime && inp.scope.mounts.is_empty() {
+            if inp.realtime && inp.scope.source == Source::Live {
                 let changed = inp.changed.clone();
                 let notify = move |r: Region| {
                     let mut list = changed.lock().unwrap_or_else(|e| e.into_inner());
@@ -1051,7 +883,7 @@ impl Runtime {
                         list.push(r);
                     }
                 };
-                match crate::live::watch(&inp.scope, notify) {
+                match crate::source::live::watch::watch(&inp.scope, notify) {
                     Ok(w) => out.push(w),
                     Err(e) => {
                         tracing::error!(input = %inp.name, "Realtime: {e}; periodic scans only")
@@ -1166,7 +998,7 @@ impl Schedules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern::Root;
+    use crate::path::pattern::Root;
     use hive::write::{to_bytes, KeyNode, WriteOptions};
     use hive::ValueType;
 

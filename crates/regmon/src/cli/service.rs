@@ -4,7 +4,7 @@
 //! foreground loop as `regmon -c FILE` until the service is stopped or the
 //! system shuts down; `regmon service uninstall` stops and removes it.
 
-use crate::live::wide;
+use regmon::source::live::wide;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,14 +155,6 @@ struct Shared {
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
 
-/// Whether this process runs as a service (started by the service control
-/// manager through [`run`]).
-pub fn running_as_service() -> bool {
-    SHARED
-        .get()
-        .is_some_and(|s| s.handle.lock().is_ok_and(|h| h.is_some()))
-}
-
 /// Runs as the service `name` (what the service control manager starts).
 pub fn run(name: &str, config: &Path) -> Result<ExitCode, String> {
     let shared = Shared {
@@ -237,8 +229,10 @@ unsafe extern "system" fn service_main(_argc: u32, _argv: *mut windows_sys::core
         return;
     }
     *shared.handle.lock().unwrap_or_else(|e| e.into_inner()) = Some(h as usize);
+    // The HKCU warning (regmon::platform::account) needs to know.
+    regmon::platform::account::set_running_as_service();
     set_status(SERVICE_START_PENDING, 0);
-    let code = match crate::cmd::run::start(&shared.config, false) {
+    let code = match crate::cli::run::start(&shared.config, false) {
         Ok(mut rt) => {
             set_status(SERVICE_RUNNING, 0);
             tracing::info!(

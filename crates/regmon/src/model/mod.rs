@@ -1,0 +1,128 @@
+//! The shared vocabulary of a scan and its comparison: what a scan found
+//! (values, keys, what could not be read) and how the baseline differs from
+//! it. Plain data; the stages that make and use it live elsewhere.
+
+pub mod digest;
+
+use crate::path::ident;
+use digest::Digest;
+
+/// One value as a scan found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The value's identity: its key path and name exactly as stored (see
+    /// [`crate::path::ident`]); scans and the baseline are ordered by it.
+    pub id: Vec<u8>,
+    pub value_type: u32,
+    pub size: u64,
+    pub digest: Digest,
+    /// The first bytes of the data (up to `ReportData`'s MaxDataSize), kept
+    /// only for inputs that report data and values not under `NoDataFor`.
+    pub data: Option<Vec<u8>>,
+}
+
+impl Entry {
+    /// The key components and the value name (WTF-8).
+    pub fn parts(&self) -> (Vec<Vec<u8>>, Vec<u8>) {
+        match ident::parse(&self.id) {
+            Some(p) => (p.keys, p.value.unwrap_or_default()),
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// The path events show: `HKLM\Key\Name`, the default value as
+    /// `KEY\(Default)`.
+    pub fn display_path(&self) -> String {
+        let (keys, name) = self.parts();
+        let mut s = ident::display_key(&keys);
+        if !keys.is_empty() {
+            s.push('\\');
+        }
+        s.push_str(&ident::display_value_name(&name));
+        s
+    }
+}
+
+/// A key in scope, for `KeyEvents`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// The key's identity (see [`crate::path::ident`]).
+    pub id: Vec<u8>,
+    /// Last-written time (FILETIME), when the backend knows it.
+    pub last_written: Option<u64>,
+}
+
+impl KeyEntry {
+    /// The path events show: `HKLM\Key`.
+    pub fn display_path(&self) -> String {
+        ident::parse(&self.id)
+            .map(|p| ident::display_key(&p.keys))
+            .unwrap_or_default()
+    }
+}
+
+/// The result of a scan: entries sorted by path (byte order, unique) and the
+/// mounts that could not be read, whose baseline entries must be kept.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub entries: Vec<Entry>,
+    /// Keys in scope, sorted by path (only with `KeyEvents`).
+    pub keys: Vec<KeyEntry>,
+    /// Mount points (as shown) whose hive could not be read.
+    pub failed_mounts: Vec<String>,
+    /// Identities of keys whose contents are unknown: the failed mounts,
+    /// and keys whose subkeys or values could not all be read (damaged
+    /// cells). What is missing below them is unknown, not deleted.
+    pub unreadable: Vec<Vec<u8>>,
+    pub warnings: Vec<String>,
+    /// What is worth a line in the log (e.g. transaction logs replayed).
+    pub notes: Vec<String>,
+}
+
+impl Snapshot {
+    /// Whether `id` lies under a mount that failed to read or a key that
+    /// could not be read whole: its absence from the scan proves nothing.
+    pub fn is_unavailable(&self, id: &[u8]) -> bool {
+        ident::under_any(&self.unreadable, id)
+    }
+}
+
+/// What a streamed scan hands over, in path order.
+pub enum Item {
+    Entry(Entry),
+    /// A key (its identity) that could not be read whole: see
+    /// [`Snapshot::unreadable`]. It comes before any entry inside the key.
+    Unreadable(Vec<u8>),
+}
+
+/// A difference between the baseline and a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    New(Entry),
+    Changed {
+        old: Entry,
+        new: Entry,
+    },
+    Delete(Entry),
+    /// `KeyEvents`: a key appeared in scope.
+    NewKey(KeyEntry),
+    /// `KeyEvents`: a key left the registry (its values come as DELETEs).
+    DeleteKey(KeyEntry),
+}
+
+impl Change {
+    /// The identity of the value or key changed.
+    pub fn id(&self) -> &[u8] {
+        match self {
+            Change::New(e) | Change::Delete(e) => &e.id,
+            Change::Changed { new, .. } => &new.id,
+            Change::NewKey(k) | Change::DeleteKey(k) => &k.id,
+        }
+    }
+}
+
+/// Orders changes by identity: a key, then its values, then its subkeys,
+/// so a deleted key reads as one DELETE_KEY followed by a DELETE per value.
+pub fn sort_changes(changes: &mut [Change]) {
+    changes.sort_by(|a, b| a.id().cmp(b.id()));
+}
