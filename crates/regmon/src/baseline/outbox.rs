@@ -36,9 +36,11 @@ pub struct Pending {
     pub line: Vec<u8>,
     /// The encoded record (see [`encode`]), if it was stored.
     pub record: Option<Vec<u8>>,
-    /// Where the batch holding this line starts in its file, once a
-    /// delivery of it began.
-    pub start: Option<u64>,
+    /// The resume token of the batch holding this line, once a delivery of
+    /// it began: defined by its output (om_file: the file offset where the
+    /// batch starts; see the outputs' `prepare`). Stored in the
+    /// column `start`, the name earlier releases gave it.
+    pub resume: Option<u64>,
 }
 
 /// Adds the `record` column to an outbox made by an earlier release (whose
@@ -88,16 +90,16 @@ impl Outbox<'_> {
                     target: r.get(2)?,
                     line: r.get(3)?,
                     record: r.get(4)?,
-                    start: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                    resume: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
                 })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// Records where each batch starts in its file, before any is written
-    /// (one transaction for many batches: one sync, not one per file).
-    pub fn mark_starts(&mut self, batches: &[(&[i64], u64)]) -> Result<(), String> {
+    /// Records each batch's resume token, before any is written (one
+    /// transaction for many batches: one sync, not one per target).
+    pub fn mark_resume(&mut self, batches: &[(&[i64], u64)]) -> Result<(), String> {
         if batches.is_empty() {
             return Ok(());
         }

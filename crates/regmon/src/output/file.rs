@@ -17,6 +17,8 @@
 //! per-event `File` expression cannot exhaust the descriptors the scanner
 //! needs.
 
+use super::{Output, Prepared};
+use nxconf::{ExecContext, Module, Record, Value};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -74,6 +76,8 @@ struct Open {
 
 pub struct FileOutput {
     pub name: String,
+    /// The `File` expression.
+    file: Option<nxconf::StringExpr>,
     pub create_dir: bool,
     pub truncate: bool,
     pub sync: bool,
@@ -87,6 +91,7 @@ impl FileOutput {
     pub fn new(name: &str, create_dir: bool, truncate: bool, sync: bool) -> FileOutput {
         FileOutput {
             name: name.to_string(),
+            file: None,
             create_dir,
             truncate,
             sync,
@@ -289,6 +294,115 @@ impl FileOutput {
             let _ = o.file.flush();
             let _ = o.file.sync_data();
         }
+    }
+}
+
+/// om_file from its configuration block.
+pub fn build(m: &Module) -> Option<Box<dyn Output>> {
+    let om = m.om_file()?;
+    let mut out = FileOutput::new(&m.name, om.create_dir, om.truncate, om.sync);
+    out.file = Some(om.file.clone());
+    Some(Box::new(out))
+}
+
+impl Output for FileOutput {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self, rec: &Record, ctx: &mut dyn ExecContext) -> Result<String, String> {
+        match &self.file {
+            Some(f) => f.eval(rec, ctx),
+            None => Err(format!("output '{}' has no File", self.name)),
+        }
+    }
+
+    fn constant_target(&self) -> Option<&str> {
+        self.file.as_ref().and_then(|f| f.as_constant())
+    }
+
+    fn frame(&self, lines: &[&[u8]]) -> Vec<u8> {
+        let mut batch = Vec::with_capacity(lines.iter().map(|l| l.len() + 2).sum());
+        for l in lines {
+            batch.extend_from_slice(l);
+            batch.extend_from_slice(LINE_END.as_bytes());
+        }
+        batch
+    }
+
+    /// Truncate TRUE empties the file before each event: what remains is
+    /// the last line, so that is all that is written.
+    fn keep<'l>(&self, lines: &'l [&'l [u8]]) -> &'l [&'l [u8]] {
+        if self.truncate && !lines.is_empty() {
+            &lines[lines.len() - 1..]
+        } else {
+            lines
+        }
+    }
+
+    /// The resume token is the file offset where the batch starts.
+    fn prepare(
+        &mut self,
+        target: &str,
+        batch: &[u8],
+        resume: Option<u64>,
+    ) -> Result<Prepared, String> {
+        self.begin(target);
+        if let Some(start) = resume {
+            let n = self.already_written(target, start, batch);
+            if n > 0 {
+                return Ok(Prepared::Resume(n));
+            }
+        }
+        if self.truncate {
+            Ok(Prepared::Fresh(0))
+        } else {
+            self.line_start(target).map(Prepared::Fresh)
+        }
+    }
+
+    fn write(&mut self, target: &str, bytes: &[u8], fresh: bool) -> Result<(), String> {
+        if fresh && self.truncate {
+            self.replace(target, bytes)
+        } else {
+            self.append(target, bytes)
+        }
+    }
+
+    fn procedure(&mut self, name: &str, args: &[Value]) -> Option<Result<(), String>> {
+        match name {
+            "reopen" => {
+                self.reopen();
+                Some(Ok(()))
+            }
+            "rotate_to" => {
+                let to = match args.first() {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => {
+                        return Some(Err(format!(
+                            "rotate_to() expects a file name (a string), not {}",
+                            v.type_name()
+                        )))
+                    }
+                    None => return Some(Err("rotate_to() needs a file name".into())),
+                };
+                let default = self.constant_target().map(String::from);
+                Some(self.rotate_to(default.as_deref(), &to))
+            }
+            _ => None,
+        }
+    }
+
+    fn forget(&mut self, path: &str) {
+        FileOutput::forget(self, path);
+    }
+
+    fn close_idle(&mut self) {
+        FileOutput::close_idle(self, IDLE);
+    }
+
+    fn flush(&mut self) {
+        FileOutput::flush(self);
     }
 }
 

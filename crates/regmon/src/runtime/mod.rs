@@ -9,7 +9,7 @@ use crate::config::Scope;
 use crate::event::{self, Origin};
 use crate::model::{sort_changes, Change};
 use crate::model::{Item, Snapshot};
-use crate::output::file::FileOutput;
+use crate::output::{Output, Prepared};
 use crate::path::region::{in_any, Region};
 #[cfg(windows)]
 use crate::source::Source;
@@ -61,28 +61,20 @@ pub struct Input {
     last_count: usize,
 }
 
-struct Output {
+/// An output of the configuration, as the runtime holds it.
+struct OutputSlot {
     module: usize,
     /// The instance name (as configured).
     name: String,
-    file: nxconf::OmFile,
     /// In a cell: Exec code (reopen(), rotate_to()) reaches it while the
     /// runtime reads the configuration beside it.
-    sink: RefCell<FileOutput>,
-}
-
-impl Output {
-    /// The File expression's value when it needs no event (rotate_to()'s
-    /// file before anything was written).
-    fn constant_target(&self) -> Option<&str> {
-        self.file.file.as_constant()
-    }
+    sink: RefCell<Box<dyn Output>>,
 }
 
 pub struct Runtime {
     config: Config,
     pub inputs: Vec<Input>,
-    outputs: Vec<Output>,
+    outputs: Vec<OutputSlot>,
     host: String,
 }
 
@@ -90,7 +82,7 @@ pub struct Runtime {
 /// and rotate_to() for om_file, file_cycle() for xm_fileop.
 struct Ctx<'a> {
     inputs: &'a [Input],
-    outputs: &'a [Output],
+    outputs: &'a [OutputSlot],
     host: &'a str,
 }
 
@@ -116,7 +108,7 @@ impl ExecContext for Ctx<'_> {
                 input.requested.store(true, Ordering::SeqCst);
                 Some(Ok(()))
             }
-            ("om_file", "reopen" | "rotate_to") => {
+            (m, _) if m.starts_with("om_") => {
                 let out = self
                     .outputs
                     .iter()
@@ -124,21 +116,7 @@ impl ExecContext for Ctx<'_> {
                 let Ok(mut sink) = out.sink.try_borrow_mut() else {
                     return Some(Err(format!("{}() cannot run here", call.name)));
                 };
-                if call.name == "reopen" {
-                    sink.reopen();
-                    return Some(Ok(()));
-                }
-                let to = match call.args.first() {
-                    Some(nxconf::Value::String(s)) => s.clone(),
-                    Some(v) => {
-                        return Some(Err(format!(
-                            "rotate_to() expects a file name (a string), not {}",
-                            v.type_name()
-                        )))
-                    }
-                    None => return Some(Err("rotate_to() needs a file name".into())),
-                };
-                Some(sink.rotate_to(out.constant_target(), &to))
+                sink.procedure(call.name, call.args)
             }
             ("xm_fileop", "file_cycle") => {
                 let path = match call.args.first() {
@@ -219,17 +197,11 @@ impl Runtime {
                     }),
                     Err(mut e) => errors.append(&mut e),
                 }
-            } else if let Some(om) = m.om_file() {
-                outputs.push(Output {
+            } else if let Some(out) = crate::output::build(m) {
+                outputs.push(OutputSlot {
                     module: i,
                     name: m.name.clone(),
-                    file: om.clone(),
-                    sink: RefCell::new(FileOutput::new(
-                        &m.name,
-                        om.create_dir,
-                        om.truncate,
-                        om.sync,
-                    )),
+                    sink: RefCell::new(out),
                 });
             }
         }
@@ -589,7 +561,12 @@ impl Runtime {
                 // Kept for reference (and for older releases reading the
                 // outbox); delivery evaluates File again. A failure here is
                 // reported, with the event kept, when delivery meets it.
-                let target = output.file.file.eval(&r, &mut ctx).unwrap_or_default();
+                let target = output
+                    .sink
+                    .try_borrow()
+                    .map_err(|e| e.to_string())
+                    .and_then(|o| o.target(&r, &mut ctx))
+                    .unwrap_or_default();
                 let line = match r.get("raw_event") {
                     Some(nxconf::Value::String(s)) => s.clone(),
                     Some(v) => v
@@ -627,7 +604,8 @@ impl Runtime {
     /// the File expression over the event's stored record, or, for an
     /// event queued by an earlier release (no record), the file it was
     /// queued for unless File is constant.
-    fn target_of(&self, out: &Output, p: &Pending) -> Result<String, String> {
+    fn target_of(&self, slot: &OutputSlot, p: &Pending) -> Result<String, String> {
+        let out = slot.sink.try_borrow().map_err(|e| e.to_string())?;
         if let Some(c) = out.constant_target() {
             return Ok(c.to_string());
         }
@@ -640,13 +618,13 @@ impl Runtime {
             outputs: &self.outputs,
             host: &self.host,
         };
-        out.file.file.eval(&rec, &mut ctx)
+        out.target(&rec, &mut ctx)
     }
 
     /// Writes input `i`'s pending events and forgets them once written.
     ///
     /// Events are grouped by (output, file); groups are written in chunks
-    /// of at most [`crate::output::file::MAX_OPEN`] files, so each chunk's files
+    /// of at most [`crate::output::TARGETS_PER_ROUND`] targets, so each chunk's files
     /// stay open from the rotation check to the write, and each chunk costs
     /// two transactions (start offsets before, confirmations after), not
     /// two per file.
@@ -687,43 +665,20 @@ impl Runtime {
         let Some(outbox_db) = self.inputs[i].baseline.as_mut() else {
             return Ok(());
         };
-        for chunk in groups.chunks(crate::output::file::MAX_OPEN) {
-            // What to write per group: bytes, and how (resume or fresh).
-            enum Plan {
-                Resume(usize),
-                Fresh(u64),
-            }
+        for chunk in groups.chunks(crate::output::TARGETS_PER_ROUND) {
             let mut plans = Vec::with_capacity(chunk.len());
             for ((o, target), rows) in chunk {
                 let mut sink = outputs[*o].sink.borrow_mut();
-                sink.begin(target);
-                // Truncate TRUE empties the file before each event: what
-                // remains is the last line, so that is all that is written.
-                let lines = if sink.truncate {
-                    &rows[rows.len() - 1..]
-                } else {
-                    &rows[..]
-                };
-                let mut batch = Vec::with_capacity(lines.iter().map(|r| r.line.len() + 2).sum());
-                for r in lines {
-                    batch.extend_from_slice(&r.line);
-                    batch.extend_from_slice(crate::output::file::LINE_END.as_bytes());
-                }
+                let lines: Vec<&[u8]> = rows.iter().map(|r| &r.line[..]).collect();
+                let batch = sink.frame(sink.keep(&lines));
                 // A delivery a crash cut short resumes where it stopped.
-                let resumed = match rows[0].start {
-                    Some(start) if recovering && rows.iter().all(|r| r.start == Some(start)) => {
-                        sink.already_written(target, start, &batch)
+                let resume = match rows[0].resume {
+                    Some(start) if recovering && rows.iter().all(|r| r.resume == Some(start)) => {
+                        Some(start)
                     }
-                    _ => 0,
+                    _ => None,
                 };
-                let plan = if resumed > 0 {
-                    Ok(Plan::Resume(resumed))
-                } else if sink.truncate {
-                    Ok(Plan::Fresh(0))
-                } else {
-                    sink.line_start(target).map(Plan::Fresh)
-                };
-                plans.push((plan, batch));
+                plans.push((sink.prepare(target, &batch, resume), batch));
             }
             let ids: Vec<Vec<i64>> = chunk
                 .iter()
@@ -733,18 +688,17 @@ impl Runtime {
                 .iter()
                 .zip(&ids)
                 .filter_map(|((p, _), ids)| match p {
-                    Ok(Plan::Fresh(start)) => Some((&ids[..], *start)),
+                    Ok(Prepared::Fresh(token)) => Some((&ids[..], *token)),
                     _ => None,
                 })
                 .collect();
-            outbox_db.outbox().mark_starts(&starts)?;
+            outbox_db.outbox().mark_resume(&starts)?;
             let mut written = Vec::new();
             for ((((o, target), rows), (plan, batch)), ids) in chunk.iter().zip(plans).zip(ids) {
                 let mut sink = outputs[*o].sink.borrow_mut();
                 let r = match plan {
-                    Ok(Plan::Resume(n)) => sink.append(target, &batch[n..]),
-                    Ok(Plan::Fresh(_)) if sink.truncate => sink.replace(target, &batch),
-                    Ok(Plan::Fresh(_)) => sink.append(target, &batch),
+                    Ok(Prepared::Resume(n)) => sink.write(target, &batch[n..], false),
+                    Ok(Prepared::Fresh(_)) => sink.write(target, &batch, true),
                     Err(e) => Err(e),
                 };
                 match r {
@@ -770,7 +724,7 @@ impl Runtime {
     /// Closes output files not written for a while.
     fn close_idle(&mut self) {
         for o in &mut self.outputs {
-            o.sink.get_mut().close_idle(crate::output::file::IDLE);
+            o.sink.get_mut().close_idle();
         }
     }
 
