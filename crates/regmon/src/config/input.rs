@@ -127,14 +127,14 @@ pub fn scope_of(
     let mut key_parts: Vec<String> = Vec::new();
     let mut pats: Vec<String> = patterns
         .iter()
-        .map(|p| format!("value:{}", p.text.to_uppercase()))
+        .map(|p| format!("value:{}", upper(&p.text)))
         .collect();
     pats.sort();
     pats.dedup();
     key_parts.extend(pats);
     let mut ex: Vec<String> = excludes
         .iter()
-        .map(|p| format!("exclude:{}", p.text.to_uppercase()))
+        .map(|p| format!("exclude:{}", upper(&p.text)))
         .collect();
     ex.sort();
     ex.dedup();
@@ -144,7 +144,7 @@ pub fn scope_of(
         .map(|m| {
             format!(
                 "hive:{}={}:{}",
-                m.display().to_uppercase(),
+                upper(&m.display()),
                 m.file.display(),
                 m.use_logs
             )
@@ -160,7 +160,7 @@ pub fn scope_of(
     if let Some(c) = &capture {
         let mut nd: Vec<String> = never
             .iter()
-            .map(|p| format!("nodata:{}", p.text.to_uppercase()))
+            .map(|p| format!("nodata:{}", upper(&p.text)))
             .collect();
         nd.sort();
         nd.dedup();
@@ -187,4 +187,11 @@ pub fn scope_of(
         data_key: data_parts.join("\n"),
         schema,
     })
+}
+
+/// A name or pattern upper-cased as names compare (see
+/// [`crate::path::pattern::same_name`]): two texts that match the same
+/// names have the same canonical text.
+fn upper(s: &str) -> String {
+    String::from_utf16_lossy(&hive::upcase_str(s))
 }

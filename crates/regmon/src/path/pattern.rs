@@ -43,22 +43,19 @@ impl fmt::Display for Root {
     }
 }
 
-/// Case-insensitive equality of two names, as the registry compares them
-/// (Unicode upper case; ASCII without allocating).
-pub fn same_name(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
-    }
-    a.chars()
-        .flat_map(char::to_uppercase)
-        .eq(b.chars().flat_map(char::to_uppercase))
-}
+/// Case-insensitive equality of two names, as Windows compares them: UTF-16
+/// code unit by code unit, each upper-cased alone (the hive crate's rule,
+/// the one rule for names everywhere in regmon).
+pub use hive::same_name_str as same_name;
+
+const STAR: u16 = b'*' as u16;
+const QUESTION: u16 = b'?' as u16;
 
 /// One path component: literal text or a glob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Glob {
-    /// Upper-cased pattern characters.
-    chars: Vec<char>,
+    /// Upper-cased pattern code units (UTF-16, as names compare).
+    chars: Vec<u16>,
     text: String,
     /// A name taken as is: `*` and `?` in it are plain characters.
     exact: bool,
@@ -67,7 +64,7 @@ pub struct Glob {
 impl Glob {
     pub fn new(text: &str) -> Glob {
         Glob {
-            chars: text.chars().flat_map(char::to_uppercase).collect(),
+            chars: hive::upcase_str(text),
             text: text.to_string(),
             exact: false,
         }
@@ -83,7 +80,7 @@ impl Glob {
     }
 
     pub fn is_literal(&self) -> bool {
-        self.exact || !self.chars.iter().any(|&c| c == '*' || c == '?')
+        self.exact || !self.chars.iter().any(|&c| c == STAR || c == QUESTION)
     }
 
     pub fn text(&self) -> &str {
@@ -93,7 +90,7 @@ impl Glob {
     /// Case-insensitive match of the whole of `s`.
     pub fn matches(&self, s: &str) -> bool {
         // `*` alone is the common case (every value): no work at all.
-        if self.chars.len() == 1 && self.chars[0] == '*' && !self.exact {
+        if self.chars.len() == 1 && self.chars[0] == STAR && !self.exact {
             return true;
         }
         if self.is_literal() && s.is_ascii() && self.text.is_ascii() {
@@ -104,23 +101,23 @@ impl Glob {
                 .chars
                 .iter()
                 .copied()
-                .eq(s.chars().flat_map(char::to_uppercase));
+                .eq(s.encode_utf16().map(hive::upcase_unit));
         }
-        let s: Vec<char> = s.chars().flat_map(char::to_uppercase).collect();
+        let s: Vec<u16> = hive::upcase_str(s);
         glob_match(&self.chars, &s)
     }
 }
 
 /// Iterative wildcard match with single-star backtracking: linear-ish, no
 /// recursion, so hostile patterns cannot blow the stack.
-fn glob_match(p: &[char], s: &[char]) -> bool {
+fn glob_match(p: &[u16], s: &[u16]) -> bool {
     let (mut pi, mut si) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+        if pi < p.len() && (p[pi] == QUESTION || p[pi] == s[si]) {
             pi += 1;
             si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == STAR {
             star = Some((pi, si));
             pi += 1;
         } else if let Some((sp, ss)) = star {
@@ -131,7 +128,7 @@ fn glob_match(p: &[char], s: &[char]) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == STAR)
 }
 
 /// A parsed `RegValue` / `Exclude` pattern.
@@ -233,6 +230,32 @@ impl Excludes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One rule for names (Windows': UTF-16 code units upper-cased one by
+    /// one) in patterns, excludes, regions and lookups, non-ASCII included.
+    #[test]
+    fn names_compare_as_windows_compares_them() {
+        for (a, b) in [
+            ("Ä", "ä"),
+            ("ΣΟΦΊΑ", "σοφία"),
+            ("ЖУРНАЛ", "журнал"),
+            ("Größe", "GRÖSSE"),
+        ] {
+            let same = a != "Größe";
+            assert_eq!(same_name(a, b), same, "{a} {b}");
+            assert_eq!(Glob::new(a).matches(b), same, "{a} {b}");
+            assert_eq!(Glob::literal(a).matches(b), same, "{a} {b}");
+        }
+        // ß has no one-unit upper case: "Größe" is not "GRÖSSE" (Windows
+        // agrees), but is "GRÖßE".
+        assert!(same_name("Größe", "GRÖßE"));
+        assert!(Glob::new("gr?ße*").matches("GRÖßE-X"));
+        assert!(Glob::new("*ЖУР*").matches("мой журнал"));
+        let p = Pattern::parse(r"HKLM\Software\Ä*\σ?").unwrap();
+        assert!(p.keys[1].matches("äpfel") && p.value.matches("ΣΩ"));
+        let ex = Excludes::new(&[Pattern::parse(r"HKLM\Software\ÄPFEL").unwrap()]);
+        assert!(ex.excludes_key(Root::Hklm, &["software".into(), "äpfel".into()]));
+    }
 
     #[test]
     fn globs() {

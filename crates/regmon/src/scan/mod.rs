@@ -316,7 +316,7 @@ impl Scanner<'_> {
                 if let Some(c) = v
                     .children
                     .iter()
-                    .find(|c| c.name.eq_ignore_ascii_case(name))
+                    .find(|c| crate::path::pattern::same_name(&c.name, name))
                 {
                     return Some((c.name.clone(), Node::Virtual(c)));
                 }

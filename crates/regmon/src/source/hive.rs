@@ -67,7 +67,7 @@ impl RegKey for HiveKey<'_, '_> {
             return Ok(kids
                 .into_iter()
                 .flatten()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name)));
+                .find(|(n, _)| crate::path::pattern::same_name(n, name)));
         }
         match self.key.subkey(name) {
             Ok(k) => Ok(k.map(|k| self.wrap(k))),

@@ -102,7 +102,7 @@ impl<K> VNode<K> {
             let i = match v
                 .children
                 .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(p))
+                .position(|c| crate::path::pattern::same_name(&c.name, p))
             {
                 Some(i) => i,
                 None => {

@@ -11,6 +11,7 @@
 //! whose own physical key (by the rule above) exists; `Wow6432Node` itself is
 //! hidden, as Windows hides it from 32-bit programs.
 
+use crate::path::pattern::same_name;
 use crate::source::Mount;
 use hive::{Key, Result};
 
@@ -103,7 +104,7 @@ const WOW: &str = "Wow6432Node";
 pub fn applies(mount: &Mount) -> bool {
     mount.root == crate::path::pattern::Root::Hklm
         && mount.keys.len() == 1
-        && mount.keys[0].eq_ignore_ascii_case("SOFTWARE")
+        && same_name(&mount.keys[0], "SOFTWARE")
 }
 
 /// Whether the logical path (components below SOFTWARE) is shared.
@@ -113,10 +114,7 @@ pub fn is_shared(rel: &[&str]) -> bool {
         let comps: Vec<&str> = p.split('\\').collect();
         if comps.len() <= rel.len()
             && comps.len() > best.0
-            && comps
-                .iter()
-                .zip(rel)
-                .all(|(a, b)| a.eq_ignore_ascii_case(b))
+            && comps.iter().zip(rel).all(|(a, b)| same_name(a, b))
         {
             best = (comps.len(), *shared);
         }
@@ -136,10 +134,7 @@ pub fn physical(rel: &[&str]) -> Vec<String> {
 /// `Classes\Wow6432Node\...` below Classes).
 fn redirected(rel: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(rel.len() + 1);
-    if rel
-        .first()
-        .is_some_and(|r| r.eq_ignore_ascii_case("Classes"))
-    {
+    if rel.first().is_some_and(|r| same_name(r, "Classes")) {
         out.push(rel[0].to_string());
         out.push(WOW.to_string());
         out.extend(rel[1..].iter().map(|s| s.to_string()));
@@ -179,16 +174,16 @@ pub fn children_32<'h>(
         if let Some(k) = lookup(root, &phys)? {
             for c in k.subkeys()?.flatten() {
                 let n = c.name().to_string_lossy().into_owned();
-                if !names.iter().any(|x| x.eq_ignore_ascii_case(&n)) {
+                if !names.iter().any(|x| same_name(x, &n)) {
                     names.push(n);
                 }
             }
         }
     }
-    let hide_wow = rel.is_empty() || (rel.len() == 1 && rel[0].eq_ignore_ascii_case("Classes"));
+    let hide_wow = rel.is_empty() || (rel.len() == 1 && same_name(rel[0], "Classes"));
     let mut out = Vec::new();
     for n in names {
-        if hide_wow && n.eq_ignore_ascii_case(WOW) {
+        if hide_wow && same_name(&n, WOW) {
             continue;
         }
         let mut child: Vec<&str> = rel.clone();

@@ -365,15 +365,15 @@ fn subkey_pass(
     (out, true)
 }
 
-/// Whether a stored UTF-16 name is `name`, case-insensitively (Unicode
-/// upper case, as the registry compares names).
+/// Whether a stored UTF-16 name is `name`, case-insensitively (Windows'
+/// rule, see `crate::path::pattern::same_name`).
 fn same_name(stored: &[u16], name: &str) -> bool {
-    crate::path::pattern::same_name(&String::from_utf16_lossy(stored), name)
+    hive::same_name_units(stored.iter().copied(), name.encode_utf16())
 }
 
 /// Case-insensitive identity of a registry name, for merging passes.
-fn fold(name: &[u16]) -> String {
-    String::from_utf16_lossy(name).to_uppercase()
+fn fold(name: &[u16]) -> Vec<u16> {
+    name.iter().copied().map(hive::upcase_unit).collect()
 }
 
 /// What one consistent reading of a key holds.
@@ -398,8 +398,8 @@ pub(crate) fn read_key(
     want_values: bool,
     warn: &mut dyn FnMut(String),
 ) -> Result<(Contents, Info), String> {
-    let mut subs_union: BTreeMap<String, Sub> = BTreeMap::new();
-    let mut values_union: BTreeMap<String, Value> = BTreeMap::new();
+    let mut subs_union: BTreeMap<Vec<u16>, Sub> = BTreeMap::new();
+    let mut values_union: BTreeMap<Vec<u16>, Value> = BTreeMap::new();
     let mut before = match before {
         Some(i) => i,
         None => query_info(h).map_err(|rc| format!("cannot read the key: {}", describe(rc)))?,

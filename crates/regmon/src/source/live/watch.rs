@@ -29,7 +29,7 @@ pub(crate) fn watch_points(scope: &Scope) -> Vec<Point> {
             && a.path
                 .iter()
                 .zip(&b.path)
-                .all(|(x, y)| x.eq_ignore_ascii_case(y))
+                .all(|(x, y)| crate::path::pattern::same_name(x, y))
             && (a.subtree || a.path.len() == b.path.len())
             && (a.subtree || !b.subtree)
     };
