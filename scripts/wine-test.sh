@@ -53,7 +53,7 @@ WINEPREFIX="$PREFIX" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" \
 
 log "Wine tests of regmon.exe (WINEPREFIX=$PREFIX)"
 REGMON_EXE="$EXE" REGMON_WINEPREFIX="$PREFIX" \
-    cargo test --release -p regmon --test wine -- --test-threads 2
+    cargo test --release -p regmon --test wine -- --include-ignored --test-threads 2
 
 [ "${1:-}" = "--bench" ] || exit 0
 

@@ -1,5 +1,7 @@
 //! Writer -> reader round trips and hostile-input checks on written hives.
 
+mod common;
+use common::utf16z;
 use hive::write::{to_bytes, KeyNode, ListFormat, ValueNode, WriteOptions};
 use hive::{walk, Hive, Key, Step, ValueType};
 
@@ -23,13 +25,6 @@ fn sample() -> KeyNode {
         wide.subkeys.push(KeyNode::new(&format!("k{i:05}")));
     }
     root
-}
-
-fn utf16z(s: &str) -> Vec<u8> {
-    s.encode_utf16()
-        .chain(std::iter::once(0))
-        .flat_map(|u| u.to_le_bytes())
-        .collect()
 }
 
 fn read_back(bytes: &[u8]) -> KeyNode {

@@ -7,23 +7,9 @@ use serde_json::Value as J;
 use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_regmon");
+mod common;
 
-fn utf16z(s: &str) -> Vec<u8> {
-    s.encode_utf16()
-        .chain([0])
-        .flat_map(|u| u.to_le_bytes())
-        .collect()
-}
-
-fn multi(items: &[&str]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for i in items {
-        v.extend(utf16z(i));
-    }
-    v.extend([0, 0]);
-    v
-}
+use common::{multi, utf16z, BIN};
 
 fn base_tree() -> KeyNode {
     let mut root = KeyNode::new("ROOT");

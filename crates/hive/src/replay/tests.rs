@@ -714,14 +714,13 @@ fn find_logs_matches_log_names_ignoring_case() {
 // Real hives (REGMON_HIVES = the shared/hives folder)
 // -----------------------------------------------------------------------------------------
 
-/// The hives folder from `REGMON_HIVES`; `None` (with a skip line) if unset, panics if set to
-/// a folder that does not exist.
+/// The hives folder from `REGMON_HIVES` (always `Some`); panics if unset (the tests using it
+/// are ignored by default) or set to a folder that does not exist.
 fn hives_dir(test: &str) -> Option<PathBuf> {
     match std::env::var_os("REGMON_HIVES") {
-        None => {
-            println!("skip {test}: REGMON_HIVES is not set");
-            None
-        }
+        None => panic!(
+            "{test}: REGMON_HIVES is not set (this test is ignored by default; scripts/test.sh runs it)"
+        ),
         Some(v) => {
             let p = PathBuf::from(v);
             assert!(p.is_dir(), "REGMON_HIVES={} is not a folder", p.display());
@@ -822,6 +821,7 @@ fn assert_bins_tile(d: &[u8], what: &str) {
 }
 
 #[test]
+#[ignore = "needs REGMON_HIVES (the real-hive corpus); scripts/test.sh runs it"]
 fn real_new_format_replay_equals_windows10_recovery() {
     let Some(h) = hives_dir("real_new_format_replay_equals_windows10_recovery") else {
         return;
@@ -851,6 +851,7 @@ fn real_new_format_replay_equals_windows10_recovery() {
 }
 
 #[test]
+#[ignore = "needs REGMON_HIVES (the real-hive corpus); scripts/test.sh runs it"]
 fn real_old_format_replay_equals_windows7_recovery() {
     let Some(h) = hives_dir("real_old_format_replay_equals_windows7_recovery") else {
         return;
@@ -976,6 +977,7 @@ const REAL_DIRTY: &[(&str, u32, u32, u32, u32, usize, usize)] = &[
 ];
 
 #[test]
+#[ignore = "needs REGMON_HIVES (the real-hive corpus); scripts/test.sh runs it"]
 fn real_dirty_hives_with_logs_replay_cleanly() {
     let Some(h) = hives_dir("real_dirty_hives_with_logs_replay_cleanly") else {
         return;
@@ -1008,6 +1010,7 @@ fn real_dirty_hives_with_logs_replay_cleanly() {
 }
 
 #[test]
+#[ignore = "needs REGMON_HIVES (the real-hive corpus); scripts/test.sh runs it"]
 fn real_clean_hives_ignore_their_logs() {
     let Some(h) = hives_dir("real_clean_hives_ignore_their_logs") else {
         return;
@@ -1031,6 +1034,7 @@ fn real_clean_hives_ignore_their_logs() {
 }
 
 #[test]
+#[ignore = "needs REGMON_HIVES (the real-hive corpus); scripts/test.sh runs it"]
 fn real_log_entries_verify_with_the_big_constant_seed() {
     let Some(h) = hives_dir("real_log_entries_verify_with_the_big_constant_seed") else {
         return;
@@ -1072,6 +1076,7 @@ fn real_log_entries_verify_with_the_big_constant_seed() {
 }
 
 #[test]
+#[ignore = "needs REGMON_HIVES (the real-hive corpus); scripts/test.sh runs it"]
 fn real_find_logs_beside_hives() {
     let Some(h) = hives_dir("real_find_logs_beside_hives") else {
         return;
