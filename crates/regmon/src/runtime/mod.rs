@@ -2,6 +2,9 @@
 //! outputs, routes between them, schedules, and the loop that drives scans
 //! until a signal stops it.
 
+mod exec;
+mod input;
+
 use crate::baseline::outbox::{Pending, Queued};
 use crate::baseline::{Baseline, Compared, MergeError};
 use crate::config::input::scope_of;
@@ -9,12 +12,14 @@ use crate::config::Scope;
 use crate::event::{self, Origin};
 use crate::model::{sort_changes, Change};
 use crate::model::{Item, Snapshot};
-use crate::output::{Output, Prepared};
+use crate::output::Prepared;
 use crate::path::region::{in_any, Region};
 #[cfg(windows)]
 use crate::source::Source;
-use chrono::{Local, Utc};
-use nxconf::{Config, ExecContext, LogLevel, Outcome, ProcedureCall, Record};
+use chrono::Utc;
+use exec::{Ctx, Schedules};
+use input::{claim, sanitize, Input, OutputSlot};
+use nxconf::{Config, Outcome, Record};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,124 +35,11 @@ enum Reconciled {
     Changes(Compared),
 }
 
-/// One im_regmon input.
-pub struct Input {
-    pub name: String,
-    schema: crate::event::Schema,
-    module: usize,
-    pub scope: Scope,
-    /// A canonical text of what decides the set of watched values
-    /// (RegValue, Exclude, Recursive, 64BitView, HiveFile, Digest): a
-    /// change means a new baseline.
-    scope_key: String,
-    /// A canonical text of what decides the data kept beside digests
-    /// (ReportData, MaxDataSize, NoDataFor): a change rewrites the kept
-    /// data at the next whole scan, with no events.
-    data_key: String,
-    /// Who owns the baseline: the canonical configuration file and the
-    /// input's name, one per line.
-    owner: String,
-    scan_interval: u64,
-    realtime: bool,
-    baseline_path: PathBuf,
-    baseline: Option<Baseline>,
-    /// Output indexes this input's events go to (through routes).
-    routes: Vec<usize>,
-    /// Set by start_scan(): scan soon.
-    requested: Arc<AtomicBool>,
-    /// Regions a Realtime notification named: rescan them soon.
-    changed: Arc<Mutex<Vec<Region>>>,
-    /// Values found by the last scan (a capacity hint for the next).
-    last_count: usize,
-}
-
-/// An output of the configuration, as the runtime holds it.
-struct OutputSlot {
-    module: usize,
-    /// The instance name (as configured).
-    name: String,
-    /// In a cell: Exec code (reopen(), rotate_to()) reaches it while the
-    /// runtime reads the configuration beside it.
-    sink: RefCell<Box<dyn Output>>,
-}
-
 pub struct Runtime {
     config: Config,
     pub inputs: Vec<Input>,
     outputs: Vec<OutputSlot>,
     host: String,
-}
-
-/// Exec's view of the host: logging, start_scan() for im_regmon, reopen()
-/// and rotate_to() for om_file, file_cycle() for xm_fileop.
-struct Ctx<'a> {
-    inputs: &'a [Input],
-    outputs: &'a [OutputSlot],
-    host: &'a str,
-}
-
-impl ExecContext for Ctx<'_> {
-    fn log(&mut self, level: LogLevel, module: &str, message: &str) {
-        match level {
-            LogLevel::Debug => tracing::debug!(module, "{message}"),
-            LogLevel::Info => tracing::info!(module, "{message}"),
-            LogLevel::Warning => tracing::warn!(module, "{message}"),
-            _ => tracing::error!(module, "{message}"),
-        }
-    }
-
-    fn call_procedure(&mut self, call: &ProcedureCall<'_>) -> Option<Result<(), String>> {
-        let module = call.module.to_ascii_lowercase();
-        match (module.as_str(), call.name) {
-            ("im_regmon", "start_scan") => {
-                let input = self
-                    .inputs
-                    .iter()
-                    .find(|i| i.name.eq_ignore_ascii_case(call.instance))?;
-                // Returns at once; at most one more scan is queued however often it is called.
-                input.requested.store(true, Ordering::SeqCst);
-                Some(Ok(()))
-            }
-            (m, _) if m.starts_with("om_") => {
-                let out = self
-                    .outputs
-                    .iter()
-                    .find(|o| o.name.eq_ignore_ascii_case(call.instance))?;
-                let Ok(mut sink) = out.sink.try_borrow_mut() else {
-                    return Some(Err(format!("{}() cannot run here", call.name)));
-                };
-                sink.procedure(call.name, call.args)
-            }
-            ("xm_fileop", "file_cycle") => {
-                let path = match call.args.first() {
-                    Some(nxconf::Value::String(s)) => s.clone(),
-                    _ => return Some(Err("file_cycle() expects a file name (a string)".into())),
-                };
-                let max = match call.args.get(1) {
-                    None => None,
-                    Some(nxconf::Value::Integer(n)) if *n >= 0 => Some(*n as u64),
-                    Some(v) => {
-                        return Some(Err(format!(
-                            "file_cycle(): the second argument must be a count of files, not {v:?}"
-                        )))
-                    }
-                };
-                let r = crate::output::file::file_cycle(&path, max);
-                // A cycled file we hold open is closed now, not at the next batch.
-                for o in self.outputs {
-                    if let Ok(mut sink) = o.sink.try_borrow_mut() {
-                        sink.forget(&path);
-                    }
-                }
-                Some(r)
-            }
-            _ => None,
-        }
-    }
-
-    fn hostname(&self) -> String {
-        self.host.to_string()
-    }
 }
 
 impl Runtime {
@@ -844,106 +736,6 @@ impl Runtime {
                     }
                 }
             }
-        }
-        out
-    }
-}
-
-/// Makes `owner` (configuration file and input) the owner of baseline `b`,
-/// unless another configuration that still exists owns it: two inputs
-/// sharing one baseline would each rebuild it for their own scope, and no
-/// change would ever be reported.
-fn claim(b: &mut Baseline, owner: &str) -> Result<(), String> {
-    match b.meta("owner")? {
-        Some(o) if o == owner => Ok(()),
-        Some(o) => {
-            let (file, input) = o.split_once('\n').unwrap_or((&o, ""));
-            let (my_file, my_input) = owner.split_once('\n').unwrap_or((owner, ""));
-            if Path::new(file).exists() {
-                return Err(format!(
-                    "baseline {} belongs to input '{input}' of {file}; input '{my_input}' of {my_file} \
-                     cannot share it: give one of the configurations its own CacheDir, or the input another name",
-                    b.file().display()
-                ));
-            }
-            tracing::warn!(
-                "baseline {} belonged to input '{input}' of {file}, which no longer exists; \
-                 input '{my_input}' of {my_file} takes it over",
-                b.file().display()
-            );
-            b.set_meta("owner", Some(owner))
-        }
-        None => b.set_meta("owner", Some(owner)),
-    }
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// The Schedule blocks of every module, with their next due times.
-struct Schedules {
-    /// Each schedule (owned: the loop also needs the runtime mutably), its
-    /// next due time, and whether it is `@startup` (runs once).
-    items: Vec<(nxconf::Schedule, Option<chrono::NaiveDateTime>, bool)>,
-}
-
-impl Schedules {
-    fn new(config: &Config) -> Schedules {
-        let now = Local::now().naive_local();
-        let mut items = Vec::new();
-        for m in &config.modules {
-            for s in &m.schedules {
-                let (next, startup) = match (&s.when, &s.every) {
-                    (Some(nxconf::schedule::When::Startup), _) => (Some(now), true),
-                    (Some(nxconf::schedule::When::Cron(c)), _) => (c.next_after(now), false),
-                    (None, Some(every)) => {
-                        let first = s.first.unwrap_or_else(|| {
-                            now + chrono::Duration::from_std(*every).unwrap_or_default()
-                        });
-                        (Some(first), false)
-                    }
-                    (None, None) => (None, false),
-                };
-                items.push((s.clone(), next, startup));
-            }
-        }
-        Schedules { items }
-    }
-
-    /// The schedules due now, advanced to their next time.
-    fn due(&mut self) -> Vec<nxconf::Program> {
-        let now = Local::now().naive_local();
-        let mut out = Vec::new();
-        for (s, next, startup) in &mut self.items {
-            let Some(t) = *next else { continue };
-            if t > now {
-                continue;
-            }
-            out.push(s.exec.clone());
-            *next = if *startup {
-                None
-            } else if let Some(nxconf::schedule::When::Cron(c)) = &s.when {
-                c.next_after(now)
-            } else if let Some(every) = s.every {
-                // Skip missed runs rather than bursting after a pause.
-                let step = chrono::Duration::from_std(every).unwrap_or_default();
-                let mut n = t + step;
-                while n <= now && step > chrono::Duration::zero() {
-                    n += step;
-                }
-                Some(n)
-            } else {
-                None
-            };
         }
         out
     }
