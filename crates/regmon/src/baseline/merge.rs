@@ -2,15 +2,16 @@
 //! order (the stored rows, the scan's items), pure and unit-tested apart
 //! from the store.
 
+use super::BaselineError;
 use crate::model::{Change, Entry, Item, KeyEntry};
 use crate::path::ident;
 
 /// The key changes from `old` to `new`, both sorted by path.
 pub fn merge_keys(
-    old: impl Iterator<Item = Result<KeyEntry, String>>,
+    old: impl Iterator<Item = Result<KeyEntry, BaselineError>>,
     new: &[KeyEntry],
     unavailable: impl Fn(&[u8]) -> bool,
-) -> Result<Vec<Change>, String> {
+) -> Result<Vec<Change>, BaselineError> {
     use std::cmp::Ordering;
     let mut changes = Vec::new();
     let mut old = old.peekable();
@@ -46,11 +47,11 @@ pub enum MergeError {
     /// The scan's values did not come in path order (the caller scans again
     /// in memory, where it sorts).
     Disorder,
-    Failed(String),
+    Failed(BaselineError),
 }
 
-impl From<String> for MergeError {
-    fn from(e: String) -> Self {
+impl From<BaselineError> for MergeError {
+    fn from(e: BaselineError) -> Self {
         MergeError::Failed(e)
     }
 }
@@ -59,7 +60,7 @@ impl std::fmt::Display for MergeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MergeError::Disorder => f.write_str("scan values out of order"),
-            MergeError::Failed(e) => f.write_str(e),
+            MergeError::Failed(e) => e.fmt(f),
         }
     }
 }
@@ -131,8 +132,8 @@ impl<'i> Merger<'i> {
     pub fn old(
         &mut self,
         id: &[u8],
-        same: impl FnOnce(&Entry) -> Result<bool, String>,
-        entry: impl FnOnce() -> Result<Entry, String>,
+        same: impl FnOnce(&Entry) -> Result<bool, BaselineError>,
+        entry: impl FnOnce() -> Result<Entry, BaselineError>,
     ) -> Result<(), MergeError> {
         // One comparison per row in the common case (the paths are equal).
         while let Some(n) = self.peek()? {

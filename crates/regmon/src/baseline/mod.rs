@@ -7,10 +7,12 @@
 //! transaction: after a crash the database holds the old baseline or the new
 //! one with its undelivered events, never a mix.
 
+mod error;
 mod merge;
 mod migrate;
 pub mod outbox;
 
+pub use error::{BaselineError, Foreign};
 pub use merge::{differs, merge_keys, Compared, MergeError, Merger};
 use migrate::{v1_key_id, v1_scope, v1_value_id};
 
@@ -121,14 +123,18 @@ fn scope_difference(old: &str, new: &str) -> String {
 }
 
 impl Baseline {
-    pub fn open(path: &Path) -> Result<Baseline, String> {
+    pub fn open(path: &Path) -> Result<Baseline, BaselineError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create cache folder {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| BaselineError::Folder {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| format!("cannot open baseline {}: {e}", path.display()))?;
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let conn = Connection::open(path).map_err(|source| BaselineError::Open {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let err = BaselineError::sqlite(path);
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA cache_size=-8192;
@@ -146,9 +152,9 @@ impl Baseline {
 
     /// Creates the tables, or brings a baseline of an earlier release to
     /// this layout in one transaction (nothing re-reported, nothing lost).
-    fn upgrade(&mut self) -> Result<(), String> {
+    fn upgrade(&mut self) -> Result<(), BaselineError> {
         let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
         let v1 = tx
             .query_row(
@@ -174,10 +180,11 @@ impl Baseline {
             .map_err(err)?;
         if let Some(v) = &stored {
             if v.parse::<u32>().map_or(true, |v| v > SCHEMA) {
-                return Err(format!(
-                    "baseline {}: written by a later regmon (layout {v}; this one knows {SCHEMA})",
-                    path.display()
-                ));
+                return Err(BaselineError::LaterLayout {
+                    file: path.clone(),
+                    layout: v.clone(),
+                    known: SCHEMA,
+                });
             }
         }
         if v1 {
@@ -254,8 +261,8 @@ impl Baseline {
         tx.commit().map_err(err)
     }
 
-    fn err(&self, e: rusqlite::Error) -> String {
-        format!("baseline {}: {e}", self.path.display())
+    fn err(&self, e: rusqlite::Error) -> BaselineError {
+        BaselineError::sqlite(&self.path)(e)
     }
 
     /// The file this baseline is kept in.
@@ -272,7 +279,7 @@ impl Baseline {
     }
 
     /// A `meta` setting.
-    pub fn meta(&self, key: &str) -> Result<Option<String>, String> {
+    pub fn meta(&self, key: &str) -> Result<Option<String>, BaselineError> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()
@@ -280,7 +287,7 @@ impl Baseline {
     }
 
     /// Sets (or, with None, forgets) a `meta` setting.
-    pub fn set_meta(&mut self, key: &str, value: Option<&str>) -> Result<(), String> {
+    pub fn set_meta(&mut self, key: &str, value: Option<&str>) -> Result<(), BaselineError> {
         match value {
             Some(v) => self.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
@@ -293,14 +300,14 @@ impl Baseline {
     }
 
     /// The scope the stored baseline was built for, if any.
-    pub fn scope(&self) -> Result<Option<String>, String> {
+    pub fn scope(&self) -> Result<Option<String>, BaselineError> {
         self.meta("scope")
     }
 
     /// Why the stored baseline cannot be used for `scope`, if it cannot:
     /// naming the directives whose lines differ. The scope text has one
     /// line per setting, `kind:text` (see the runtime's scope key).
-    pub fn rebuild_reason(&self, scope: &str) -> Result<Option<String>, String> {
+    pub fn rebuild_reason(&self, scope: &str) -> Result<Option<String>, BaselineError> {
         Ok(match self.scope()? {
             None => Some("no baseline yet".to_string()),
             Some(s) if s != scope => Some(scope_difference(&s, scope)),
@@ -309,7 +316,7 @@ impl Baseline {
     }
 
     /// Drops the kept data of every value (ReportData switched off).
-    pub fn forget_data(&mut self) -> Result<(), String> {
+    pub fn forget_data(&mut self) -> Result<(), BaselineError> {
         self.conn
             .execute("UPDATE value SET data = NULL WHERE data IS NOT NULL", [])
             .map(drop)
@@ -318,9 +325,9 @@ impl Baseline {
 
     /// Replaces the stored keys with `keys`, silently (KeyEvents switched
     /// on: there is no earlier list to compare with).
-    pub fn replace_keys(&mut self, keys: &[KeyEntry]) -> Result<(), String> {
+    pub fn replace_keys(&mut self, keys: &[KeyEntry]) -> Result<(), BaselineError> {
         let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute("DELETE FROM key", []).map_err(err)?;
         {
@@ -352,7 +359,7 @@ impl Baseline {
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut merger = Merger::new(items, unavailable);
         merger.refresh = refresh;
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", self.path.display());
+        let err = BaselineError::sqlite(&self.path);
         while let Some(r) = rows.next().map_err(err)? {
             let id = r.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
             if let Some(regions) = within {
@@ -390,7 +397,7 @@ impl Baseline {
         &self,
         snap: &Snapshot,
         within: Option<&[Region]>,
-    ) -> Result<Vec<Change>, String> {
+    ) -> Result<Vec<Change>, BaselineError> {
         let mut kstmt = self
             .conn
             .prepare_cached("SELECT id, last_written FROM key ORDER BY id")
@@ -403,7 +410,7 @@ impl Baseline {
                     last_written: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
                 })
             })
-            .map(|r| r.map_err(|e| format!("baseline: {e}")))
+            .map(|r| r.map_err(|e| self.err(e)))
             .filter(|k| match (k, within) {
                 (Ok(k), Some(regions)) => regions.iter().any(|r| r.contains_key(&k.id)),
                 _ => true,
@@ -419,9 +426,9 @@ impl Baseline {
     pub fn rebuild_values(
         &mut self,
         items: &mut dyn Iterator<Item = Item>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, BaselineError> {
         let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let err = BaselineError::sqlite(&path);
         // A rebuild rewrites nearly every page: through a rollback journal
         // they are written once, where WAL would write them twice (log, then
         // checkpoint). Atomic and durable alike; WAL comes back after.
@@ -445,9 +452,9 @@ impl Baseline {
     fn rebuild_in_transaction(
         &mut self,
         items: &mut dyn Iterator<Item = Item>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, BaselineError> {
         let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
         tx.execute(
             "DELETE FROM meta WHERE key IN ('scope', 'values', 'data', 'keys')",
@@ -479,9 +486,9 @@ impl Baseline {
         snap: &Snapshot,
         keys: bool,
         count: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), BaselineError> {
         let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut rows = Rows::new(&tx).map_err(err)?;
@@ -520,9 +527,9 @@ impl Baseline {
         changes: &[Change],
         refreshed: &[Entry],
         events: &[crate::baseline::outbox::Queued],
-    ) -> Result<(), String> {
+    ) -> Result<(), BaselineError> {
         let path = self.path.clone();
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut rows = Rows::new(&tx).map_err(err)?;

@@ -72,12 +72,12 @@ pub struct Outbox<'a> {
 }
 
 impl Outbox<'_> {
-    fn err(&self, e: rusqlite::Error) -> String {
-        format!("baseline {}: {e}", self.path.display())
+    fn err(&self, e: rusqlite::Error) -> super::BaselineError {
+        super::BaselineError::sqlite(self.path)(e)
     }
 
     /// Events committed but not yet confirmed delivered, oldest first.
-    pub fn pending(&self) -> Result<Vec<Pending>, String> {
+    pub fn pending(&self) -> Result<Vec<Pending>, super::BaselineError> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, output, target, line, record, start FROM outbox ORDER BY id")
@@ -99,12 +99,12 @@ impl Outbox<'_> {
 
     /// Records each batch's resume token, before any is written (one
     /// transaction for many batches: one sync, not one per target).
-    pub fn mark_resume(&mut self, batches: &[(&[i64], u64)]) -> Result<(), String> {
+    pub fn mark_resume(&mut self, batches: &[(&[i64], u64)]) -> Result<(), super::BaselineError> {
         if batches.is_empty() {
             return Ok(());
         }
         let path = self.path;
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let err = super::BaselineError::sqlite(path);
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut up = tx
@@ -120,12 +120,12 @@ impl Outbox<'_> {
     }
 
     /// Forgets delivered events.
-    pub fn delivered(&mut self, ids: &[i64]) -> Result<(), String> {
+    pub fn delivered(&mut self, ids: &[i64]) -> Result<(), super::BaselineError> {
         if ids.is_empty() {
             return Ok(());
         }
         let path = self.path;
-        let err = |e: rusqlite::Error| format!("baseline {}: {e}", path.display());
+        let err = super::BaselineError::sqlite(path);
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut del = tx

@@ -1,7 +1,7 @@
 //! An input and an output as the runtime holds them, and who may use an
 //! input's baseline.
 
-use crate::baseline::Baseline;
+use crate::baseline::{Baseline, BaselineError, Foreign};
 use crate::config::{Schema, Scope};
 use crate::output::Output;
 use crate::path::region::Region;
@@ -55,18 +55,18 @@ pub(crate) struct OutputSlot {
 /// unless another configuration that still exists owns it: two inputs
 /// sharing one baseline would each rebuild it for their own scope, and no
 /// change would ever be reported.
-pub(crate) fn claim(b: &mut Baseline, owner: &str) -> Result<(), String> {
+pub(crate) fn claim(b: &mut Baseline, owner: &str) -> Result<(), BaselineError> {
     match b.meta("owner")? {
         Some(o) if o == owner => Ok(()),
         Some(o) => {
             let (file, input) = o.split_once('\n').unwrap_or((&o, ""));
             let (my_file, my_input) = owner.split_once('\n').unwrap_or((owner, ""));
             if Path::new(file).exists() {
-                return Err(format!(
-                    "baseline {} belongs to input '{input}' of {file}; input '{my_input}' of {my_file} \
-                     cannot share it: give one of the configurations its own CacheDir, or the input another name",
-                    b.file().display()
-                ));
+                return Err(BaselineError::Foreign(Box::new(Foreign {
+                    file: b.file().to_path_buf(),
+                    owner: (file.to_string(), input.to_string()),
+                    claimant: (my_file.to_string(), my_input.to_string()),
+                })));
             }
             tracing::warn!(
                 "baseline {} belonged to input '{input}' of {file}, which no longer exists; \

@@ -279,7 +279,7 @@ impl Runtime {
                 Err(MergeError::Disorder) => {
                     tracing::debug!(input = %name, "values came out of order; scanning again in memory")
                 }
-                Err(MergeError::Failed(e)) => return Err(e),
+                Err(MergeError::Failed(e)) => return Err(e.into()),
             }
         }
         let (snap, outcome) = match done {
