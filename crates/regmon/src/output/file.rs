@@ -17,7 +17,7 @@
 //! per-event `File` expression cannot exhaust the descriptors the scanner
 //! needs.
 
-use super::{Output, Prepared};
+use super::{Output, OutputError, Prepared};
 use nxconf::{ExecContext, Module, Record, Value};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -101,7 +101,7 @@ impl FileOutput {
         }
     }
 
-    fn file(&mut self, path: &str) -> Result<&mut File, String> {
+    fn file(&mut self, path: &str) -> Result<&mut File, OutputError> {
         self.clock += 1;
         let clock = self.clock;
         if !self.open.contains_key(path) {
@@ -118,13 +118,10 @@ impl FileOutput {
             let p = Path::new(path);
             if self.create_dir {
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        format!(
-                            "output '{}': cannot create {}: {e}",
-                            self.name,
-                            dir.display()
-                        )
-                    })?;
+                    std::fs::create_dir_all(dir).map_err(OutputError::io(
+                        &self.name,
+                        format!("cannot create {}", dir.display()),
+                    ))?;
                 }
             }
             // Append mode always: writes land at the end even after someone
@@ -134,11 +131,11 @@ impl FileOutput {
                 .read(true)
                 .append(true)
                 .open(p)
-                .map_err(|e| format!("output '{}': cannot open {path}: {e}", self.name))?;
+                .map_err(OutputError::io(&self.name, format!("cannot open {path}")))?;
             let id = file
                 .metadata()
                 .map(|m| file_id(&m))
-                .map_err(|e| format!("output '{}': {path}: {e}", self.name))?;
+                .map_err(OutputError::io(&self.name, path.to_string()))?;
             self.open.insert(
                 path.to_string(),
                 Open {
@@ -149,10 +146,11 @@ impl FileOutput {
                 },
             );
         }
-        let o = self
-            .open
-            .get_mut(path)
-            .ok_or_else(|| format!("output '{}': {path} is not open", self.name))?;
+        let o = self.open.get_mut(path).ok_or_else(|| OutputError {
+            output: self.name.clone(),
+            what: format!("{path} is not open"),
+            source: None,
+        })?;
         o.used = clock;
         Ok(&mut o.file)
     }
@@ -171,19 +169,19 @@ impl FileOutput {
     /// Where the next line of the file at `path` starts: its length, after
     /// ending a partial line that is not ours with a line end (so nothing is
     /// glued to it).
-    pub fn line_start(&mut self, path: &str) -> Result<u64, String> {
+    pub fn line_start(&mut self, path: &str) -> Result<u64, OutputError> {
         let name = self.name.clone();
         let f = self.file(path)?;
         let len = f
             .seek(SeekFrom::End(0))
-            .map_err(|e| format!("output '{name}': {path}: {e}"))?;
+            .map_err(OutputError::io(&name, path.to_string()))?;
         if len == 0 {
             return Ok(0);
         }
         let mut last = [0u8; 1];
         f.seek(SeekFrom::Start(len - 1))
             .and_then(|_| f.read_exact(&mut last))
-            .map_err(|e| format!("output '{name}': {path}: {e}"))?;
+            .map_err(OutputError::io(&name, path.to_string()))?;
         if last[0] == b'\n' {
             return Ok(len);
         }
@@ -217,28 +215,28 @@ impl FileOutput {
 
     /// Appends bytes (whole lines, or the rest of a batch) to the file at
     /// `path` in one write, then syncs if asked.
-    pub fn append(&mut self, path: &str, bytes: &[u8]) -> Result<(), String> {
+    pub fn append(&mut self, path: &str, bytes: &[u8]) -> Result<(), OutputError> {
         self.write(path, bytes, false)
     }
 
     /// `Truncate TRUE`: empties the file at `path`, then writes `bytes`.
-    pub fn replace(&mut self, path: &str, bytes: &[u8]) -> Result<(), String> {
+    pub fn replace(&mut self, path: &str, bytes: &[u8]) -> Result<(), OutputError> {
         self.write(path, bytes, true)
     }
 
-    fn write(&mut self, path: &str, bytes: &[u8], truncate: bool) -> Result<(), String> {
+    fn write(&mut self, path: &str, bytes: &[u8], truncate: bool) -> Result<(), OutputError> {
         let sync = self.sync;
         let name = self.name.clone();
         let f = self.file(path)?;
         if truncate {
             f.set_len(0)
-                .map_err(|e| format!("output '{name}': truncating {path}: {e}"))?;
+                .map_err(OutputError::io(&name, format!("truncating {path}")))?;
         }
         f.write_all(bytes)
-            .map_err(|e| format!("output '{name}': writing {path}: {e}"))?;
+            .map_err(OutputError::io(&name, format!("writing {path}")))?;
         if sync {
             f.sync_data()
-                .map_err(|e| format!("output '{name}': syncing {path}: {e}"))?;
+                .map_err(OutputError::io(&name, format!("syncing {path}")))?;
         }
         if let Some(o) = self.open.get_mut(path) {
             o.written = Instant::now();
@@ -346,7 +344,7 @@ impl Output for FileOutput {
         target: &str,
         batch: &[u8],
         resume: Option<u64>,
-    ) -> Result<Prepared, String> {
+    ) -> Result<Prepared, OutputError> {
         self.begin(target);
         if let Some(start) = resume {
             let n = self.already_written(target, start, batch);
@@ -361,7 +359,7 @@ impl Output for FileOutput {
         }
     }
 
-    fn write(&mut self, target: &str, bytes: &[u8], fresh: bool) -> Result<(), String> {
+    fn write(&mut self, target: &str, bytes: &[u8], fresh: bool) -> Result<(), OutputError> {
         if fresh && self.truncate {
             self.replace(target, bytes)
         } else {

@@ -55,10 +55,10 @@ pub trait Output {
         target: &str,
         batch: &[u8],
         resume: Option<u64>,
-    ) -> Result<Prepared, String>;
+    ) -> Result<Prepared, OutputError>;
 
     /// Sends `bytes` (a batch, or the rest of one) to `target`.
-    fn write(&mut self, target: &str, bytes: &[u8], fresh: bool) -> Result<(), String>;
+    fn write(&mut self, target: &str, bytes: &[u8], fresh: bool) -> Result<(), OutputError>;
 
     /// An Exec procedure of this module (`reopen()`...); None when it has
     /// no such procedure.
@@ -77,6 +77,43 @@ pub trait Output {
 
     /// Flushes everything (shutdown, end of `--once`).
     fn flush(&mut self) {}
+}
+
+/// A delivery problem: which output, what it was doing, and the system's
+/// error when there is one. Its text names all three.
+#[derive(Debug)]
+pub struct OutputError {
+    pub output: String,
+    /// What failed, naming the target: "cannot open /var/log/x.log".
+    pub what: String,
+    pub source: Option<std::io::Error>,
+}
+
+impl OutputError {
+    /// A converter of I/O errors of `output` doing `what`, for `map_err`.
+    pub fn io(output: &str, what: String) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+        move |e| OutputError {
+            output: output.to_string(),
+            what,
+            source: Some(e),
+        }
+    }
+}
+
+impl std::fmt::Display for OutputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "output '{}': {}", self.output, self.what)?;
+        match &self.source {
+            Some(e) => write!(f, ": {e}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for OutputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|e| e as _)
+    }
 }
 
 /// Builds an output from its configured module, if the module is one.
