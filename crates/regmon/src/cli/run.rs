@@ -21,7 +21,10 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let result = if once {
-        rt.run_once().and_then(|()| undelivered(&mut rt))
+        // The edge: errors become text here.
+        rt.run_once()
+            .map_err(|e| e.to_string())
+            .and_then(|()| undelivered(&mut rt))
     } else {
         let stop = Arc::new(AtomicBool::new(false));
         if let Err(e) = regmon::platform::stop::on_stop(stop.clone()) {
@@ -29,7 +32,7 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
         tracing::info!("regmon started with {}", path.display());
-        rt.run(stop)
+        rt.run(stop).map_err(|e| e.to_string())
     };
     finish(result)
 }
@@ -37,7 +40,7 @@ pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
 /// `--once` fails when events could not be delivered: they stay queued
 /// and the next run retries them, but this run did not do its job.
 fn undelivered(rt: &mut Runtime) -> Result<(), String> {
-    match rt.undelivered()? {
+    match rt.undelivered().map_err(|e| e.to_string())? {
         0 => Ok(()),
         n => Err(format!(
             "{n} event(s) could not be delivered; they stay queued and are retried at the next run"

@@ -2,8 +2,11 @@
 //! outputs, routes between them, schedules, and the loop that drives scans
 //! until a signal stops it.
 
+mod error;
 mod exec;
 mod input;
+
+pub use error::RunError;
 
 use crate::baseline::outbox::{Pending, Queued};
 use crate::baseline::{Baseline, Compared, MergeError};
@@ -135,7 +138,7 @@ impl Runtime {
     }
 
     /// Input `i`'s baseline, opened (and claimed) on first use.
-    fn baseline(&mut self, i: usize) -> Result<&mut Baseline, String> {
+    fn baseline(&mut self, i: usize) -> Result<&mut Baseline, RunError> {
         let inp = &mut self.inputs[i];
         if inp.baseline.is_none() {
             let mut b = Baseline::open(&inp.baseline_path)?;
@@ -148,19 +151,26 @@ impl Runtime {
     /// Takes input `i`'s baseline lock, waiting while another regmon process
     /// holds it: from reading the baseline to delivering the batch one
     /// process at a time, so no change is reported twice.
-    fn lock(&self, i: usize) -> Result<std::fs::File, String> {
+    fn lock(&self, i: usize) -> Result<std::fs::File, RunError> {
         let inp = &self.inputs[i];
         let path = inp.baseline_path.with_extension("sqlite.lock");
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create cache folder {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| RunError::Lock {
+                path: dir.to_path_buf(),
+                what: "cannot create cache folder",
+                source,
+            })?;
         }
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| format!("cannot open lock {}: {e}", path.display()))?;
+            .map_err(|source| RunError::Lock {
+                path: path.clone(),
+                what: "cannot open lock",
+                source,
+            })?;
         match f.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -169,11 +179,18 @@ impl Runtime {
                     "waiting for another regmon process that is using {}",
                     inp.baseline_path.display()
                 );
-                f.lock()
-                    .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+                f.lock().map_err(|source| RunError::Lock {
+                    path: path.clone(),
+                    what: "cannot lock",
+                    source,
+                })?;
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", path.display()))
+                return Err(RunError::Lock {
+                    path,
+                    what: "cannot lock",
+                    source: e,
+                })
             }
         }
         Ok(f)
@@ -181,7 +198,7 @@ impl Runtime {
 
     /// Delivers events left in every outbox by an earlier run that stopped
     /// before confirming them; lines already in their file are not repeated.
-    pub fn recover(&mut self) -> Result<(), String> {
+    pub fn recover(&mut self) -> Result<(), RunError> {
         for i in 0..self.inputs.len() {
             let _lock = self.lock(i)?;
             self.deliver(i, true)?;
@@ -198,7 +215,7 @@ impl Runtime {
     }
 
     /// One scan of input `i`: compare, commit, deliver.
-    pub fn scan(&mut self, i: usize) -> Result<(), String> {
+    pub fn scan(&mut self, i: usize) -> Result<(), RunError> {
         self.scan_in(i, None)
     }
 
@@ -206,7 +223,7 @@ impl Runtime {
     /// notifications named): only the baseline rows inside them are
     /// compared; the rest is left as it is. Without a baseline yet, or after
     /// a scope change, it is a whole scan.
-    pub fn scan_regions(&mut self, i: usize, regions: &[Region]) -> Result<(), String> {
+    pub fn scan_regions(&mut self, i: usize, regions: &[Region]) -> Result<(), RunError> {
         self.scan_in(i, Some(regions))
     }
 
@@ -216,7 +233,7 @@ impl Runtime {
     /// thread and its values are compared with the baseline (or written into
     /// it) as they are found, never held in memory as a whole. Otherwise the
     /// scan is collected and sorted first.
-    fn scan_in(&mut self, i: usize, regions: Option<&[Region]>) -> Result<(), String> {
+    fn scan_in(&mut self, i: usize, regions: Option<&[Region]>) -> Result<(), RunError> {
         let _lock = self.lock(i)?;
         let started = Instant::now();
         let name = self.inputs[i].name.clone();
@@ -302,11 +319,12 @@ impl Runtime {
                 let baseline = self.baseline(i)?;
                 let o = match rebuild {
                     Some(_) => Reconciled::Rebuilt(baseline.rebuild_values(&mut items)?),
-                    None => Reconciled::Changes(
-                        baseline
-                            .compare_values(unavailable, &mut items, within, refresh)
-                            .map_err(|e| e.to_string())?,
-                    ),
+                    None => Reconciled::Changes(baseline.compare_values(
+                        unavailable,
+                        &mut items,
+                        within,
+                        refresh,
+                    )?),
                 };
                 (snap, o)
             }
@@ -520,7 +538,7 @@ impl Runtime {
     /// stay open from the rotation check to the write, and each chunk costs
     /// two transactions (start offsets before, confirmations after), not
     /// two per file.
-    fn deliver(&mut self, i: usize, recovering: bool) -> Result<(), String> {
+    fn deliver(&mut self, i: usize, recovering: bool) -> Result<(), RunError> {
         let pending = self.baseline(i)?.outbox().pending()?;
         if pending.is_empty() {
             return Ok(());
@@ -621,7 +639,7 @@ impl Runtime {
     }
 
     /// `--once`: one scan of every input.
-    pub fn run_once(&mut self) -> Result<(), String> {
+    pub fn run_once(&mut self) -> Result<(), RunError> {
         self.start_warnings();
         self.recover()?;
         for i in 0..self.inputs.len() {
@@ -633,7 +651,7 @@ impl Runtime {
 
     /// Events still queued in the outboxes (not confirmed delivered): what
     /// `--once` must not exit 0 with.
-    pub fn undelivered(&mut self) -> Result<usize, String> {
+    pub fn undelivered(&mut self) -> Result<usize, RunError> {
         let mut n = 0;
         for i in 0..self.inputs.len() {
             n += self.baseline(i)?.outbox().pending()?.len();
@@ -652,7 +670,7 @@ impl Runtime {
     }
 
     /// The foreground loop, until `stop` is set.
-    pub fn run(&mut self, stop: Arc<AtomicBool>) -> Result<(), String> {
+    pub fn run(&mut self, stop: Arc<AtomicBool>) -> Result<(), RunError> {
         self.start_warnings();
         self.recover()?;
         let start = Instant::now();
