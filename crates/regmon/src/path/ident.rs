@@ -82,58 +82,31 @@ pub struct Parts {
 
 /// Takes an identity apart; None when it is not one (damaged baseline row).
 pub fn parse(id: &[u8]) -> Option<Parts> {
-    let mut keys = Vec::new();
-    let mut cur = Vec::new();
-    let mut i = 0;
-    while i < id.len() {
-        match id[i] {
-            ESC => {
-                let b = *id.get(i + 1)?;
-                if !(1..=ESC + 1).contains(&b) {
-                    return None;
-                }
-                cur.push(b - 1);
-                i += 2;
-            }
-            KEY_END => {
-                keys.push(std::mem::take(&mut cur));
-                i += 1;
-            }
-            VALUE_MARK => {
-                if !cur.is_empty() {
-                    return None;
-                }
-                let mut name = Vec::new();
-                let mut j = i + 1;
-                while j < id.len() {
-                    match id[j] {
-                        ESC => {
-                            let b = *id.get(j + 1)?;
-                            if !(1..=ESC + 1).contains(&b) {
-                                return None;
-                            }
-                            name.push(b - 1);
-                            j += 2;
-                        }
-                        KEY_END | VALUE_MARK => return None,
-                        b => {
-                            name.push(b);
-                            j += 1;
-                        }
-                    }
-                }
-                return Some(Parts {
-                    keys,
-                    value: Some(name),
-                });
-            }
-            b => {
-                cur.push(b);
-                i += 1;
-            }
+    let (mut keys, mut cur, mut in_value) = (Vec::new(), Vec::new(), false);
+    let mut bytes = id.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            ESC => match bytes.next() {
+                Some(&e) if (1..=ESC + 1).contains(&e) => cur.push(e - 1),
+                _ => return None,
+            },
+            // Separators never occur inside a value name.
+            KEY_END | VALUE_MARK if in_value => return None,
+            KEY_END => keys.push(std::mem::take(&mut cur)),
+            VALUE_MARK if !cur.is_empty() => return None,
+            VALUE_MARK => in_value = true,
+            b => cur.push(b),
         }
     }
-    cur.is_empty().then_some(Parts { keys, value: None })
+    match (in_value, cur.is_empty()) {
+        (true, _) => Some(Parts {
+            keys,
+            value: Some(cur),
+        }),
+        (false, true) => Some(Parts { keys, value: None }),
+        // A key component without its end.
+        (false, false) => None,
+    }
 }
 
 /// The length of the key part of a value's identity (up to its value mark).
