@@ -121,8 +121,8 @@ cargo test --workspace --release
 # reference readers installed above. The Wine tests (also ignored) are run
 # by scripts/wine-test.sh below.
 log "cargo test (ignored: the real-hive corpus and reference readers)"
-cargo test --release -p hive -- --ignored
-cargo test --release -p regmon --test e2e --test identity -- --ignored
+# One workspace-wide command, so that nothing is built again.
+cargo test --workspace --release --lib --test conformance --test e2e --test identity -- --ignored
 
 # The Windows build and the Wine tests (crates/regmon/tests/wine.rs run for
 # real against regmon.exe in a fresh WINEPREFIX; under the plain cargo test
