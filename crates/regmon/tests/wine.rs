@@ -233,14 +233,27 @@ trait Run {
 /// run says why it fails; `reg` changes are idempotent with /f).
 const LAUNCH_FAILED: &str = "ShellExecuteEx failed";
 
+/// What a Wine process prints when it lost its connection to wineserver
+/// (seen once in CI under load: "wine client error:2d4: write: Bad file
+/// descriptor", nothing else): the program did not run; retried likewise.
+const CLIENT_ERROR: &str = "wine client error:";
+
+/// Whether the output is only Wine's own client errors.
+fn only_client_errors(b: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(b);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
+    lines.peek().is_some() && lines.all(|l| l.starts_with(CLIENT_ERROR))
+}
+
 impl Run for Command {
     fn run(&mut self) -> Output {
         let mut out = run_once(self);
         for _ in 0..4 {
             let says = |b: &[u8]| String::from_utf8_lossy(b).contains(LAUNCH_FAILED);
             let silent = out.stdout.is_empty() && out.stderr.is_empty();
-            let failed_to_launch =
-                !out.status.success() && (silent || says(&out.stdout) || says(&out.stderr));
+            let client = out.stdout.is_empty() && only_client_errors(&out.stderr);
+            let failed_to_launch = !out.status.success()
+                && (silent || client || says(&out.stdout) || says(&out.stderr));
             if !failed_to_launch {
                 break;
             }
