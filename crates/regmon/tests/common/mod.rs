@@ -305,18 +305,13 @@ pub fn simple_conf(env: &Env, input_directives: &str) -> String {
     "regmon.conf".into()
 }
 
-/// The order regmon reports values in (see `crates/regmon/src/ident.rs`):
-/// a key's values by name, then each subkey's subtree in turn. `path` is
-/// `KEY\...\NAME`, its last component the value's name.
-pub fn event_order_key(path: &str) -> Vec<(u8, Vec<u8>)> {
-    let mut parts: Vec<(u8, Vec<u8>)> = path
-        .split('\\')
-        .map(|c| (1, c.as_bytes().to_vec()))
-        .collect();
-    if let Some(last) = parts.last_mut() {
-        last.0 = 0;
-    }
-    parts
+/// The order regmon reports values in: their identities' order (see
+/// `regmon::path::ident`). `path` is `KEY\...\NAME`, its last component the
+/// value's name.
+pub fn event_order_key(path: &str) -> Vec<u8> {
+    let (key, name) = path.rsplit_once('\\').unwrap_or(("", path));
+    let parts: Vec<&str> = key.split('\\').filter(|p| !p.is_empty()).collect();
+    regmon::path::ident::value_id(&regmon::path::ident::key_id(&parts), name.as_bytes())
 }
 
 /// Sorts value paths as regmon reports them (see [`event_order_key`]).
@@ -324,26 +319,15 @@ pub fn sort_as_events(paths: &mut [String]) {
     paths.sort_by_key(|p| event_order_key(p));
 }
 
-/// A baseline row's identity (see `crates/regmon/src/ident.rs`) as a path,
-/// `KEY\...\NAME`, the default value as `(Default)`.
+/// A baseline row's identity as a path, `KEY\...\NAME`, the default value
+/// as `(Default)`, as events show it.
 pub fn id_to_path(id: &[u8]) -> String {
-    let (mut parts, mut cur, mut bytes) = (Vec::new(), Vec::new(), id.iter());
-    let mut value = false;
-    while let Some(&b) = bytes.next() {
-        match b {
-            0x02 => cur.push(bytes.next().copied().unwrap_or(1) - 1),
-            0x01 => parts.push(String::from_utf8_lossy(&std::mem::take(&mut cur)).into_owned()),
-            0x00 => value = true,
-            b => cur.push(b),
-        }
+    use regmon::path::ident;
+    let parts = ident::parse(id).expect("a baseline identity");
+    let mut p = ident::display_key(&parts.keys);
+    if let Some(name) = parts.value {
+        p.push('\\');
+        p.push_str(&ident::display_value_name(&name));
     }
-    if value {
-        let name = String::from_utf8_lossy(&cur).into_owned();
-        parts.push(if name.is_empty() {
-            "(Default)".into()
-        } else {
-            name
-        });
-    }
-    parts.join("\\")
+    p
 }
