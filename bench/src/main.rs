@@ -4,15 +4,18 @@
 //!   regmon-bench [--runs N] [--no-peers] HIVE...
 //!   regmon-bench --make-big OUT [--seed N] [--keys N]
 //!   regmon-bench --make-seeds DIR
-//!   regmon-bench --scan [--runs N] HIVE...   (regmon's scan; see scan.rs)
+//!   regmon-bench --scan [--runs N] [--against REGMON] HIVE...   (regmon's scan; see scan.rs)
 //!   regmon-bench --replay [--runs N] HIVE... (log replay + walk vs the primary alone)
 //!
 //! Every measurement runs in a child process (this binary re-run with
 //! `--one TOOL HIVE`, or the peer's own process), so each one's peak memory
 //! is its own (`wait4` rusage). Tools, per hive:
 //!
-//! * `ours`: `hive::walk` over a memory map, `Value::data`, SHA-1 per value,
-//!   as `regmon hive dump` does (single thread);
+//! * `ours`: `hive::walk` over the file opened as regmon opens it
+//!   (`HiveFile::open`: a checked read into memory on Unix), `Value::data`,
+//!   SHA-1 per value, as `regmon hive dump` does (single thread);
+//! * `ours-map`: the same over a memory map (`HiveFile::map`, what regmon
+//!   used before; unsafe if the file is truncated meanwhile);
 //! * `ours-2t`: the same work split across two threads (`par::walk_par`);
 //! * `floor`: read the file into memory and SHA-1 the same value bytes
 //!   (their ranges are collected beforehand, untimed, by a child);
@@ -115,10 +118,12 @@ fn run() -> Result<(), String> {
     let mut make_big = None;
     let mut scan = false;
     let mut replay = false;
+    let mut against = None;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--scan" => scan = true,
             "--replay" => replay = true,
+            "--against" => against = Some(PathBuf::from(val(&mut it, a)?)),
             "--one" => {
                 let tool = val(&mut it, "--one")?;
                 let hive = val(&mut it, "--one")?;
@@ -150,7 +155,7 @@ fn run() -> Result<(), String> {
                     "usage: regmon-bench [--runs N] [--no-peers] HIVE...\n       \
                      regmon-bench --make-big OUT [--seed N] [--keys N]\n       \
                      regmon-bench --make-seeds DIR\n       \
-                     regmon-bench --scan [--runs N] HIVE...\n       \
+                     regmon-bench --scan [--runs N] [--against REGMON] HIVE...\n       \
                      regmon-bench --replay [--runs N] HIVE..."
                 );
                 return Ok(());
@@ -174,7 +179,7 @@ fn run() -> Result<(), String> {
     }
     for h in &hives {
         if scan {
-            scan::bench_scan(h, runs.max(1))?;
+            scan::bench_scan(h, runs.max(1), against.as_deref())?;
         } else if replay {
             bench_replay(h, runs.max(1))?;
         } else {
@@ -227,6 +232,12 @@ fn one(tool: &str, path: &Path, extra: Option<&str>) -> Result<(), String> {
     let t = Instant::now();
     let tally = match tool {
         "ours" => ours(path)?,
+        "ours-map" => {
+            // SAFETY: a benchmark over a file nobody changes while it runs.
+            let f = unsafe { hive::HiveFile::map(path) }
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            walk_hash(&f)?
+        }
         "ours-logs" => ours_logs(path)?,
         "ours-2t" => ours_par(path, 2)?,
         "floor" => floor(

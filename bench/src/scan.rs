@@ -7,7 +7,12 @@
 //!   walk, digest, write the whole SQLite baseline);
 //! * `rescan`: the same with the baseline in place and nothing changed
 //!   (walk, digest, compare with the baseline read from disk);
-//! * `walk`: the hive-reader benchmark's `ours` (walk + data + SHA-1).
+//! * `walk`: the hive-reader benchmark's `ours` (walk + data + SHA-1, the
+//!   file opened as regmon opens it: read into memory, checked);
+//! * `walk-map`: the same over a memory map (`ours-map`);
+//! * with `--against REGMON`, `build-2` and `rescan-2`: the same jobs by
+//!   another regmon binary (e.g. a release that mapped the file), with the
+//!   same configuration and its own baseline.
 
 use crate::{measure, median};
 use std::path::{Path, PathBuf};
@@ -26,7 +31,7 @@ fn regmon_bin() -> Result<PathBuf, String> {
     }
 }
 
-pub fn bench_scan(hive: &Path, runs: usize) -> Result<(), String> {
+pub fn bench_scan(hive: &Path, runs: usize, against: Option<&Path>) -> Result<(), String> {
     let regmon = regmon_bin()?;
     let hive = std::fs::canonicalize(hive).map_err(|e| format!("{}: {e}", hive.display()))?;
     let size = std::fs::metadata(&hive).map_err(|e| e.to_string())?.len();
@@ -43,13 +48,15 @@ pub fn bench_scan(hive: &Path, runs: usize) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     let cache = dir.join("regmon-cache");
-    let regmon_once = || {
-        let mut c = Command::new(&regmon);
+    let once_with = |bin: &Path| {
+        let mut c = Command::new(bin);
         c.arg("-c").arg(&conf).arg("--once");
         c
     };
+    let regmon_once = || once_with(&regmon);
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let (mut build, mut rescan, mut walk) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut walk_map, mut build2, mut rescan2) = (Vec::new(), Vec::new(), Vec::new());
     // One warm-up of each, then interleaved runs.
     let _ = std::fs::remove_dir_all(&cache);
     measure(&mut regmon_once(), true)?;
@@ -62,6 +69,15 @@ pub fn bench_scan(hive: &Path, runs: usize) -> Result<(), String> {
             Command::new(&me).arg("--one").arg("ours").arg(&hive),
             true,
         )?);
+        walk_map.push(measure(
+            Command::new(&me).arg("--one").arg("ours-map").arg(&hive),
+            true,
+        )?);
+        if let Some(other) = against {
+            let _ = std::fs::remove_dir_all(&cache);
+            build2.push(measure(&mut once_with(other), true)?);
+            rescan2.push(measure(&mut once_with(other), true)?);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     let wall = |v: &[crate::Run]| median(v.iter().map(|r| r.wall).collect());
@@ -77,7 +93,17 @@ pub fn bench_scan(hive: &Path, runs: usize) -> Result<(), String> {
         "{:<8} {:>8} {:>8} {:>10} {:>9} {:>9}",
         "job", "wall s", "cpu s", "peak RSS", "RSS/file", "vs walk"
     );
-    for (name, v) in [("walk", &walk), ("build", &build), ("rescan", &rescan)] {
+    for (name, v) in [
+        ("walk", &walk),
+        ("walk-map", &walk_map),
+        ("build", &build),
+        ("rescan", &rescan),
+        ("build-2", &build2),
+        ("rescan-2", &rescan2),
+    ] {
+        if v.is_empty() {
+            continue;
+        }
         println!(
             "{:<8} {:>8.3} {:>8.3} {:>7.1} MB {:>8.2}x {:>8.2}x",
             name,

@@ -94,8 +94,9 @@ impl<'a> Hive<'a> {
     }
 }
 
-/// A hive file owned in memory: memory-mapped from disk, or bytes (e.g. the
-/// result of replaying transaction logs).
+/// A hive file owned in memory: read from disk (or, on Windows, mapped
+/// while nobody else may write it), or bytes (e.g. the result of replaying
+/// transaction logs).
 pub struct HiveFile {
     storage: Storage,
 }
@@ -106,17 +107,67 @@ enum Storage {
 }
 
 impl HiveFile {
-    /// Maps the file read-only.
+    /// Opens `path` in a way nothing done to the file meanwhile can fault:
+    /// on Windows a memory map of the file opened with read sharing only
+    /// (no one can then write, truncate or delete it while it is mapped),
+    /// else, or when another process holds it open for writing, a checked
+    /// read into memory ([`HiveFile::read`]).
     pub fn open(path: &Path) -> Result<HiveFile> {
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::OpenOptionsExt;
+            const FILE_SHARE_READ: u32 = 1;
+            const ERROR_SHARING_VIOLATION: i32 = 32;
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .share_mode(FILE_SHARE_READ)
+                .open(path)
+            {
+                Ok(file) => {
+                    if file.metadata().map_err(Error::io)?.len() == 0 {
+                        return Ok(HiveFile::from_bytes(Vec::new()));
+                    }
+                    // SAFETY: the handle denies write and delete sharing, so
+                    // while it (and the map, which keeps the file open) lives
+                    // no other process can change the mapped bytes; Windows
+                    // also refuses to truncate a mapped file.
+                    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io)?;
+                    return Ok(HiveFile {
+                        storage: Storage::Map(map),
+                    });
+                }
+                Err(e) if e.raw_os_error() == Some(ERROR_SHARING_VIOLATION) => {}
+                Err(e) => return Err(Error::io(e)),
+            }
+        }
+        HiveFile::read(path)
+    }
+
+    /// Reads the file into memory (at most what its base block declares,
+    /// or the format allows), checking it did not change or get replaced
+    /// during the read: see [`crate::file::read_stable`].
+    pub fn read(path: &Path) -> Result<HiveFile> {
+        crate::file::read_stable(path, crate::file::hive_read_limit)
+            .map(HiveFile::from_bytes)
+            .map_err(Error::from)
+    }
+
+    /// Maps the file read-only, as earlier versions did: the fastest open,
+    /// kept for benchmarks.
+    ///
+    /// # Safety
+    ///
+    /// The file must not be truncated while the map lives (a read past the
+    /// new end faults: SIGBUS on Unix), and bytes written to it meanwhile
+    /// show through. Use [`HiveFile::open`] unless the file is known stable.
+    pub unsafe fn map(path: &Path) -> Result<HiveFile> {
         let file = std::fs::File::open(path).map_err(Error::io)?;
         let len = file.metadata().map_err(Error::io)?.len();
         if len == 0 {
             // Mapping an empty file fails on some systems; an empty Vec reads the same.
             return Ok(HiveFile::from_bytes(Vec::new()));
         }
-        // SAFETY: the map is read-only. Another process truncating the file while
-        // it is mapped could fault; hive files are copies or exclusively held by the
-        // OS in practice, and reading a live file races regardless of the method.
+        // SAFETY: read-only map; the caller guarantees the file is stable.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(Error::io)?;
         Ok(HiveFile {
             storage: Storage::Map(map),

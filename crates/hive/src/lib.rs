@@ -23,6 +23,7 @@ mod base;
 mod bytes;
 mod cells;
 mod error;
+pub mod file;
 mod hive;
 mod key;
 mod marvin;

@@ -14,6 +14,19 @@ use hive::{Hive, HiveFile, Key};
 pub fn open_hive(m: &Mount) -> Result<(HiveFile, Vec<String>, Vec<String>), String> {
     let o = hivefile::open(&m.file, m.use_logs)?;
     let (mut notes, mut warnings) = (Vec::new(), Vec::new());
+    // A truncated file (read consistently, but shorter than its base block
+    // says) is read in part: what lies past the end is unreadable, and the
+    // scanner keeps its baseline. Say so once, for the whole file.
+    if let Ok(h) = o.file.hive() {
+        let declared = u64::from(h.base_block().bins_size);
+        let held = h.cells().bins_len() as u64;
+        if declared > held {
+            warnings.push(format!(
+                "truncated: the base block declares {declared} bytes of hive bins, \
+                 the file holds {held}; keys past the end are unreadable and their baseline is kept"
+            ));
+        }
+    }
     if let Some(r) = &o.replay {
         notes.push(hivefile::describe(r));
         notes.extend(r.notes.iter().cloned());
@@ -64,13 +77,15 @@ impl RegKey for HiveKey<'_, '_> {
         if self.view32() {
             // The 32-bit view merges two physical trees: enumerate and filter.
             let kids = self.subkeys(path)?;
-            return Ok(kids
-                .into_iter()
-                .flatten()
-                .find(|(n, _)| crate::path::pattern::same_name(n, name)));
+            return found_or_broken(kids, name);
         }
         match self.key.subkey(name) {
-            Ok(k) => Ok(k.map(|k| self.wrap(k))),
+            Ok(Some(k)) => Ok(Some(self.wrap(k))),
+            // The lookup skips entries it cannot read: a miss is only
+            // final when the whole list reads (else a key hidden by
+            // damage would look deleted). Misses are rare; this costs one
+            // pass over the list.
+            Ok(None) => found_or_broken(self.subkeys(path)?, name),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -123,6 +138,22 @@ impl RegKey for HiveKey<'_, '_> {
 
     fn last_written(&self) -> Option<u64> {
         Some(self.key.last_written())
+    }
+}
+
+/// The child `name` of a listing; none only when every entry could be read.
+fn found_or_broken<K>(kids: Children<K>, name: &str) -> Result<Option<(String, K)>, String> {
+    let mut broken = None;
+    for kid in kids {
+        match kid {
+            Ok((n, k)) if crate::path::pattern::same_name(&n, name) => return Ok(Some((n, k))),
+            Ok(_) => {}
+            Err(e) => broken = broken.or(Some(e)),
+        }
+    }
+    match broken {
+        Some(e) => Err(e),
+        None => Ok(None),
     }
 }
 

@@ -1,6 +1,6 @@
-//! Opening a hive file for reading: a memory map, or the in-memory result of
-//! replaying its transaction logs when it is dirty. The user's files are
-//! never written.
+//! Opening a hive file for reading: a safe open (a checked read into memory;
+//! see `hive::HiveFile::open`), or the in-memory result of replaying its
+//! transaction logs when it is dirty. The user's files are never written.
 
 use hive::replay::{self, LogFile, ReplayReport};
 use hive::HiveFile;
@@ -30,8 +30,14 @@ pub fn open(path: &Path, use_logs: bool) -> Result<Opened, String> {
     let mut datas = Vec::new();
     let mut unreadable = Vec::new();
     for p in &paths {
-        match std::fs::read(p) {
+        // Logs are read with the same care as the hive: bounded, and
+        // refused if they change while read.
+        match hive::file::read_stable(p, |_| hive::file::MAX_HIVE_FILE) {
             Ok(d) => datas.push((p.display().to_string(), d)),
+            // A log being written means the hive is too: not read this time.
+            Err(e @ hive::file::ReadError::Changed(_)) => {
+                return Err(format!("{}: {e}", p.display()))
+            }
             Err(e) => unreadable.push(format!("{}: {e}", p.display())),
         }
     }
