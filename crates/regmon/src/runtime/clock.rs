@@ -74,8 +74,7 @@ pub(crate) struct Tick {
     /// Elapsed time: the monotonic clock plus every pause it did not see.
     /// Never goes back.
     pub(crate) elapsed: Duration,
-    pub(crate) wall: DateTime<Utc>,
-    /// `wall` in local time (for `When`).
+    /// The wall clock in local time (for `When`).
     pub(crate) local: NaiveDateTime,
     /// Whether the wall clock jumped since the previous tick.
     pub(crate) jump: Option<Jump>,
@@ -102,7 +101,6 @@ impl Timeline {
     pub(crate) fn start(&self, clock: &dyn Clock) -> Tick {
         Tick {
             elapsed: self.last_mono + self.paused,
-            wall: self.last_wall,
             local: clock.local(self.last_wall),
             jump: None,
         }
@@ -144,7 +142,6 @@ impl Timeline {
         self.last_wall = wall;
         Tick {
             elapsed: mono + self.paused,
-            wall,
             local: clock.local(wall),
             jump,
         }
