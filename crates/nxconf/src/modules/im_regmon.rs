@@ -8,6 +8,9 @@ use crate::lang::lexer::{tokenize, Tok};
 use crate::lang::scope::ExecApi;
 use crate::value::Value;
 
+/// The largest `MaxDataSize`: what one value may put into an event.
+pub const MAX_DATA_SIZE: i64 = 1 << 20;
+
 /// Directives, in the order messages list them; defaults as NXLog documents
 /// them (and as [`ImRegmon::default`] sets them).
 pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
@@ -276,7 +279,13 @@ pub(crate) fn build(cx: &mut Build) -> Option<ImRegmon> {
     }
     if let Some(d) = cx.one("MaxDataSize") {
         match d.as_integer() {
-            Ok(v) if v >= 0 => x.max_data_size = Some(v as u64),
+            Ok(v) if (0..=MAX_DATA_SIZE).contains(&v) => x.max_data_size = Some(v as u64),
+            // Kept data goes into the baseline and into every event as text:
+            // bounded so one large value cannot make an enormous event.
+            Ok(v) if v > MAX_DATA_SIZE => cx.error(
+                d,
+                format!("MaxDataSize {v} is over the limit of {MAX_DATA_SIZE} bytes (1 MiB)"),
+            ),
             Ok(_) => cx.error(d, "MaxDataSize must not be negative"),
             Err(e) => cx.errors.push(e),
         }

@@ -2,6 +2,7 @@
 //! outputs, routes between them, schedules, and the loop that drives scans
 //! until a signal stops it.
 
+mod clock;
 mod error;
 mod exec;
 mod input;
@@ -20,7 +21,7 @@ use crate::path::region::{in_any, Region};
 #[cfg(windows)]
 use crate::source::Source;
 use chrono::Utc;
-use exec::{Ctx, Schedules};
+use exec::{Ctx, Intervals, Schedules};
 use input::{claim, sanitize, Input, OutputSlot};
 use nxconf::{Config, Outcome, Record};
 use std::cell::RefCell;
@@ -671,16 +672,18 @@ impl Runtime {
 
     /// The foreground loop, until `stop` is set.
     pub fn run(&mut self, stop: Arc<AtomicBool>) -> Result<(), RunError> {
+        self.run_with(&stop, &clock::SystemClock::new())
+    }
+
+    /// The foreground loop on `clock`: periodic scans and `Every` on
+    /// elapsed time, `When` on local wall time (see [`clock::Timeline`]).
+    fn run_with(&mut self, stop: &AtomicBool, clock: &dyn clock::Clock) -> Result<(), RunError> {
         self.start_warnings();
         self.recover()?;
-        let start = Instant::now();
-        // Per input: the next periodic scan.
-        let mut next_scan: Vec<Option<Instant>> = self
-            .inputs
-            .iter()
-            .map(|inp| (inp.scan_interval > 0).then_some(start))
-            .collect();
-        let mut schedules = Schedules::new(&self.config);
+        let mut timeline = clock::Timeline::new(clock);
+        let start = timeline.start(clock);
+        let mut intervals = Intervals::new(self.inputs.iter().map(|i| i.scan_interval), &start);
+        let mut schedules = Schedules::new(&self.config, &start);
         #[cfg(windows)]
         let _watchers = self.start_watchers();
         #[cfg(not(windows))]
@@ -689,9 +692,12 @@ impl Runtime {
                 tracing::warn!(input = %inp.name, "Realtime works on the live Windows registry only; hive files are scanned every ScanInterval");
             }
         }
+        let mut first = true;
         while !stop.load(Ordering::SeqCst) {
+            let now = if first { start } else { timeline.tick(clock) };
+            first = false;
             // Schedules due now run their Exec (which may call start_scan()).
-            for prog in schedules.due() {
+            for prog in schedules.due(&now) {
                 let mut ctx = Ctx {
                     inputs: &self.inputs,
                     outputs: &self.outputs,
@@ -699,9 +705,8 @@ impl Runtime {
                 };
                 prog.run(&mut Record::new(), &mut ctx);
             }
-            let now = Instant::now();
-            for (i, next) in next_scan.iter_mut().enumerate() {
-                let periodic = next.is_some_and(|t| t <= now);
+            for i in 0..self.inputs.len() {
+                let periodic = intervals.take_due(i, &now);
                 let requested = self.inputs[i].requested.swap(false, Ordering::SeqCst);
                 // A whole scan covers every region a notification named.
                 let regions = std::mem::take(
@@ -711,9 +716,6 @@ impl Runtime {
                         .unwrap_or_else(|e| e.into_inner()),
                 );
                 let r = if periodic || requested {
-                    if periodic {
-                        *next = Some(now + Duration::from_secs(self.inputs[i].scan_interval));
-                    }
                     self.scan(i)
                 } else if !regions.is_empty() {
                     self.scan_regions(i, &regions)
@@ -725,7 +727,7 @@ impl Runtime {
                 }
             }
             self.close_idle();
-            std::thread::sleep(Duration::from_millis(50));
+            clock.sleep(Duration::from_millis(50));
         }
         self.flush();
         tracing::info!("stopped");

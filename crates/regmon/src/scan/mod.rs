@@ -281,10 +281,12 @@ impl Scanner<'_> {
         };
         if let Some(k) = key {
             if path.len() >= MAX_DEPTH {
-                self.warn(
+                // Deeper chains are corrupt or hostile: not walked, and
+                // what they hold keeps its baseline (no DELETE for it).
+                self.broken(
                     root,
                     path,
-                    "key nesting deeper than 512 levels; not descending",
+                    format!("key nesting deeper than {MAX_DEPTH} levels (the Windows limit); its subkeys are not scanned and keep their baseline"),
                 );
                 return out;
             }
