@@ -739,7 +739,11 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }
 
@@ -776,6 +780,9 @@ fn kill_9_during_scans_loses_and_repeats_nothing() {
     std::fs::copy(shared.path("BEFORE"), env.path("SOFTWARE")).unwrap();
     env.once(&conf);
     copy_dir(&env.path("regmon-cache"), &shared.path("pristine-cache"));
+    // With its key and side record: a restored baseline is otherwise an
+    // older copy, which is refused.
+    copy_dir(&env.path(".regmon-keys"), &shared.path("pristine-keys"));
     let expected = big_events();
     assert_eq!(expected.len(), 1000 * 20 - 20 + 200 + 50);
 
@@ -783,6 +790,8 @@ fn kill_9_during_scans_loses_and_repeats_nothing() {
         std::fs::remove_dir_all(env.path("regmon-cache")).unwrap();
         std::fs::remove_file(env.path("out.log")).ok();
         copy_dir(&shared.path("pristine-cache"), &env.path("regmon-cache"));
+        std::fs::remove_dir_all(env.path(".regmon-keys")).unwrap();
+        copy_dir(&shared.path("pristine-keys"), &env.path(".regmon-keys"));
         std::fs::copy(shared.path("AFTER"), env.path("SOFTWARE")).unwrap();
         let t0 = std::time::Instant::now();
         let mut interrupted = false;
@@ -839,6 +848,8 @@ fn kill_9_during_a_baseline_build_leaves_no_half_baseline() {
     let expected = big_events();
     let attempt = |kill_after: Option<Duration>| -> (Vec<String>, Duration, bool) {
         std::fs::remove_dir_all(env.path("regmon-cache")).ok();
+        // And its side record: a baseline deleted is otherwise reported.
+        std::fs::remove_dir_all(env.path(".regmon-keys")).ok();
         std::fs::remove_file(env.path("out.log")).ok();
         std::fs::copy(shared.path("BEFORE"), env.path("SOFTWARE")).unwrap();
         let t0 = std::time::Instant::now();
@@ -1410,6 +1421,7 @@ fn a_restart_with_the_config_path_spelled_differently_keeps_the_baseline() {
     let abs = env.abs(&conf);
     let out = std::process::Command::new(BIN)
         .current_dir("/")
+        .env("REGMON_KEY_DIR", env.path(".regmon-keys"))
         .args(["-c", &abs, "--once"])
         .output()
         .unwrap();

@@ -21,17 +21,67 @@ pub enum BaselineError {
         file: PathBuf,
         source: rusqlite::Error,
     },
-    /// Written by a later regmon, in a layout this one does not know.
-    LaterLayout {
-        file: PathBuf,
-        layout: String,
-        known: u32,
-    },
     /// Another configuration's input owns it (and that configuration still
     /// exists): sharing would rebuild it back and forth.
     Foreign(Box<Foreign>),
     /// A queued event's stored record could not be read back.
     Record { file: PathBuf, problem: String },
+    /// The baseline cannot be trusted (see [`Fault`]): the runtime moves it
+    /// aside and starts a new one.
+    Damaged { file: PathBuf, fault: Fault },
+}
+
+/// Why a baseline cannot be used (and is replaced rather than stopping
+/// monitoring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Not a database, or SQLite found it damaged (the message).
+    Damaged(String),
+    /// Written by a later regmon in a layout this one does not know.
+    LaterLayout { layout: String, known: u32 },
+    /// Written on another host (its name).
+    OtherHost(String),
+    /// The rows or `meta` do not match their keyed checksums.
+    Tampered(String),
+    /// An older copy than the last one written (fewer commits than its
+    /// side record), or emptied.
+    RolledBack { found: u64, recorded: u64 },
+    /// Gone, although this input had one.
+    Missing,
+}
+
+impl Fault {
+    /// One word for the event's `BaselineRestartReason` and the moved file's name.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Fault::Damaged(_) => "damaged",
+            Fault::LaterLayout { .. } => "later-layout",
+            Fault::OtherHost(_) => "other-host",
+            Fault::Tampered(_) => "tampered",
+            Fault::RolledBack { .. } => "rolled-back",
+            Fault::Missing => "missing",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Damaged(m) => write!(f, "damaged: {m}"),
+            Fault::LaterLayout { layout, known } => write!(
+                f,
+                "written by a later regmon (layout {layout}; this one knows {known})"
+            ),
+            Fault::OtherHost(h) => write!(f, "written on another host ({h})"),
+            Fault::Tampered(m) => write!(f, "tampered with: {m}"),
+            Fault::RolledBack { found, recorded } => write!(
+                f,
+                "an older copy than the last one written (commit {found}, recorded {recorded}): \
+                 restored, rolled back or emptied"
+            ),
+            Fault::Missing => f.write_str("missing, although this input had one (deleted)"),
+        }
+    }
 }
 
 /// A baseline another input owns (see [`BaselineError::Foreign`]).
@@ -45,6 +95,26 @@ pub struct Foreign {
 }
 
 impl BaselineError {
+    /// Why this error means the baseline must be replaced, if it does: a
+    /// file SQLite cannot read as a database or finds damaged, or a
+    /// [`BaselineError::Damaged`]. (A full disk or a permission problem is
+    /// not the file's fault: it stays an error.)
+    pub fn fault(&self) -> Option<Fault> {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match self {
+            BaselineError::Damaged { fault, .. } => Some(fault.clone()),
+            BaselineError::Open { source, .. } | BaselineError::Sqlite { source, .. } => {
+                match source.sqlite_error_code() {
+                    Some(DatabaseCorrupt | NotADatabase) => {
+                        Some(Fault::Damaged(source.to_string()))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
     /// A converter of SQLite errors on `file`, for `map_err`.
     pub fn sqlite(file: &std::path::Path) -> impl Fn(rusqlite::Error) -> BaselineError + Copy + '_ {
         move |source| BaselineError::Sqlite {
@@ -66,15 +136,6 @@ impl fmt::Display for BaselineError {
             BaselineError::Sqlite { file, source } => {
                 write!(f, "baseline {}: {source}", file.display())
             }
-            BaselineError::LaterLayout {
-                file,
-                layout,
-                known,
-            } => write!(
-                f,
-                "baseline {}: written by a later regmon (layout {layout}; this one knows {known})",
-                file.display()
-            ),
             BaselineError::Foreign(x) => write!(
                 f,
                 "baseline {} belongs to input '{}' of {}; input '{}' of {} cannot share it: \
@@ -87,6 +148,9 @@ impl fmt::Display for BaselineError {
             ),
             BaselineError::Record { file, problem } => {
                 write!(f, "baseline {}: {problem}", file.display())
+            }
+            BaselineError::Damaged { file, fault } => {
+                write!(f, "baseline {}: {fault}", file.display())
             }
         }
     }

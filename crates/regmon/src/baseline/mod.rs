@@ -11,10 +11,13 @@ mod error;
 mod merge;
 mod migrate;
 pub mod outbox;
+pub mod seal;
 
-pub use error::{BaselineError, Foreign};
+pub use error::{BaselineError, Fault, Foreign};
 pub use merge::{differs, merge_keys, Compared, MergeError, Merger};
 use migrate::{v1_key_id, v1_scope, v1_value_id};
+pub use seal::Guard;
+use seal::{Key, Ledger, Sum};
 
 use crate::model::digest::Digest;
 use crate::model::{Change, Entry, Item, KeyEntry, Snapshot};
@@ -22,55 +25,150 @@ use crate::path::region::{in_any, Region};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
-/// Prepared statements that write baseline rows inside a transaction.
+/// Prepared statements that write baseline rows inside a transaction,
+/// keeping their MACs and the sums over them.
 struct Rows<'t> {
     put_value: rusqlite::Statement<'t>,
-    del_value: rusqlite::Statement<'t>,
+    take_value: rusqlite::Statement<'t>,
     put_key: rusqlite::Statement<'t>,
-    del_key: rusqlite::Statement<'t>,
+    take_key: rusqlite::Statement<'t>,
+    key: Option<&'t Key>,
+    st: &'t mut State,
+    /// The tables were just emptied: no old row to take out of the sums.
+    fresh: bool,
 }
 
 impl<'t> Rows<'t> {
-    fn new(tx: &'t rusqlite::Transaction<'_>) -> rusqlite::Result<Rows<'t>> {
+    fn new(
+        tx: &'t rusqlite::Transaction<'_>,
+        key: Option<&'t Key>,
+        st: &'t mut State,
+        fresh: bool,
+    ) -> rusqlite::Result<Rows<'t>> {
         Ok(Rows {
             put_value: tx.prepare(
-                "INSERT OR REPLACE INTO value (id, type, size, digest, data) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO value (id, type, size, digest, data, mac) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?,
-            del_value: tx.prepare("DELETE FROM value WHERE id = ?1")?,
-            put_key: tx.prepare("INSERT OR REPLACE INTO key (id, last_written) VALUES (?1, ?2)")?,
-            del_key: tx.prepare("DELETE FROM key WHERE id = ?1")?,
+            take_value: tx.prepare("DELETE FROM value WHERE id = ?1 RETURNING mac")?,
+            put_key: tx.prepare(
+                "INSERT OR REPLACE INTO key (id, last_written, mac) VALUES (?1, ?2, ?3)",
+            )?,
+            take_key: tx.prepare("DELETE FROM key WHERE id = ?1 RETURNING mac")?,
+            key,
+            st,
+            fresh,
         })
     }
 
+    fn put_value_raw(
+        &mut self,
+        id: &[u8],
+        ty: i64,
+        size: i64,
+        digest: &[u8],
+        data: Option<&[u8]>,
+    ) -> rusqlite::Result<()> {
+        if !self.fresh {
+            self.del_value(id)?;
+        }
+        let mac = self.key.map(|k| k.value_mac(id, ty, size, digest, data));
+        self.put_value.execute(params![
+            id,
+            ty,
+            size,
+            digest,
+            data,
+            mac.as_ref().map(|m| &m[..])
+        ])?;
+        add(&mut self.st.vsum, mac.as_ref());
+        Ok(())
+    }
+
     fn put_value(&mut self, e: &Entry) -> rusqlite::Result<()> {
-        self.put_value
-            .execute(params![
-                e.id,
-                e.value_type as i64,
-                e.size as i64,
-                &e.digest[..],
-                e.data
-            ])
-            .map(drop)
+        self.put_value_raw(
+            &e.id,
+            e.value_type as i64,
+            e.size as i64,
+            &e.digest[..],
+            e.data.as_deref(),
+        )
+    }
+
+    fn del_value(&mut self, id: &[u8]) -> rusqlite::Result<()> {
+        let old: Option<Option<Vec<u8>>> = self
+            .take_value
+            .query_row(params![id], |r| r.get(0))
+            .optional()?;
+        if let Some(mac) = old {
+            remove(&mut self.st.vsum, mac.as_deref());
+        }
+        Ok(())
+    }
+
+    fn put_key_raw(&mut self, id: &[u8], last_written: Option<i64>) -> rusqlite::Result<()> {
+        if !self.fresh {
+            self.del_key(id)?;
+        }
+        let mac = self.key.map(|k| k.key_mac(id, last_written));
+        self.put_key
+            .execute(params![id, last_written, mac.as_ref().map(|m| &m[..])])?;
+        add(&mut self.st.ksum, mac.as_ref());
+        Ok(())
     }
 
     fn put_key(&mut self, k: &KeyEntry) -> rusqlite::Result<()> {
-        self.put_key
-            .execute(params![k.id, k.last_written.map(|t| t as i64)])
-            .map(drop)
+        self.put_key_raw(&k.id, k.last_written.map(|t| t as i64))
     }
+
+    fn del_key(&mut self, id: &[u8]) -> rusqlite::Result<()> {
+        let old: Option<Option<Vec<u8>>> = self
+            .take_key
+            .query_row(params![id], |r| r.get(0))
+            .optional()?;
+        if let Some(mac) = old {
+            remove(&mut self.st.ksum, mac.as_deref());
+        }
+        Ok(())
+    }
+}
+
+fn add(sum: &mut Sum, mac: Option<&[u8; seal::MAC_LEN]>) {
+    match mac {
+        Some(m) => sum.add(m),
+        None => sum.count += 1,
+    }
+}
+
+fn remove(sum: &mut Sum, mac: Option<&[u8]>) {
+    match mac {
+        Some(m) => sum.remove(m),
+        None => sum.count = sum.count.saturating_sub(1),
+    }
+}
+
+/// The sealed state of a baseline: how many sealed commits it has had and
+/// the sums over its value and key rows' MACs (meta `commits`, `vsum`,
+/// `ksum`).
+#[derive(Clone, Copy, Debug, Default)]
+struct State {
+    commits: u64,
+    vsum: Sum,
+    ksum: Sum,
 }
 
 pub struct Baseline {
     conn: Connection,
     path: PathBuf,
+    key: Option<Key>,
+    ledger: Option<Ledger>,
+    state: State,
 }
 
 /// The layout this release writes (meta 'schema'). 1 (no 'schema' row):
 /// values keyed by their path text, which two different values could share
-/// (see [`crate::path::ident`]); migrated on open.
-const SCHEMA: u32 = 2;
+/// (see [`crate::path::ident`]); 2: no MACs. Both migrated on open.
+const SCHEMA: u32 = 3;
 
 const CREATE: &str = "
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,11 +177,13 @@ const CREATE: &str = "
         type INTEGER NOT NULL,
         size INTEGER NOT NULL,
         digest BLOB NOT NULL,
-        data BLOB
+        data BLOB,
+        mac BLOB
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS key (
         id BLOB PRIMARY KEY,
-        last_written INTEGER
+        last_written INTEGER,
+        mac BLOB
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS outbox (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -122,11 +222,102 @@ fn scope_difference(old: &str, new: &str) -> String {
     format!("{} changed", names.join(", "))
 }
 
+/// Reads the `meta` rows but the seal, sorted by name: what the seal covers.
+fn sealed_meta(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut q = conn.prepare("SELECT key, value FROM meta WHERE key != 'seal' ORDER BY key")?;
+    let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Writes the state and a new seal inside the caller's transaction.
+fn reseal(
+    conn: &Connection,
+    key: Option<&Key>,
+    file_name: &str,
+    st: &State,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('commits', ?1), ('vsum', ?2), ('ksum', ?3)",
+        params![st.commits.to_string(), st.vsum.to_text(), st.ksum.to_text()],
+    )?;
+    match key {
+        Some(k) => {
+            let seal = k.seal(file_name, &sealed_meta(conn)?);
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('seal', ?1)",
+                [seal],
+            )
+        }
+        None => conn.execute("DELETE FROM meta WHERE key = 'seal'", []),
+    }
+    .map(drop)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The sealed state as stored now (another regmon process may have
+/// committed since this one read it), its seal checked.
+fn current(conn: &Connection, key: Option<&Key>, path: &Path) -> Result<State, BaselineError> {
+    let err = BaselineError::sqlite(path);
+    let meta = sealed_meta(conn).map_err(err)?;
+    let get = |k: &str| meta.iter().find(|m| m.0 == k).map(|m| m.1.as_str());
+    if let Some(k) = key {
+        let seal: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'seal'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        let why = match seal {
+            Some(s) if s == k.seal(&file_name(path), &meta) => None,
+            Some(_) => Some("meta does not match its seal"),
+            None => Some("no seal"),
+        };
+        if let Some(why) = why {
+            return Err(BaselineError::Damaged {
+                file: path.to_path_buf(),
+                fault: Fault::Tampered(why.into()),
+            });
+        }
+    }
+    Ok(State {
+        commits: get("commits").and_then(|v| v.parse().ok()).unwrap_or(0),
+        vsum: get("vsum").and_then(Sum::parse).unwrap_or_default(),
+        ksum: get("ksum").and_then(Sum::parse).unwrap_or_default(),
+    })
+}
+
 impl Baseline {
-    pub fn open(path: &Path) -> Result<Baseline, BaselineError> {
+    /// Opens (or creates) the baseline at `path`, checked against `guard`:
+    /// a file that is not a database, damaged, of a later layout, of another
+    /// host, tampered with, older than the last one written, or missing
+    /// although there was one, is a [`BaselineError::Damaged`] (see
+    /// [`BaselineError::fault`]).
+    pub fn open(path: &Path, guard: &Guard) -> Result<Baseline, BaselineError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| BaselineError::Folder {
                 dir: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let damaged = |fault| BaselineError::Damaged {
+            file: path.to_path_buf(),
+            fault,
+        };
+        let ledger = guard.ledger(path);
+        let recorded = ledger.as_ref().and_then(Ledger::read);
+        if !path.exists() {
+            if recorded.is_some_and(|r| r.commits > 0) {
+                return Err(damaged(Fault::Missing));
+            }
+            // Readable by its owner only: SQLite gives its -wal and -shm
+            // files the same permissions.
+            seal::create_private(path).map_err(|source| BaselineError::Folder {
+                dir: path.to_path_buf(),
                 source,
             })?;
         }
@@ -141,21 +332,107 @@ impl Baseline {
              PRAGMA synchronous=FULL;",
         )
         .map_err(err)?;
+        let check: Vec<String> = conn
+            .prepare("PRAGMA quick_check(5)")
+            .and_then(|mut q| {
+                q.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(err)?;
+        if check.first().map(String::as_str) != Some("ok") {
+            return Err(damaged(Fault::Damaged(format!(
+                "quick_check: {}",
+                check.join("; ")
+            ))));
+        }
         let mut b = Baseline {
             conn,
             path: path.to_path_buf(),
+            key: guard.key.clone(),
+            ledger,
+            state: State::default(),
         };
-        b.upgrade()?;
+        let before = b.upgrade(&guard.host)?;
         crate::baseline::outbox::migrate(&b.conn).map_err(err)?;
+        if let Some(h) = b.meta("host")? {
+            if h != guard.host {
+                return Err(damaged(Fault::OtherHost(h)));
+            }
+        }
+        current(&b.conn, b.key.as_ref(), path)?;
+        if let Some(r) = recorded {
+            if r.commits > before {
+                return Err(damaged(Fault::RolledBack {
+                    found: before,
+                    recorded: r.commits,
+                }));
+            }
+        }
         Ok(b)
     }
 
     /// Creates the tables, or brings a baseline of an earlier release to
-    /// this layout in one transaction (nothing re-reported, nothing lost).
-    fn upgrade(&mut self) -> Result<(), BaselineError> {
+    /// this layout in one transaction (nothing re-reported, nothing lost),
+    /// computing the MACs. Returns the sealed commits the file had before.
+    fn upgrade(&mut self, host: &str) -> Result<u64, BaselineError> {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
+        let name = file_name(&path);
         let tx = self.conn.transaction().map_err(err)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+        )
+        .map_err(err)?;
+        let get = |k: &str| {
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
+        };
+        let stored = get("schema").map_err(err)?;
+        let layout = match &stored {
+            None => None,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n <= SCHEMA => Some(n),
+                _ => {
+                    return Err(BaselineError::Damaged {
+                        file: path.clone(),
+                        fault: Fault::LaterLayout {
+                            layout: v.clone(),
+                            known: SCHEMA,
+                        },
+                    })
+                }
+            },
+        };
+        if layout == Some(SCHEMA) {
+            let st = State {
+                commits: get("commits")
+                    .map_err(err)?
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                vsum: get("vsum")
+                    .map_err(err)?
+                    .and_then(|v| Sum::parse(&v))
+                    .unwrap_or_default(),
+                ksum: get("ksum")
+                    .map_err(err)?
+                    .and_then(|v| Sum::parse(&v))
+                    .unwrap_or_default(),
+            };
+            tx.execute_batch(CREATE).map_err(err)?;
+            tx.commit().map_err(err)?;
+            self.state = st;
+            return Ok(st.commits);
+        }
+        let table = |t: &str| -> rusqlite::Result<bool> {
+            tx.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [t],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+        };
         let v1 = tx
             .query_row(
                 "SELECT COUNT(*) FROM pragma_table_info('value') WHERE name = 'path'",
@@ -164,71 +441,76 @@ impl Baseline {
             )
             .map_err(err)?
             > 0;
-        if v1 {
-            tx.execute_batch(
-                "ALTER TABLE value RENAME TO value_v1;
-                 ALTER TABLE key RENAME TO key_v1;",
-            )
-            .map_err(err)?;
+        // Layout 1 or 2: the rows are copied into the new tables with MACs.
+        let old = table("value").map_err(err)?;
+        let old_keys = table("key").map_err(err)?;
+        if old {
+            tx.execute_batch("ALTER TABLE value RENAME TO value_old;")
+                .map_err(err)?;
+        }
+        if old_keys {
+            tx.execute_batch("ALTER TABLE key RENAME TO key_old;")
+                .map_err(err)?;
         }
         tx.execute_batch(CREATE).map_err(err)?;
-        let stored: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(err)?;
-        if let Some(v) = &stored {
-            if v.parse::<u32>().map_or(true, |v| v > SCHEMA) {
-                return Err(BaselineError::LaterLayout {
-                    file: path.clone(),
-                    layout: v.clone(),
-                    known: SCHEMA,
-                });
-            }
-        }
-        if v1 {
-            {
+        let mut st = State::default();
+        {
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, true).map_err(err)?;
+            if old {
+                let cols = if v1 {
+                    "path, key_len, type, size, digest, data"
+                } else {
+                    "id, NULL, type, size, digest, data"
+                };
                 let mut get = tx
-                    .prepare("SELECT path, key_len, type, size, digest, data FROM value_v1")
+                    .prepare(&format!("SELECT {cols} FROM value_old"))
                     .map_err(err)?;
-                let mut put = tx
-                    .prepare(
-                        "INSERT OR REPLACE INTO value (id, type, size, digest, data) \
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                let mut q = get.query([]).map_err(err)?;
+                while let Some(r) = q.next().map_err(err)? {
+                    let id = if v1 {
+                        let p: String = r.get(0).map_err(err)?;
+                        let key_len = r.get::<_, i64>(1).map_err(err)? as usize;
+                        v1_value_id(&p, key_len)
+                    } else {
+                        r.get(0).map_err(err)?
+                    };
+                    rows.put_value_raw(
+                        &id,
+                        r.get(2).map_err(err)?,
+                        r.get(3).map_err(err)?,
+                        &r.get::<_, Vec<u8>>(4).map_err(err)?,
+                        r.get::<_, Option<Vec<u8>>>(5).map_err(err)?.as_deref(),
                     )
                     .map_err(err)?;
-                let mut rows = get.query([]).map_err(err)?;
-                while let Some(r) = rows.next().map_err(err)? {
-                    let p: String = r.get(0).map_err(err)?;
-                    let key_len = r.get::<_, i64>(1).map_err(err)? as usize;
-                    put.execute(params![
-                        v1_value_id(&p, key_len),
-                        r.get::<_, i64>(2).map_err(err)?,
-                        r.get::<_, i64>(3).map_err(err)?,
-                        r.get::<_, Vec<u8>>(4).map_err(err)?,
-                        r.get::<_, Option<Vec<u8>>>(5).map_err(err)?,
-                    ])
-                    .map_err(err)?;
-                }
-                let mut get = tx
-                    .prepare("SELECT path, last_written FROM key_v1")
-                    .map_err(err)?;
-                let mut put = tx
-                    .prepare("INSERT OR REPLACE INTO key (id, last_written) VALUES (?1, ?2)")
-                    .map_err(err)?;
-                let mut rows = get.query([]).map_err(err)?;
-                while let Some(r) = rows.next().map_err(err)? {
-                    let p: String = r.get(0).map_err(err)?;
-                    put.execute(params![
-                        v1_key_id(&p),
-                        r.get::<_, Option<i64>>(1).map_err(err)?
-                    ])
-                    .map_err(err)?;
                 }
             }
-            tx.execute_batch("DROP TABLE value_v1; DROP TABLE key_v1;")
-                .map_err(err)?;
+            if old_keys {
+                let cols = if v1 {
+                    "path, last_written"
+                } else {
+                    "id, last_written"
+                };
+                let mut get = tx
+                    .prepare(&format!("SELECT {cols} FROM key_old"))
+                    .map_err(err)?;
+                let mut q = get.query([]).map_err(err)?;
+                while let Some(r) = q.next().map_err(err)? {
+                    let id = if v1 {
+                        v1_key_id(&r.get::<_, String>(0).map_err(err)?)
+                    } else {
+                        r.get(0).map_err(err)?
+                    };
+                    rows.put_key_raw(&id, r.get(1).map_err(err)?).map_err(err)?;
+                }
+            }
+        }
+        if old {
+            tx.execute_batch("DROP TABLE value_old;").map_err(err)?;
+        }
+        if old_keys {
+            tx.execute_batch("DROP TABLE key_old;").map_err(err)?;
+        }
+        if v1 {
             let old: Option<String> = tx
                 .query_row("SELECT value FROM meta WHERE key = 'scope'", [], |r| {
                     r.get(0)
@@ -251,14 +533,40 @@ impl Baseline {
                 }
             }
         }
-        if stored.is_none() {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?1)",
-                params![SCHEMA.to_string()],
-            )
-            .map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?1)",
+            params![SCHEMA.to_string()],
+        )
+        .map_err(err)?;
+        // Written where it was made (a baseline of an earlier release:
+        // here, as far as anyone can tell).
+        tx.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('host', ?1)",
+            params![host],
+        )
+        .map_err(err)?;
+        st.commits = 1;
+        reseal(&tx, self.key.as_ref(), &name, &st).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.state = st;
+        self.record();
+        Ok(0)
+    }
+
+    /// Notes a commit in the side record (after it is durable: a crash
+    /// between leaves the record behind the file, which is accepted).
+    fn record(&self) {
+        if let Some(l) = &self.ledger {
+            l.write(seal::Entry {
+                commits: self.state.commits,
+                good: chrono::Utc::now().timestamp(),
+            });
         }
-        tx.commit().map_err(err)
+    }
+
+    /// The side record of this baseline, if kept.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
     }
 
     fn err(&self, e: rusqlite::Error) -> BaselineError {
@@ -288,15 +596,28 @@ impl Baseline {
 
     /// Sets (or, with None, forgets) a `meta` setting.
     pub fn set_meta(&mut self, key: &str, value: Option<&str>) -> Result<(), BaselineError> {
+        let path = self.path.clone();
+        let err = BaselineError::sqlite(&path);
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut st = current(&tx, self.key.as_ref(), &path)?;
+        st.commits += 1;
         match value {
-            Some(v) => self.conn.execute(
+            Some(v) => tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
                 params![key, v],
             ),
-            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key]),
+            None => tx.execute("DELETE FROM meta WHERE key = ?1", [key]),
         }
-        .map(drop)
-        .map_err(|e| self.err(e))
+        .map_err(err)?;
+        reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.committed(st);
+        Ok(())
+    }
+
+    fn committed(&mut self, st: State) {
+        self.state = st;
+        self.record();
     }
 
     /// The scope the stored baseline was built for, if any.
@@ -317,10 +638,30 @@ impl Baseline {
 
     /// Drops the kept data of every value (ReportData switched off).
     pub fn forget_data(&mut self) -> Result<(), BaselineError> {
-        self.conn
-            .execute("UPDATE value SET data = NULL WHERE data IS NOT NULL", [])
-            .map(drop)
-            .map_err(|e| self.err(e))
+        let path = self.path.clone();
+        let err = BaselineError::sqlite(&path);
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut st = current(&tx, self.key.as_ref(), &path)?;
+        st.commits += 1;
+        {
+            let mut get = tx
+                .prepare("SELECT id, type, size, digest FROM value WHERE data IS NOT NULL")
+                .map_err(err)?;
+            let found: Vec<(Vec<u8>, i64, i64, Vec<u8>)> = get
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, false).map_err(err)?;
+            for (id, ty, size, digest) in found {
+                rows.put_value_raw(&id, ty, size, &digest, None)
+                    .map_err(err)?;
+            }
+        }
+        reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.committed(st);
+        Ok(())
     }
 
     /// Replaces the stored keys with `keys`, silently (KeyEvents switched
@@ -329,14 +670,20 @@ impl Baseline {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
+        let mut st = current(&tx, self.key.as_ref(), &path)?;
+        st.commits += 1;
+        st.ksum = Sum::default();
         tx.execute("DELETE FROM key", []).map_err(err)?;
         {
-            let mut rows = Rows::new(&tx).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, true).map_err(err)?;
             for k in keys {
                 rows.put_key(k).map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.committed(st);
+        Ok(())
     }
 
     /// Compares the stored values with a scan's items (in identity order),
@@ -352,20 +699,49 @@ impl Baseline {
         within: Option<&[Region]>,
         refresh: bool,
     ) -> Result<Compared, MergeError> {
+        // Another process may have committed since this one opened it.
+        let state = current(&self.conn, self.key.as_ref(), &self.path)?;
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, type, size, digest, data FROM value ORDER BY id")
+            .prepare_cached("SELECT id, type, size, digest, data, mac FROM value ORDER BY id")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut merger = Merger::new(items, unavailable);
         merger.refresh = refresh;
         let err = BaselineError::sqlite(&self.path);
+        let mut sum = Sum::default();
         while let Some(r) = rows.next().map_err(err)? {
             let id = r.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
             if let Some(regions) = within {
                 if !in_any(regions, id) {
                     continue;
                 }
+            }
+            if let Some(k) = &self.key {
+                // Every row read is checked; a whole comparison also checks
+                // that no row was added, removed or put back.
+                let stored = r
+                    .get_ref(5)
+                    .and_then(|v| Ok(v.as_blob_or_null()?))
+                    .map_err(err)?;
+                let mac = k.value_mac(
+                    id,
+                    r.get_ref(1).and_then(|v| Ok(v.as_i64()?)).map_err(err)?,
+                    r.get_ref(2).and_then(|v| Ok(v.as_i64()?)).map_err(err)?,
+                    r.get_ref(3).and_then(|v| Ok(v.as_blob()?)).map_err(err)?,
+                    r.get_ref(4)
+                        .and_then(|v| Ok(v.as_blob_or_null()?))
+                        .map_err(err)?,
+                );
+                if stored != Some(&mac[..]) {
+                    return Err(self
+                        .tampered(format!(
+                            "the row of {} does not match its MAC",
+                            row_name(id)
+                        ))
+                        .into());
+                }
+                sum.add(&mac);
             }
             merger.old(
                 id,
@@ -388,7 +764,22 @@ impl Baseline {
                 },
             )?;
         }
+        if self.key.is_some() && within.is_none() && sum != state.vsum {
+            return Err(self
+                .tampered(format!(
+                    "the value rows ({}) do not match the recorded sum ({} rows): rows deleted, added or restored",
+                    sum.count, state.vsum.count
+                ))
+                .into());
+        }
         merger.finish_all()
+    }
+
+    fn tampered(&self, why: String) -> BaselineError {
+        BaselineError::Damaged {
+            file: self.path.clone(),
+            fault: Fault::Tampered(why),
+        }
     }
 
     /// The key changes (`KeyEvents`) between the baseline and a finished scan
@@ -398,24 +789,50 @@ impl Baseline {
         snap: &Snapshot,
         within: Option<&[Region]>,
     ) -> Result<Vec<Change>, BaselineError> {
+        let state = current(&self.conn, self.key.as_ref(), &self.path)?;
         let mut kstmt = self
             .conn
-            .prepare_cached("SELECT id, last_written FROM key ORDER BY id")
+            .prepare_cached("SELECT id, last_written, mac FROM key ORDER BY id")
             .map_err(|e| self.err(e))?;
         let krows = kstmt.query([]).map_err(|e| self.err(e))?;
+        let mut sum = Sum::default();
         let old_keys = krows
             .mapped(|r| {
-                Ok(KeyEntry {
-                    id: r.get(0)?,
-                    last_written: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
-                })
+                Ok((
+                    KeyEntry {
+                        id: r.get(0)?,
+                        last_written: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
+                    },
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                ))
             })
             .map(|r| r.map_err(|e| self.err(e)))
             .filter(|k| match (k, within) {
-                (Ok(k), Some(regions)) => regions.iter().any(|r| r.contains_key(&k.id)),
+                (Ok((k, _)), Some(regions)) => regions.iter().any(|r| r.contains_key(&k.id)),
                 _ => true,
+            })
+            .map(|r| {
+                let (k, stored) = r?;
+                if let Some(key) = &self.key {
+                    let mac = key.key_mac(&k.id, k.last_written.map(|t| t as i64));
+                    if stored.as_deref() != Some(&mac[..]) {
+                        return Err(self.tampered(format!(
+                            "the row of key {} does not match its MAC",
+                            row_name(&k.id)
+                        )));
+                    }
+                    sum.add(&mac);
+                }
+                Ok(k)
             });
-        merge_keys(old_keys, &snap.keys, |p| snap.is_unavailable(p))
+        let changes = merge_keys(old_keys, &snap.keys, |p| snap.is_unavailable(p))?;
+        if self.key.is_some() && within.is_none() && sum != state.ksum {
+            return Err(self.tampered(format!(
+                "the key rows ({}) do not match the recorded sum ({} rows): rows deleted, added or restored",
+                sum.count, state.ksum.count
+            )));
+        }
+        Ok(changes)
     }
 
     /// Starts replacing the whole baseline (first run, scope change): the
@@ -456,6 +873,10 @@ impl Baseline {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
+        let mut st = State {
+            commits: current(&tx, self.key.as_ref(), &path)?.commits + 1,
+            ..State::default()
+        };
         tx.execute(
             "DELETE FROM meta WHERE key IN ('scope', 'values', 'data', 'keys')",
             [],
@@ -465,7 +886,7 @@ impl Baseline {
         tx.execute("DELETE FROM key", []).map_err(err)?;
         let mut count = 0;
         {
-            let mut rows = Rows::new(&tx).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, true).map_err(err)?;
             for item in items {
                 if let Item::Entry(e) = item {
                     rows.put_value(&e).map_err(err)?;
@@ -473,7 +894,9 @@ impl Baseline {
                 }
             }
         }
+        reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
         tx.commit().map_err(err)?;
+        self.committed(st);
         Ok(count)
     }
 
@@ -490,8 +913,10 @@ impl Baseline {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
+        let mut st = current(&tx, self.key.as_ref(), &path)?;
+        st.commits += 1;
         {
-            let mut rows = Rows::new(&tx).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, false).map_err(err)?;
             for k in &snap.keys {
                 rows.put_key(k).map_err(err)?;
             }
@@ -508,7 +933,10 @@ impl Baseline {
             )
             .map_err(err)?;
         }
-        tx.commit().map_err(err)
+        reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.committed(st);
+        Ok(())
     }
 
     /// How many values the baseline holds (kept in `meta`; 0 when unknown).
@@ -531,14 +959,16 @@ impl Baseline {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
+        let mut st = current(&tx, self.key.as_ref(), &path)?;
+        st.commits += 1;
         {
-            let mut rows = Rows::new(&tx).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, false).map_err(err)?;
             for c in changes {
                 match c {
                     Change::New(e) | Change::Changed { new: e, .. } => rows.put_value(e),
-                    Change::Delete(e) => rows.del_value.execute(params![e.id]).map(drop),
+                    Change::Delete(e) => rows.del_value(&e.id),
                     Change::NewKey(k) => rows.put_key(k),
-                    Change::DeleteKey(k) => rows.del_key.execute(params![k.id]).map(drop),
+                    Change::DeleteKey(k) => rows.del_key(&k.id),
                 }
                 .map_err(err)?;
             }
@@ -560,7 +990,37 @@ impl Baseline {
             .map_err(err)?;
             crate::baseline::outbox::queue(&tx, events).map_err(err)?;
         }
+        reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.committed(st);
+        Ok(())
+    }
+
+    /// Queues events alone (a notice), not a sealed commit.
+    pub fn queue(
+        &mut self,
+        events: &[crate::baseline::outbox::Queued],
+    ) -> Result<(), BaselineError> {
+        let path = self.path.clone();
+        let err = BaselineError::sqlite(&path);
+        let tx = self.conn.transaction().map_err(err)?;
+        crate::baseline::outbox::queue(&tx, events).map_err(err)?;
         tx.commit().map_err(err)
+    }
+}
+
+/// A row's identity as a path, for messages.
+fn row_name(id: &[u8]) -> String {
+    match crate::path::ident::parse(id) {
+        Some(p) => {
+            let mut s = crate::path::ident::display_key(&p.keys);
+            if let Some(n) = p.value {
+                s.push('\\');
+                s.push_str(&crate::path::ident::display_value_name(&n));
+            }
+            s
+        }
+        None => seal::hex(id),
     }
 }
 
@@ -597,7 +1057,7 @@ mod tests {
     #[test]
     fn merge_finds_every_kind_of_change() {
         let dir = tempfile::tempdir().unwrap();
-        let mut b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
+        let mut b = Baseline::open(&dir.path().join("b.sqlite"), &Guard::none()).unwrap();
         assert_eq!(
             b.rebuild_reason("s").unwrap(),
             Some("no baseline yet".to_string())
@@ -649,7 +1109,7 @@ mod tests {
     #[test]
     fn unreadable_keys_in_the_stream_keep_their_values() {
         let dir = tempfile::tempdir().unwrap();
-        let mut b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
+        let mut b = Baseline::open(&dir.path().join("b.sqlite"), &Guard::none()).unwrap();
         let n = b
             .rebuild_values(&mut items(vec![
                 e("K\\a", 1),
@@ -676,7 +1136,7 @@ mod tests {
     #[test]
     fn out_of_order_items_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Baseline::open(&dir.path().join("b.sqlite")).unwrap();
+        let b = Baseline::open(&dir.path().join("b.sqlite"), &Guard::none()).unwrap();
         let r = b.compare_values(
             Vec::new(),
             &mut items(vec![e("B", 1), e("A", 1)]),

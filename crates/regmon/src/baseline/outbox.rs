@@ -65,6 +65,45 @@ pub fn queue(tx: &Transaction<'_>, events: &[Queued]) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The events a moved-aside (damaged) baseline still held, as far as they
+/// can be read: the rows before the first that cannot.
+pub fn salvage(file: &Path) -> Vec<Queued> {
+    let mut out = Vec::new();
+    let Ok(conn) = Connection::open(file) else {
+        return out;
+    };
+    let Ok(mut q) = conn.prepare("SELECT output, target, line, record FROM outbox ORDER BY id")
+    else {
+        return out;
+    };
+    let Ok(mut rows) = q.query([]) else {
+        return out;
+    };
+    while let Ok(Some(r)) = rows.next() {
+        let row = (|| -> rusqlite::Result<Queued> {
+            Ok(Queued {
+                output: r.get(0)?,
+                target: r.get(1)?,
+                line: r.get(2)?,
+                record: r.get(3)?,
+            })
+        })();
+        match row {
+            Ok(q) => out.push(q),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// How many events a moved-aside baseline held, if that can be read.
+pub fn count(file: &Path) -> Option<usize> {
+    let conn = Connection::open(file).ok()?;
+    conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))
+        .ok()
+        .map(|n| n.max(0) as usize)
+}
+
 /// The outbox of one baseline database.
 pub struct Outbox<'a> {
     pub(crate) conn: &'a mut Connection,

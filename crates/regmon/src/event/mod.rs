@@ -41,12 +41,27 @@ pub fn record(change: &Change, src: &Origin<'_>, now: DateTime<Utc>) -> Record {
 /// (EventType `BASELINE_REBUILD`...): what happened, in `Message`, with the
 /// same host and source fields as change events.
 pub fn notice(kind: &str, message: &str, src: &Origin<'_>, now: DateTime<Utc>) -> Record {
+    notice_with(kind, message, &[], src, now)
+}
+
+/// A notice with fields of its own after the common ones (see the
+/// README's BASELINE_RESTART: `BaselineFile`, `BaselineRestartReason`...).
+pub fn notice_with(
+    kind: &str,
+    message: &str,
+    fields: &[(&str, nxconf::Value)],
+    src: &Origin<'_>,
+    now: DateTime<Utc>,
+) -> Record {
     let mut r = Record::new();
     r.set("EventTime", now);
     r.set("Hostname", src.hostname);
     r.set("EventType", kind);
     r.set("Message", message);
     common_tail(&mut r, src, now);
+    for (name, v) in fields {
+        r.set(name, v.clone());
+    }
     finish(r, src)
 }
 

@@ -10,7 +10,7 @@ mod input;
 pub use error::RunError;
 
 use crate::baseline::outbox::{Pending, Queued};
-use crate::baseline::{Baseline, Compared, MergeError};
+use crate::baseline::{Baseline, BaselineError, Compared, Fault, Guard, MergeError};
 use crate::config::input::scope_of;
 use crate::config::Scope;
 use crate::event::{self, Origin};
@@ -44,6 +44,8 @@ pub struct Runtime {
     pub inputs: Vec<Input>,
     outputs: Vec<OutputSlot>,
     host: String,
+    /// The baseline key and side records (see [`crate::baseline::seal`]).
+    guard: Guard,
 }
 
 impl Runtime {
@@ -83,8 +85,7 @@ impl Runtime {
                         owner: format!("{}\n{}", config_file.display(), m.name),
                         scan_interval: rm.scan_interval,
                         realtime: rm.realtime,
-                        baseline_path: cache_dir
-                            .join(format!("regmon-{}.sqlite", sanitize(&m.name))),
+                        baseline_path: own_or_shared(&cache_dir, &sanitize(&m.name), &config_file),
                         baseline: None,
                         routes: Vec::new(),
                         requested: Arc::new(AtomicBool::new(false)),
@@ -135,18 +136,166 @@ impl Runtime {
             inputs,
             outputs,
             host: event::short_hostname(),
+            guard: Guard::load(),
         })
     }
 
-    /// Input `i`'s baseline, opened (and claimed) on first use.
+    /// Input `i`'s baseline, opened (and claimed) on first use. One that
+    /// cannot be trusted is moved aside and replaced (see [`Runtime::restart`]).
     fn baseline(&mut self, i: usize) -> Result<&mut Baseline, RunError> {
-        let inp = &mut self.inputs[i];
-        if inp.baseline.is_none() {
-            let mut b = Baseline::open(&inp.baseline_path)?;
-            claim(&mut b, &inp.owner)?;
-            inp.baseline = Some(b);
+        if self.inputs[i].baseline.is_none() {
+            let b = match self.open_claimed(i) {
+                Ok(b) => b,
+                Err(e) => match e.fault() {
+                    Some(fault) => self.restart(i, fault)?,
+                    None => return Err(e.into()),
+                },
+            };
+            self.inputs[i].baseline = Some(b);
         }
-        Ok(inp.baseline.as_mut().expect("opened above"))
+        Ok(self.inputs[i].baseline.as_mut().expect("opened above"))
+    }
+
+    /// Opens input `i`'s baseline and claims it; one that another
+    /// configuration (still there) owns is left alone and this input
+    /// switches to a file of its own.
+    fn open_claimed(&mut self, i: usize) -> Result<Baseline, BaselineError> {
+        let inp = &mut self.inputs[i];
+        let mut b = Baseline::open(&inp.baseline_path, &self.guard)?;
+        match claim(&mut b, &inp.owner) {
+            Err(BaselineError::Foreign(f)) => {
+                drop(b);
+                let (dir, config) = (
+                    inp.baseline_path.parent().unwrap_or(Path::new(".")),
+                    inp.owner.split_once('\n').map_or(&inp.owner[..], |o| o.0),
+                );
+                let own = dir.join(own_name(&sanitize(&inp.name), Path::new(config)));
+                tracing::warn!(
+                    input = %inp.name,
+                    "baseline {} belongs to input '{}' of {}, which still exists: left alone; \
+                     this input keeps its own baseline {} (give each configuration its own CacheDir \
+                     to avoid this)",
+                    f.file.display(),
+                    f.owner.1,
+                    f.owner.0,
+                    own.display()
+                );
+                inp.baseline_path = own;
+                let mut b = Baseline::open(&inp.baseline_path, &self.guard)?;
+                claim(&mut b, &inp.owner)?;
+                Ok(b)
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(b),
+        }
+    }
+
+    /// Replaces input `i`'s baseline that cannot be trusted (`fault`): the
+    /// file (with its -wal and -shm) is moved aside to a name saying why and
+    /// when, a new baseline is started (the next scan builds it, with no
+    /// events), and one BASELINE_RESTART event is queued for the outputs,
+    /// saying since when changes could not be compared.
+    fn restart(&mut self, i: usize, fault: Fault) -> Result<Baseline, RunError> {
+        self.inputs[i].baseline = None;
+        let name = self.inputs[i].name.clone();
+        let path = self.inputs[i].baseline_path.clone();
+        let ledger = self.guard.ledger(&path);
+        let recorded = ledger.as_ref().and_then(|l| l.read());
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let now = Utc::now();
+        // Since when: the last commit its side record saw, else when the
+        // file was last written.
+        let since = recorded
+            .and_then(|r| chrono::DateTime::from_timestamp(r.good, 0))
+            .or_else(|| modified.map(chrono::DateTime::<Utc>::from));
+        let moved = if path.exists() {
+            Some(
+                move_aside(&path, fault.word(), now).map_err(|source| RunError::Lock {
+                    path: path.clone(),
+                    what: "cannot move aside the untrusted baseline",
+                    source,
+                })?,
+            )
+        } else {
+            None
+        };
+        if let Some(l) = &ledger {
+            l.clear();
+        }
+        let mut b = Baseline::open(&path, &self.guard)?;
+        claim(&mut b, &self.inputs[i].owner)?;
+        // Undelivered events of a damaged file are taken over where they can
+        // be read; those of a file that may be forged or foreign are not.
+        let (recovered, lost) = match &moved {
+            Some(m) if matches!(fault, Fault::Damaged(_)) => {
+                let rows = crate::baseline::outbox::salvage(m);
+                let n = rows.len();
+                b.queue(&rows)?;
+                (
+                    n,
+                    crate::baseline::outbox::count(m).map(|c| c.saturating_sub(n)),
+                )
+            }
+            Some(m) => (0, crate::baseline::outbox::count(m)),
+            None => (0, None),
+        };
+        let mut message = format!(
+            "monitoring of input '{name}' restarted without a baseline: baseline {} {fault}",
+            path.display()
+        );
+        if let Some(m) = &moved {
+            message.push_str(&format!("; moved aside to {}", m.display()));
+        }
+        match since {
+            Some(t) => message.push_str(&format!(
+                "; changes since {} could not be compared and are not reported",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+            None => message.push_str("; changes since the last scan are not reported"),
+        }
+        if recovered > 0 {
+            message.push_str(&format!(
+                "; {recovered} undelivered events recovered from it"
+            ));
+        }
+        match lost {
+            Some(n) if n > 0 => {
+                message.push_str(&format!("; {n} undelivered events in it are lost"))
+            }
+            None if moved.is_some() => {
+                message.push_str("; its undelivered events, if any, could not be read and are lost")
+            }
+            _ => {}
+        }
+        tracing::error!(input = %name, "{message}");
+        let mut fields: Vec<(&str, nxconf::Value)> = vec![
+            ("BaselineRestartReason", fault.word().into()),
+            ("BaselineFile", path.display().to_string().into()),
+        ];
+        if let Some(m) = &moved {
+            fields.push(("BaselineMovedTo", m.display().to_string().into()));
+        }
+        if let Some(t) = since {
+            fields.push(("NotComparedSince", t.into()));
+        }
+        if let Some(n) = lost {
+            fields.push(("LostEvents", (n as i64).into()));
+        }
+        let events = self.render_notice_with(i, "BASELINE_RESTART", &message, &fields);
+        b.queue(&events)?;
+        Ok(b)
+    }
+
+    /// Takes input `i`'s lock and opens its baseline; if that switched the
+    /// input to a file of its own, that file's lock instead.
+    fn locked(&mut self, i: usize) -> Result<std::fs::File, RunError> {
+        let before = self.inputs[i].baseline_path.clone();
+        let lock = self.lock(i)?;
+        self.baseline(i)?;
+        if self.inputs[i].baseline_path != before {
+            return self.lock(i);
+        }
+        Ok(lock)
     }
 
     /// Takes input `i`'s baseline lock, waiting while another regmon process
@@ -201,7 +350,7 @@ impl Runtime {
     /// before confirming them; lines already in their file are not repeated.
     pub fn recover(&mut self) -> Result<(), RunError> {
         for i in 0..self.inputs.len() {
-            let _lock = self.lock(i)?;
+            let _lock = self.locked(i)?;
             self.deliver(i, true)?;
         }
         Ok(())
@@ -235,7 +384,23 @@ impl Runtime {
     /// it) as they are found, never held in memory as a whole. Otherwise the
     /// scan is collected and sorted first.
     fn scan_in(&mut self, i: usize, regions: Option<&[Region]>) -> Result<(), RunError> {
-        let _lock = self.lock(i)?;
+        let _lock = self.locked(i)?;
+        match self.scan_locked(i, regions) {
+            // Found damaged or tampered while reading it: replaced, and
+            // this scan builds the new one.
+            Err(RunError::Baseline(e)) => match e.fault() {
+                Some(fault) => {
+                    let b = self.restart(i, fault)?;
+                    self.inputs[i].baseline = Some(b);
+                    self.scan_locked(i, None)
+                }
+                None => Err(RunError::Baseline(e)),
+            },
+            r => r,
+        }
+    }
+
+    fn scan_locked(&mut self, i: usize, regions: Option<&[Region]>) -> Result<(), RunError> {
         let started = Instant::now();
         let name = self.inputs[i].name.clone();
         let scope_key = self.inputs[i].scope_key.clone();
@@ -350,7 +515,7 @@ impl Runtime {
                     input = %name,
                     "baseline not recorded: a hive could not be read; it is built at the next scan"
                 );
-                return Ok(());
+                return self.deliver(i, false);
             }
             Reconciled::Rebuilt(count) => {
                 self.baseline(i)?
@@ -362,6 +527,8 @@ impl Runtime {
                         input = %name,
                         "baseline built with {count} values ({reason}); no events for this scan"
                     );
+                    // A restart's notice waits in the outbox.
+                    return self.deliver(i, false);
                 } else {
                     // Changes made since the last scan cannot be told apart
                     // from the new scope's values: say so, to the outputs too.
@@ -370,11 +537,19 @@ impl Runtime {
                          changes since the last scan are not reported"
                     );
                     tracing::warn!(input = %name, "{message}");
-                    let events = self.render_notice(i, "BASELINE_REBUILD", &message);
-                    self.baseline(i)?.commit(&[], &[], &events)?;
+                    let file = self.inputs[i].baseline_path.display().to_string();
+                    let events = self.render_notice_with(
+                        i,
+                        "BASELINE_REBUILD",
+                        &message,
+                        &[
+                            ("BaselineRestartReason", "scope".into()),
+                            ("BaselineFile", file.into()),
+                        ],
+                    );
+                    self.baseline(i)?.queue(&events)?;
                     return self.deliver(i, false);
                 }
-                return Ok(());
             }
             Reconciled::Changes(c) => c,
         };
@@ -498,7 +673,13 @@ impl Runtime {
 
     /// A notice about the monitoring of input `i` (not a registry change),
     /// through the same Execs and routes as its change events.
-    fn render_notice(&self, i: usize, kind: &str, message: &str) -> Vec<Queued> {
+    fn render_notice_with(
+        &self,
+        i: usize,
+        kind: &str,
+        message: &str,
+        fields: &[(&str, nxconf::Value)],
+    ) -> Vec<Queued> {
         let inp = &self.inputs[i];
         let module = &self.config.modules[inp.module];
         let src = Origin {
@@ -508,7 +689,10 @@ impl Runtime {
             report_data: false,
             schema: inp.schema,
         };
-        self.render_records(i, vec![event::notice(kind, message, &src, Utc::now())])
+        self.render_records(
+            i,
+            vec![event::notice_with(kind, message, fields, &src, Utc::now())],
+        )
     }
 
     /// The file a queued event goes to under the current configuration:
@@ -759,6 +943,43 @@ impl Runtime {
         }
         out
     }
+}
+
+/// The name of input `input`'s own baseline when another configuration
+/// owns the shared one: with a short hash of this configuration's path.
+fn own_name(input: &str, config: &Path) -> String {
+    let h = blake3::hash(config.to_string_lossy().as_bytes()).to_hex();
+    format!("regmon-{input}-{}.sqlite", &h[..8])
+}
+
+/// `regmon-<input>.sqlite`, or this configuration's own file where an
+/// earlier run had to make one (so the other's file is not opened again).
+fn own_or_shared(cache_dir: &Path, input: &str, config: &Path) -> PathBuf {
+    let own = cache_dir.join(own_name(input, config));
+    if own.exists() {
+        return own;
+    }
+    cache_dir.join(format!("regmon-{input}.sqlite"))
+}
+
+/// Moves `path` and its -wal and -shm files aside to
+/// `<path>.<why>-<UTC time>` (`-2`... when taken), kept for inspection.
+fn move_aside(path: &Path, why: &str, now: chrono::DateTime<Utc>) -> std::io::Result<PathBuf> {
+    let base = format!("{}.{why}-{}", path.display(), now.format("%Y%m%dT%H%M%SZ"));
+    let mut to = PathBuf::from(&base);
+    let mut n = 2;
+    while to.exists() {
+        to = PathBuf::from(format!("{base}-{n}"));
+        n += 1;
+    }
+    std::fs::rename(path, &to)?;
+    for ext in ["-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{ext}", path.display()));
+        if from.exists() {
+            std::fs::rename(&from, format!("{}{ext}", to.display()))?;
+        }
+    }
+    Ok(to)
 }
 
 #[cfg(test)]

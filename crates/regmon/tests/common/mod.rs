@@ -54,6 +54,8 @@ impl Env {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.current_dir(self.dir.path()).args(args);
+        // The baseline key and side records: never the real home.
+        c.env("REGMON_KEY_DIR", self.dir.path().join(".regmon-keys"));
         c
     }
 
