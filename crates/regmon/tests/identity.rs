@@ -144,12 +144,8 @@ fn values_that_text_would_confuse_are_told_apart() {
 /// default value (ControlSet001\Control\Nls\Locale): every value is its own
 /// baseline row.
 #[test]
-#[ignore = "needs REGMON_HIVES and python3-hivex; scripts/test.sh runs it"]
 fn a_real_hive_with_a_literal_default_keeps_every_value() {
-    let dir = std::env::var_os("REGMON_HIVES").expect(
-        "REGMON_HIVES is not set (this test is ignored by default; scripts/test.sh runs it)",
-    );
-    let src = Path::new(&dir).join("regipy/SYSTEM");
+    let src = testdata::hives().path("regipy/SYSTEM");
     assert!(src.exists(), "{}", src.display());
     let env = Env::new();
     std::fs::copy(&src, env.path("SYSTEM")).unwrap();
@@ -423,13 +419,11 @@ fn a_baseline_of_the_previous_release_is_migrated() {
 /// third-party writer): `regmon diff` and `--once` each report that one
 /// change, named exactly, and nothing else.
 #[test]
-#[ignore = "needs REGMON_HIVES and python3-hivex; scripts/test.sh runs it"]
+#[ignore = "needs python3-hivex (a third-party writer); scripts/test.sh installs it and runs it"]
 fn a_change_of_a_real_literal_default_is_reported() {
-    let dir = std::env::var_os("REGMON_HIVES").expect(
-        "REGMON_HIVES is not set (this test is ignored by default; scripts/test.sh runs it)",
-    );
+    let src = testdata::hives().path("regipy/SYSTEM");
     let env = Env::new();
-    std::fs::copy(Path::new(&dir).join("regipy/SYSTEM"), env.path("SYSTEM")).unwrap();
+    std::fs::copy(src, env.path("SYSTEM")).unwrap();
     let text = format!(
         "<Input regmon>\n Module im_regmon\n HiveFile 'HKLM\\SYSTEM' 'SYSTEM'\n \
          RegValue 'HKLM\\SYSTEM\\ControlSet001\\Control\\Nls\\*'\n Recursive TRUE\n</Input>\n{}",
