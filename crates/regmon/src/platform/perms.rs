@@ -309,7 +309,11 @@ mod imp {
     }
 
     pub fn create_dir_all(dir: &Path) -> io::Result<()> {
-        let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+        // A relative path ends in "": the current folder, which exists.
+        let missing: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .collect();
         for d in missing.into_iter().rev() {
             let w = wide(d);
             // SAFETY: `w` is NUL-terminated; `sa` is valid during the call.
