@@ -1558,6 +1558,7 @@ fn subkeys_added_and_deleted_mid_scan_never_hide_others() {
 }
 
 /// An access control entry: type, flags, access mask, SID as text.
+#[cfg(unix)]
 type Ace = (u8, u8, u32, String);
 
 /// Wine keeps a file's security descriptor in the `user.wine.sd` extended
@@ -1566,6 +1567,7 @@ type Ace = (u8, u8, u32, String);
 /// not enforce it on access, but maps it to the Unix mode bits, which the
 /// kernel enforces. Returns the DACL's control bits and its ACEs as (type,
 /// flags, mask, SID text).
+#[cfg(unix)]
 fn wine_dacl(path: &Path) -> Option<(u32, Vec<Ace>)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
@@ -1606,6 +1608,7 @@ fn wine_dacl(path: &Path) -> Option<(u32, Vec<Ace>)> {
     Some((control, aces))
 }
 
+#[cfg(unix)]
 #[test]
 #[ignore = "needs Wine and REGMON_EXE; scripts/wine-test.sh runs it"]
 fn created_files_get_a_private_dacl_and_writable_config_warns() {

@@ -470,11 +470,10 @@ mod imp {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
-    #[cfg(unix)]
     #[test]
     fn created_private_on_unix() {
         use std::os::unix::fs::PermissionsExt;
@@ -493,7 +492,6 @@ mod tests {
         assert_eq!(mode(&f), 0o640);
     }
 
-    #[cfg(unix)]
     #[test]
     fn own_links_are_followed() {
         let t = tempfile::tempdir().unwrap();
@@ -505,7 +503,6 @@ mod tests {
         assert!(t.path().join("real/f").is_file());
     }
 
-    #[cfg(unix)]
     #[test]
     fn links_of_other_users_are_refused() {
         use std::os::unix::fs::lchown;
@@ -533,7 +530,6 @@ mod tests {
         assert!(!t.path().join("real/cache").exists());
     }
 
-    #[cfg(unix)]
     #[test]
     fn writable_by_others_names_the_reason() {
         use std::os::unix::fs::PermissionsExt;
