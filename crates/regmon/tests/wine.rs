@@ -1556,3 +1556,116 @@ fn subkeys_added_and_deleted_mid_scan_never_hide_others() {
     );
     eprintln!("key churn: {rounds} create/delete rounds during 10 scans, {n} A0 events, {relisted} keys listed again");
 }
+
+/// An access control entry: type, flags, access mask, SID as text.
+#[cfg(unix)]
+type Ace = (u8, u8, u32, String);
+
+/// Wine keeps a file's security descriptor in the `user.wine.sd` extended
+/// attribute (two bytes, then the server's `security_descriptor`: control,
+/// owner, group, SACL and DACL lengths as u32, then those parts); it does
+/// not enforce it on access, but maps it to the Unix mode bits, which the
+/// kernel enforces. Returns the DACL's control bits and its ACEs as (type,
+/// flags, mask, SID text).
+#[cfg(unix)]
+fn wine_dacl(path: &Path) -> Option<(u32, Vec<Ace>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let name = c"user.wine.sd";
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: `c` and `name` are NUL-terminated; `buf` is writable for its length.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let b = buf.get(..usize::try_from(n).ok()?)?;
+    let u32_at = |i: usize| Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?));
+    let control = u32_at(2)?;
+    let (owner, group, sacl) = (u32_at(6)?, u32_at(10)?, u32_at(14)?);
+    let dacl = 22 + (owner + group + sacl) as usize;
+    let count = u16::from_le_bytes(b.get(dacl + 4..dacl + 6)?.try_into().ok()?);
+    let mut aces = Vec::new();
+    let mut at = dacl + 8;
+    for _ in 0..count {
+        let size = u16::from_le_bytes(b.get(at + 2..at + 4)?.try_into().ok()?) as usize;
+        let sid = b.get(at + 8..at + size)?;
+        let auth = sid
+            .get(2..8)?
+            .iter()
+            .fold(0u64, |a, &x| a << 8 | u64::from(x));
+        let mut text = format!("S-{}-{auth}", sid[0]);
+        for k in 0..usize::from(sid[1]) {
+            let sub = sid.get(8 + 4 * k..12 + 4 * k)?;
+            text.push_str(&format!("-{}", u32::from_le_bytes(sub.try_into().ok()?)));
+        }
+        aces.push((b[at], b[at + 1], u32_at(at + 4)?, text));
+        at += size;
+    }
+    Some((control, aces))
+}
+
+#[cfg(unix)]
+#[test]
+#[ignore = "needs Wine and REGMON_EXE; scripts/wine-test.sh runs it"]
+fn created_files_get_a_private_dacl_and_writable_config_warns() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = wine_or_skip!();
+    let k = r"HKLM\Software\RegmonTest\Perms";
+    w.reg_delete_key(k);
+    w.reg(&["add", k, "/v", "V", "/d", "before", "/f"]);
+    let dir = workdir("perms");
+    let text = conf(&[&format!("{k}\\*")], "ScanInterval 0\n")
+        .replace("File 'out.log'", "File 'logs\\out.log'\nCreateDir TRUE");
+    let c = write_conf(dir.path(), &format!("CacheDir 'state\\cache'\n{text}"));
+    // Others may write the configuration: Wine shows a 0666 file as a DACL
+    // granting Everyone write access, which regmon names.
+    std::fs::set_permissions(dir.path().join(c), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let err = w.once(dir.path(), c);
+    assert!(
+        err.contains("the configuration file regmon.conf is not private to regmon's account: its DACL lets Everyone change it"),
+        "{err}"
+    );
+    w.reg(&["add", k, "/v", "V", "/d", "after", "/f"]);
+    w.once(dir.path(), c);
+    for rel in [
+        "state",
+        "state/cache",
+        "state/cache/regmon-regmon.sqlite.lock",
+        "logs",
+        "logs/out.log",
+    ] {
+        let p = dir.path().join(rel);
+        let is_dir = p.is_dir();
+        // Wine maps the DACL given at creation to the Unix mode, which the
+        // kernel enforces: nothing for others, and no write for the group
+        // (Wine 8 gives the group read: 0740 / 0640).
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        eprintln!("{rel}: mode {:o}", mode & 0o7777);
+        assert_eq!(mode & 0o027, 0, "{rel}: mode {mode:o}");
+        // Wine 8 does not store a descriptor given at creation (only one set
+        // later, with SetSecurityInfo); when it does, it must be ours.
+        let Some((control, aces)) = wine_dacl(&p) else {
+            continue;
+        };
+        // SE_DACL_PROTECTED: nothing inherited from the parent.
+        assert_ne!(control & 0x1000, 0, "{rel}: DACL not protected");
+        let inherit = if is_dir { 3 } else { 0 }; // OBJECT_INHERIT | CONTAINER_INHERIT
+        let sids: Vec<&str> = aces.iter().map(|a| a.3.as_str()).collect();
+        assert_eq!(aces.len(), 3, "{rel}: {aces:?}");
+        assert_eq!(&sids[..2], ["S-1-5-18", "S-1-5-32-544"], "{rel}");
+        assert!(sids[2].starts_with("S-1-5-21-"), "{rel}: {aces:?}");
+        for (ty, flags, mask, sid) in &aces {
+            assert_eq!(
+                (*ty, *flags, *mask),
+                (0, inherit, 0x1f_01ff),
+                "{rel}: {sid}"
+            );
+        }
+    }
+    assert_eq!(events(&dir.path().join("logs/out.log"), 0).len(), 1);
+    w.reg_delete_key(k);
+}

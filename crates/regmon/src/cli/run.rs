@@ -1,6 +1,7 @@
 //! `regmon -c FILE [--once | --verify]`: load the configuration, then monitor.
 
 use nxconf::LogLevel;
+use regmon::platform::perms::{create_dir_private, open_private};
 use regmon::runtime::Runtime;
 use std::path::Path;
 use std::process::ExitCode;
@@ -123,13 +124,9 @@ fn init_logging(config: &nxconf::Config, verify: bool) -> Result<(), String> {
             let base = Path::new(&config.path).parent().unwrap_or(Path::new("."));
             let p = base.join(f);
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("LogFile {}: {e}", p.display()))?;
+                create_dir_private(dir).map_err(|e| format!("LogFile {}: {e}", p.display()))?;
             }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
+            let file = open_private(&p, std::fs::OpenOptions::new().append(true))
                 .map_err(|e| format!("LogFile {}: {e}", p.display()))?;
             let _ = builder
                 .with_ansi(false)

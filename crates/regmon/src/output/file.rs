@@ -18,6 +18,7 @@
 //! needs.
 
 use super::{Output, OutputError, Prepared};
+use crate::platform::perms;
 use nxconf::{ExecContext, Module, Record, Value};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -118,19 +119,16 @@ impl FileOutput {
             let p = Path::new(path);
             if self.create_dir {
                 if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(OutputError::io(
+                    perms::create_dir_private(dir).map_err(OutputError::io(
                         &self.name,
                         format!("cannot create {}", dir.display()),
                     ))?;
                 }
             }
             // Append mode always: writes land at the end even after someone
-            // truncated the file in place (no sparse gap).
-            let file = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .append(true)
-                .open(p)
+            // truncated the file in place (no sparse gap). A new file is
+            // private; a link another user placed is not followed.
+            let file = perms::open_private(p, OpenOptions::new().read(true).append(true))
                 .map_err(OutputError::io(&self.name, format!("cannot open {path}")))?;
             let id = file
                 .metadata()

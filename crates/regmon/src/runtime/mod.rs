@@ -305,22 +305,31 @@ impl Runtime {
         let inp = &self.inputs[i];
         let path = inp.baseline_path.with_extension("sqlite.lock");
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| RunError::Lock {
+            crate::platform::perms::create_dir_private(dir).map_err(|source| RunError::Lock {
                 path: dir.to_path_buf(),
                 what: "cannot create cache folder",
                 source,
             })?;
         }
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| RunError::Lock {
-                path: path.clone(),
-                what: "cannot open lock",
+        // SQLite follows links to the baseline and its journals: none may be another user's.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = inp.baseline_path.clone().into_os_string();
+            p.push(suffix);
+            crate::platform::perms::check_path(Path::new(&p)).map_err(|source| RunError::Lock {
+                path: p.into(),
+                what: "refusing baseline",
                 source,
             })?;
+        }
+        let f = crate::platform::perms::open_private(
+            &path,
+            std::fs::OpenOptions::new().truncate(false).write(true),
+        )
+        .map_err(|source| RunError::Lock {
+            path: path.clone(),
+            what: "cannot open lock",
+            source,
+        })?;
         match f.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -846,6 +855,19 @@ impl Runtime {
 
     /// What is worth knowing before the first scan.
     fn start_warnings(&self) {
+        use crate::platform::perms::warn_if_writable_by_others as warn;
+        warn(
+            Path::new(&self.config.path),
+            "the configuration file",
+            "whoever can change it can change what regmon watches or switch it off",
+        );
+        if let Some(dir) = self.inputs.first().and_then(|i| i.baseline_path.parent()) {
+            warn(
+                dir,
+                "CacheDir",
+                "whoever can change it can alter or replace the baselines and so hide a change",
+            );
+        }
         #[cfg(windows)]
         for inp in &self.inputs {
             if inp.scope.source == Source::Live {
