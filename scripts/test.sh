@@ -143,8 +143,15 @@ cargo test --workspace --release
 # run by scripts/wine-test.sh below.
 log "cargo test (ignored: reference readers, full corpus)"
 # One workspace-wide command, so that nothing is built again.
+# As root, also the full-disk tests (they mount a small tmpfs and fill it).
+ROOT_TESTS=()
+if [ "$(id -u)" -eq 0 ]; then
+    ROOT_TESTS=(--test diskfull)
+else
+    log "not root: the full-disk tests (crates/regmon/tests/diskfull.rs) are not run"
+fi
 cargo test --workspace --release --lib --test conformance --test e2e --test identity \
-    -- --ignored "${SKIP_ARGS[@]}"
+    "${ROOT_TESTS[@]}" -- --ignored "${SKIP_ARGS[@]}"
 
 # Fuzzing: every target for about a minute, seeded from the repository
 # (fuzz/seed.sh). cargo-fuzz needs nightly features: RUSTC_BOOTSTRAP=1 lets

@@ -20,6 +20,9 @@ pub enum BaselineError {
     Sqlite {
         file: PathBuf,
         source: rusqlite::Error,
+        /// After an I/O error: the free space of the disk holding the file
+        /// (SQLite says only "disk I/O error" when a write finds it full).
+        free: Option<u64>,
     },
     /// Another configuration's input owns it (and that configuration still
     /// exists): sharing would rebuild it back and forth.
@@ -117,9 +120,19 @@ impl BaselineError {
 
     /// A converter of SQLite errors on `file`, for `map_err`.
     pub fn sqlite(file: &std::path::Path) -> impl Fn(rusqlite::Error) -> BaselineError + Copy + '_ {
-        move |source| BaselineError::Sqlite {
-            file: file.to_path_buf(),
-            source,
+        move |source| {
+            let io = matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+            );
+            let free = io
+                .then(|| file.parent().and_then(|d| fs4::available_space(d).ok()))
+                .flatten();
+            BaselineError::Sqlite {
+                file: file.to_path_buf(),
+                source,
+                free,
+            }
         }
     }
 }
@@ -133,8 +146,15 @@ impl fmt::Display for BaselineError {
             BaselineError::Open { file, source } => {
                 write!(f, "cannot open baseline {}: {source}", file.display())
             }
-            BaselineError::Sqlite { file, source } => {
-                write!(f, "baseline {}: {source}", file.display())
+            BaselineError::Sqlite { file, source, free } => {
+                write!(f, "baseline {}: {source}", file.display())?;
+                match free {
+                    // Less than SQLite needs for a page and its journal.
+                    Some(n) if *n < 1 << 16 => {
+                        write!(f, " (no space left on the disk holding it: {n} bytes free)")
+                    }
+                    _ => Ok(()),
+                }
             }
             BaselineError::Foreign(x) => write!(
                 f,

@@ -7,6 +7,7 @@
 //! copy) without regmon noticing. What not: whoever can read the key (root,
 //! Administrators, the account regmon runs as) can forge anything.
 
+use crate::platform::perms;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -118,26 +119,13 @@ pub fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// A new file (O_EXCL) private to regmon's account: 0600 on Unix, the
+/// private DACL on Windows (see [`crate::platform::perms`]).
 fn private_new(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        o.mode(0o600);
-    }
-    o.open(path)
-}
-
-fn create_dir_private(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        b.mode(0o700);
-    }
-    b.create(dir)
+    perms::open_private(
+        path,
+        std::fs::OpenOptions::new().write(true).create_new(true),
+    )
 }
 
 /// Reads `dir/baseline.key`, or makes it: 32 random bytes, written to a
@@ -157,7 +145,7 @@ fn load_key(dir: &Path) -> Result<Key, String> {
     if let Some(k) = read(&path)? {
         return Ok(k);
     }
-    create_dir_private(dir)
+    perms::create_dir_private(dir)
         .map_err(|e| format!("cannot create key folder {}: {e}", dir.display()))?;
     let mut k = [0u8; 32];
     getrandom::fill(&mut k).map_err(|e| format!("no random bytes for the baseline key: {e}"))?;
@@ -347,7 +335,7 @@ impl Ledger {
     pub fn write(&self, e: Entry) {
         let r = (|| -> std::io::Result<()> {
             if let Some(d) = self.path.parent() {
-                create_dir_private(d)?;
+                perms::create_dir_private(d)?;
             }
             let tmp = self.path.with_extension("tmp");
             let _ = std::fs::remove_file(&tmp);
