@@ -331,6 +331,7 @@ mod imp {
     /// Creates the file first with the private DACL (CREATE_NEW: an
     /// existing file is left alone), then opens it as asked.
     pub fn open(path: &Path, opts: &mut OpenOptions, _trusted_link: bool) -> io::Result<File> {
+        let mut created = false;
         if std::fs::symlink_metadata(path).is_err() {
             let w = wide(path);
             let h = with_private(false, |sa| {
@@ -352,7 +353,13 @@ mod imp {
             if h != INVALID_HANDLE_VALUE {
                 // SAFETY: `h` was just created and is closed once.
                 unsafe { CloseHandle(h) };
+                created = true;
             }
+        }
+        if created {
+            // Made just now, by us: a `create_new` asked of the caller's
+            // options is satisfied (the open would fail on our own file).
+            opts.create_new(false);
         }
         opts.open(path)
     }
@@ -467,6 +474,29 @@ mod imp {
         // SAFETY: `sd` was allocated by GetNamedSecurityInfoW and is freed once.
         unsafe { LocalFree(sd) };
         found
+    }
+}
+
+/// On every platform (the Windows build runs it under Wine).
+#[cfg(test)]
+mod portable_tests {
+    use super::*;
+
+    #[test]
+    fn create_new_makes_a_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let mut o = OpenOptions::new();
+        o.write(true).create_new(true);
+        let mut f = open_private(&p, &mut o.clone()).unwrap();
+        std::io::Write::write_all(&mut f, b"x").unwrap();
+        drop(f);
+        let again = open_private(&p, &mut o);
+        assert_eq!(
+            again.map(drop).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"x");
     }
 }
 
