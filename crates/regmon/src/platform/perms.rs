@@ -183,7 +183,7 @@ mod imp {
     use std::os::windows::ffi::OsStrExt;
     use std::path::Path;
     use windows_sys::Win32::Foundation::{
-        CloseHandle, LocalFree, ERROR_ALREADY_EXISTS, GENERIC_ALL, GENERIC_WRITE, HANDLE,
+        CloseHandle, LocalFree, ERROR_ALREADY_EXISTS, GENERIC_ALL, GENERIC_WRITE,
         INVALID_HANDLE_VALUE,
     };
     use windows_sys::Win32::Security::Authorization::{
@@ -191,17 +191,15 @@ mod imp {
         GetNamedSecurityInfoW, GetSecurityInfo, SDDL_REVISION_1, SE_FILE_OBJECT,
     };
     use windows_sys::Win32::Security::{
-        GetAce, GetTokenInformation, IsWellKnownSid, TokenUser, WinAuthenticatedUserSid,
-        WinBuiltinUsersSid, WinWorldSid, ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION,
-        INHERIT_ONLY_ACE, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
-        SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
+        GetAce, IsWellKnownSid, WinAuthenticatedUserSid, WinBuiltinUsersSid, WinWorldSid,
+        ACCESS_ALLOWED_ACE, ACL, DACL_SECURITY_INFORMATION, INHERIT_ONLY_ACE,
+        OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES,
     };
     use windows_sys::Win32::Storage::FileSystem::{
         CreateDirectoryW, CreateFileW, CREATE_NEW, FILE_ATTRIBUTE_NORMAL,
         FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OPEN_REPARSE_POINT, FILE_SHARE_DELETE,
         FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING, READ_CONTROL,
     };
-    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
     /// SIDs trusted besides regmon's account: SYSTEM, BUILTIN\Administrators,
     /// NT SERVICE\TrustedInstaller (which owns the system's own links).
@@ -245,33 +243,8 @@ mod imp {
 
     /// The SID of the account regmon runs as, as text.
     fn user_sid() -> io::Result<String> {
-        let mut token: HANDLE = std::ptr::null_mut();
-        // SAFETY: GetCurrentProcess returns a pseudo handle; `token` is a
-        // valid out pointer.
-        if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut buf = vec![0u64; 64];
-        let mut len = 0u32;
-        // SAFETY: `buf` is writable for the byte length passed; `len` is a
-        // valid out pointer; the token handle was just opened.
-        let ok = unsafe {
-            GetTokenInformation(
-                token,
-                TokenUser,
-                buf.as_mut_ptr().cast(),
-                (buf.len() * 8) as u32,
-                &mut len,
-            )
-        } != 0;
-        let err = io::Error::last_os_error();
-        // SAFETY: on success the buffer starts with a TOKEN_USER whose SID
-        // points into the same buffer, still alive here.
-        let sid = ok.then(|| unsafe { (*buf.as_ptr().cast::<TOKEN_USER>()).User.Sid });
-        let text = sid.and_then(sid_string);
-        // SAFETY: `token` was opened above and is closed once.
-        unsafe { CloseHandle(token) };
-        text.ok_or(err)
+        crate::platform::account::with_user_sid(sid_string)?
+            .ok_or_else(|| io::Error::other("the account's SID could not be converted to text"))
     }
 
     /// Runs `f` with SECURITY_ATTRIBUTES holding a protected DACL: full
