@@ -156,14 +156,11 @@ fn read_once(
 
 /// Appends up to `n` more bytes of `file` to `data`, reserving them first.
 fn read_into(file: &mut File, data: &mut Vec<u8>, n: u64) -> Result<()> {
-    let size = usize::try_from(n).map_err(|_| too_big(n))?;
-    data.try_reserve_exact(size).map_err(|_| too_big(n))?;
+    let size = usize::try_from(n).map_err(|_| ReadError::TooBig(n))?;
+    data.try_reserve_exact(size)
+        .map_err(|_| ReadError::TooBig(n))?;
     file.take(n).read_to_end(data).map_err(ReadError::Io)?;
     Ok(())
-}
-
-fn too_big(n: u64) -> ReadError {
-    ReadError::TooBig(n)
 }
 
 #[cfg(test)]

@@ -96,14 +96,7 @@ impl<'t> Rows<'t> {
     }
 
     fn del_value(&mut self, id: &[u8]) -> rusqlite::Result<()> {
-        let old: Option<Option<Vec<u8>>> = self
-            .take_value
-            .query_row(params![id], |r| r.get(0))
-            .optional()?;
-        if let Some(mac) = old {
-            remove(&mut self.st.vsum, mac.as_deref());
-        }
-        Ok(())
+        take(&mut self.take_value, &mut self.st.vsum, id)
     }
 
     fn put_key_raw(&mut self, id: &[u8], last_written: Option<i64>) -> rusqlite::Result<()> {
@@ -122,15 +115,18 @@ impl<'t> Rows<'t> {
     }
 
     fn del_key(&mut self, id: &[u8]) -> rusqlite::Result<()> {
-        let old: Option<Option<Vec<u8>>> = self
-            .take_key
-            .query_row(params![id], |r| r.get(0))
-            .optional()?;
-        if let Some(mac) = old {
-            remove(&mut self.st.ksum, mac.as_deref());
-        }
-        Ok(())
+        take(&mut self.take_key, &mut self.st.ksum, id)
     }
+}
+
+/// Deletes row `id` with `stmt` (a `DELETE ... RETURNING mac`) and takes
+/// its MAC out of `sum`.
+fn take(stmt: &mut rusqlite::Statement<'_>, sum: &mut Sum, id: &[u8]) -> rusqlite::Result<()> {
+    let old: Option<Option<Vec<u8>>> = stmt.query_row(params![id], |r| r.get(0)).optional()?;
+    if let Some(mac) = old {
+        remove(sum, mac.as_deref());
+    }
+    Ok(())
 }
 
 fn add(sum: &mut Sum, mac: Option<&[u8; seal::MAC_LEN]>) {
@@ -299,9 +295,12 @@ impl Baseline {
     /// [`BaselineError::fault`]).
     pub fn open(path: &Path, guard: &Guard) -> Result<Baseline, BaselineError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| BaselineError::Folder {
-                dir: dir.to_path_buf(),
-                source,
+            // Private, like everything regmon creates (see platform::perms).
+            crate::platform::perms::create_dir_private(dir).map_err(|source| {
+                BaselineError::Folder {
+                    dir: dir.to_path_buf(),
+                    source,
+                }
             })?;
         }
         let damaged = |fault| BaselineError::Damaged {
