@@ -115,14 +115,25 @@ impl Outbox<'_> {
         super::BaselineError::sqlite(self.path)(e)
     }
 
-    /// Events committed but not yet confirmed delivered, oldest first.
-    pub fn pending(&self) -> Result<Vec<Pending>, super::BaselineError> {
+    /// How many events are committed but not yet confirmed delivered.
+    pub fn len(&self) -> Result<usize, super::BaselineError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as usize)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Up to `limit` events committed but not yet confirmed delivered,
+    /// oldest first, after the one numbered `after` (0: from the first).
+    pub fn page(&self, after: i64, limit: usize) -> Result<Vec<Pending>, super::BaselineError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, output, target, line, record, start FROM outbox ORDER BY id")
+            .prepare_cached(
+                "SELECT id, output, target, line, record, start FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params![after, limit as i64], |r| {
                 Ok(Pending {
                     id: r.get(0)?,
                     output: r.get(1)?,

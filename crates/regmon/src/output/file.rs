@@ -17,7 +17,7 @@
 //! per-event `File` expression cannot exhaust the descriptors the scanner
 //! needs.
 
-use super::{Output, OutputError, Prepared};
+use super::{FileSink, Output, OutputError, Prepared, Sink};
 use crate::platform::perms;
 use nxconf::{ExecContext, Module, Record, Value};
 use std::collections::HashMap;
@@ -317,6 +317,48 @@ impl Output for FileOutput {
         self.file.as_ref().and_then(|f| f.as_constant())
     }
 
+    fn sink(&mut self) -> Sink<'_> {
+        Sink::File(self)
+    }
+
+    fn procedure(&mut self, name: &str, args: &[Value]) -> Option<Result<(), String>> {
+        match name {
+            "reopen" => {
+                self.reopen();
+                Some(Ok(()))
+            }
+            "rotate_to" => {
+                let to = match args.first() {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => {
+                        return Some(Err(format!(
+                            "rotate_to() expects a file name (a string), not {}",
+                            v.type_name()
+                        )))
+                    }
+                    None => return Some(Err("rotate_to() needs a file name".into())),
+                };
+                let default = self.constant_target().map(String::from);
+                Some(self.rotate_to(default.as_deref(), &to))
+            }
+            _ => None,
+        }
+    }
+
+    fn forget(&mut self, path: &str) {
+        FileOutput::forget(self, path);
+    }
+
+    fn close_idle(&mut self) {
+        FileOutput::close_idle(self, IDLE);
+    }
+
+    fn flush(&mut self) {
+        FileOutput::flush(self);
+    }
+}
+
+impl FileSink for FileOutput {
     fn frame(&self, lines: &[&[u8]]) -> Vec<u8> {
         let mut batch = Vec::with_capacity(lines.iter().map(|l| l.len() + 2).sum());
         for l in lines {
@@ -363,42 +405,6 @@ impl Output for FileOutput {
         } else {
             self.append(target, bytes)
         }
-    }
-
-    fn procedure(&mut self, name: &str, args: &[Value]) -> Option<Result<(), String>> {
-        match name {
-            "reopen" => {
-                self.reopen();
-                Some(Ok(()))
-            }
-            "rotate_to" => {
-                let to = match args.first() {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(v) => {
-                        return Some(Err(format!(
-                            "rotate_to() expects a file name (a string), not {}",
-                            v.type_name()
-                        )))
-                    }
-                    None => return Some(Err("rotate_to() needs a file name".into())),
-                };
-                let default = self.constant_target().map(String::from);
-                Some(self.rotate_to(default.as_deref(), &to))
-            }
-            _ => None,
-        }
-    }
-
-    fn forget(&mut self, path: &str) {
-        FileOutput::forget(self, path);
-    }
-
-    fn close_idle(&mut self) {
-        FileOutput::close_idle(self, IDLE);
-    }
-
-    fn flush(&mut self) {
-        FileOutput::flush(self);
     }
 }
 

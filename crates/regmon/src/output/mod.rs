@@ -3,19 +3,26 @@
 //!
 //! Delivery is driven by the baseline's outbox (see
 //! `crate::baseline::outbox`): the runtime groups queued events by output
-//! and target, asks the output to [`Output::prepare`] a batch, records the
-//! batch's resume token (what the output needs to find, after a crash, how
-//! much of the batch it already has), then [`Output::write`]s it and
-//! forgets the events. A new output is one file here and one line in
+//! and target and hands each batch to the output's [`Sink`]: a
+//! [`FileSink`] is asked to prepare the batch, its resume token (what the
+//! output needs to find, after a crash, how much of the batch it already
+//! has) is recorded, then it is written and the events forgotten; a
+//! [`StreamSink`] sends and says how many events went, the rest waiting
+//! for the next attempt after a [`Backoff`]. A new output is one file here and one line in
 //! [`OUTPUTS`] (and its directives, one entry in nxconf's module table).
 
 pub mod file;
 
 use nxconf::{ExecContext, Module, Record, Value};
+use std::time::{Duration, Instant};
 
 /// Targets delivered per round: each round records its batches' resume
 /// tokens in one transaction, and om_file keeps that many files open.
 pub const TARGETS_PER_ROUND: usize = file::MAX_OPEN;
+
+/// The longest wait between attempts at a file output that failed (a
+/// scan tries again anyway).
+pub const FILE_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A batch ready to go: what [`Output::prepare`] decided.
 pub enum Prepared {
@@ -33,32 +40,23 @@ pub trait Output {
     fn name(&self) -> &str;
 
     /// Where an event goes, evaluated over its record (after the output's
-    /// Exec), under the current configuration.
+    /// Exec), under the current configuration. Outputs with one destination
+    /// (the network outputs) return their constant target.
     fn target(&self, rec: &Record, ctx: &mut dyn ExecContext) -> Result<String, String>;
 
     /// The target when it does not depend on the event.
     fn constant_target(&self) -> Option<&str>;
 
-    /// The bytes of a batch of event lines, in the output's framing, and
-    /// the lines actually to send (om_file's `Truncate` keeps the last).
-    fn frame(&self, lines: &[&[u8]]) -> Vec<u8>;
-
-    /// Which lines of a batch to send (all, unless the output keeps fewer).
-    fn keep<'l>(&self, lines: &'l [&'l [u8]]) -> &'l [&'l [u8]] {
-        lines
+    /// The bytes queued for one event, from its record after the output's
+    /// Exec: `$raw_event` (given as text) for most outputs; an output type
+    /// that formats the record itself (GELF) builds them here.
+    fn payload(&self, rec: &Record, raw_event: String) -> Vec<u8> {
+        let _ = rec;
+        raw_event.into_bytes()
     }
 
-    /// Gets ready to send `batch` to `target`. `resume`: the token recorded
-    /// for this batch by a delivery a crash cut short, if any.
-    fn prepare(
-        &mut self,
-        target: &str,
-        batch: &[u8],
-        resume: Option<u64>,
-    ) -> Result<Prepared, OutputError>;
-
-    /// Sends `bytes` (a batch, or the rest of one) to `target`.
-    fn write(&mut self, target: &str, bytes: &[u8], fresh: bool) -> Result<(), OutputError>;
+    /// How the output takes batches.
+    fn sink(&mut self) -> Sink<'_>;
 
     /// An Exec procedure of this module (`reopen()`...); None when it has
     /// no such procedure.
@@ -77,6 +75,100 @@ pub trait Output {
 
     /// Flushes everything (shutdown, end of `--once`).
     fn flush(&mut self) {}
+}
+
+/// The two ways an output takes a batch.
+pub enum Sink<'a> {
+    /// Writes whose start is recorded first, so a crash mid-batch resumes
+    /// without repeating a line (om_file).
+    File(&'a mut dyn FileSink),
+    /// Sends that report how many events the transport took (network).
+    Stream(&'a mut dyn StreamSink),
+}
+
+/// An output that writes batches it can find again after a crash.
+pub trait FileSink {
+    /// The bytes of a batch of event lines, in the output's framing.
+    fn frame(&self, lines: &[&[u8]]) -> Vec<u8>;
+
+    /// Which lines of a batch to send (all, unless the output keeps fewer).
+    fn keep<'l>(&self, lines: &'l [&'l [u8]]) -> &'l [&'l [u8]] {
+        lines
+    }
+
+    /// Gets ready to send `batch` to `target`. `resume`: the token recorded
+    /// for this batch by a delivery a crash cut short, if any.
+    fn prepare(
+        &mut self,
+        target: &str,
+        batch: &[u8],
+        resume: Option<u64>,
+    ) -> Result<Prepared, OutputError>;
+
+    /// Sends `bytes` (a batch, or the rest of one) to `target`.
+    fn write(&mut self, target: &str, bytes: &[u8], fresh: bool) -> Result<(), OutputError>;
+}
+
+/// An output that sends events over a connection (or datagrams) and knows
+/// how many of them went.
+pub trait StreamSink {
+    /// Sends `events` (each one event's payload, as queued) in order.
+    /// Returns within bounded time (connect, write and response timeouts):
+    /// the runtime's loop waits for it.
+    fn send(&mut self, events: &[&[u8]]) -> Sent;
+
+    /// The longest wait between attempts after failures (NXLog: 200 s for
+    /// om_tcp, om_udp and om_ssl; 20 minutes for om_http).
+    fn max_backoff(&self) -> Duration {
+        Duration::from_secs(200)
+    }
+}
+
+/// What became of events handed to [`StreamSink::send`].
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// Events, from the first, that the transport took or the receiver
+    /// confirmed: removed from the outbox.
+    pub done: usize,
+    /// Among those, events the receiver refused for good (HTTP 4xx other
+    /// than 408 and 429): (index, why). They go to the dead-letter file.
+    pub rejected: Vec<(usize, String)>,
+    /// Why the rest were not sent (refused, reset, timeout, 5xx...): they
+    /// stay queued and are retried after a backoff.
+    pub error: Option<OutputError>,
+}
+
+/// Doubling waits between delivery attempts of one output after failures:
+/// 1 s, 2 s, 4 s... up to the output's maximum; back to none on success.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    delay: Duration,
+    next: Option<Instant>,
+}
+
+impl Backoff {
+    /// May the output be tried at `now`?
+    pub fn ready(&self, now: Instant) -> bool {
+        self.next.is_none_or(|t| now >= t)
+    }
+
+    /// A failed attempt at `now`: the wait before the next one.
+    pub fn failed(&mut self, now: Instant, max: Duration) -> Duration {
+        self.delay = if self.delay.is_zero() {
+            Duration::from_secs(1)
+        } else {
+            (self.delay * 2).min(max)
+        }
+        .min(max);
+        self.next = Some(now + self.delay);
+        self.delay
+    }
+
+    /// A successful attempt.
+    pub fn succeeded(&mut self) {
+        self.delay = Duration::ZERO;
+        self.next = None;
+    }
 }
 
 /// A delivery problem: which output, what it was doing, and the system's

@@ -3,7 +3,7 @@
 
 use crate::baseline::{Baseline, BaselineError, Foreign};
 use crate::config::{Schema, Scope};
-use crate::output::Output;
+use crate::output::{Backoff, Output};
 use crate::path::region::Region;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,9 @@ pub struct Input {
     pub(crate) requested: Arc<AtomicBool>,
     /// Regions a Realtime notification named: rescan them soon.
     pub(crate) changed: Arc<Mutex<Vec<Region>>>,
+    /// Events may wait in the outbox (a delivery left some): the loop
+    /// tries again when their output's backoff is over.
+    pub(crate) undelivered: bool,
     /// Values found by the last scan (a capacity hint for the next).
     pub(crate) last_count: usize,
 }
@@ -49,6 +52,8 @@ pub(crate) struct OutputSlot {
     /// In a cell: Exec code (reopen(), rotate_to()) reaches it while the
     /// runtime reads the configuration beside it.
     pub(crate) sink: RefCell<Box<dyn Output>>,
+    /// The wait before the next delivery attempt after failures.
+    pub(crate) backoff: RefCell<Backoff>,
 }
 
 /// Makes `owner` (configuration file and input) the owner of baseline `b`,

@@ -3,29 +3,29 @@
 //! until a signal stops it.
 
 mod clock;
+mod deliver;
 mod error;
 mod exec;
 mod input;
 
 pub use error::RunError;
 
-use crate::baseline::outbox::{Pending, Queued};
+use crate::baseline::outbox::Queued;
 use crate::baseline::{Baseline, BaselineError, Compared, Fault, Guard, MergeError};
 use crate::config::input::scope_of;
 use crate::config::Scope;
 use crate::event::{self, Origin};
 use crate::model::{sort_changes, Change};
 use crate::model::{Item, Snapshot};
-use crate::output::Prepared;
 use crate::path::region::{in_any, Region};
 #[cfg(windows)]
 use crate::source::Source;
 use chrono::Utc;
+use deliver::Attempt;
 use exec::{Ctx, Intervals, Schedules};
 use input::{claim, sanitize, Input, OutputSlot};
 use nxconf::{Config, Outcome, Record};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -90,6 +90,7 @@ impl Runtime {
                         routes: Vec::new(),
                         requested: Arc::new(AtomicBool::new(false)),
                         changed: Arc::new(Mutex::new(Vec::new())),
+                        undelivered: true,
                         last_count: 0,
                     }),
                     Err(mut e) => errors.append(&mut e),
@@ -99,6 +100,7 @@ impl Runtime {
                     module: i,
                     name: m.name.clone(),
                     sink: RefCell::new(out),
+                    backoff: RefCell::default(),
                 });
             }
         }
@@ -360,7 +362,7 @@ impl Runtime {
     pub fn recover(&mut self) -> Result<(), RunError> {
         for i in 0..self.inputs.len() {
             let _lock = self.locked(i)?;
-            self.deliver(i, true)?;
+            self.deliver(i, Attempt::Recover)?;
         }
         Ok(())
     }
@@ -524,7 +526,7 @@ impl Runtime {
                     input = %name,
                     "baseline not recorded: a hive could not be read; it is built at the next scan"
                 );
-                return self.deliver(i, false);
+                return self.deliver(i, Attempt::Scan);
             }
             Reconciled::Rebuilt(count) => {
                 self.baseline(i)?
@@ -537,7 +539,7 @@ impl Runtime {
                         "baseline built with {count} values ({reason}); no events for this scan"
                     );
                     // A restart's notice waits in the outbox.
-                    return self.deliver(i, false);
+                    return self.deliver(i, Attempt::Scan);
                 } else {
                     // Changes made since the last scan cannot be told apart
                     // from the new scope's values: say so, to the outputs too.
@@ -557,7 +559,7 @@ impl Runtime {
                         ],
                     );
                     self.baseline(i)?.queue(&events)?;
-                    return self.deliver(i, false);
+                    return self.deliver(i, Attempt::Scan);
                 }
             }
             Reconciled::Changes(c) => c,
@@ -603,7 +605,7 @@ impl Runtime {
                 started.elapsed().as_secs_f64()
             ),
         }
-        self.deliver(i, false)
+        self.deliver(i, Attempt::Scan)
     }
 
     /// Events for the changes, through the input's Exec and each route's
@@ -704,124 +706,27 @@ impl Runtime {
         )
     }
 
-    /// The file a queued event goes to under the current configuration:
-    /// the File expression over the event's stored record, or, for an
-    /// event queued by an earlier release (no record), the file it was
-    /// queued for unless File is constant.
-    fn target_of(&self, slot: &OutputSlot, p: &Pending) -> Result<String, String> {
-        let out = slot.sink.try_borrow().map_err(|e| e.to_string())?;
-        if let Some(c) = out.constant_target() {
-            return Ok(c.to_string());
-        }
-        let Some(bytes) = &p.record else {
-            return Ok(p.target.clone());
-        };
-        let rec = crate::baseline::outbox::decode(bytes, &p.line)?;
-        let mut ctx = Ctx {
-            inputs: &self.inputs,
-            outputs: &self.outputs,
-            host: &self.host,
-        };
-        out.target(&rec, &mut ctx)
-    }
-
-    /// Writes input `i`'s pending events and forgets them once written.
-    ///
-    /// Events are grouped by (output, file); groups are written in chunks
-    /// of at most [`crate::output::TARGETS_PER_ROUND`] targets, so each chunk's files
-    /// stay open from the rotation check to the write, and each chunk costs
-    /// two transactions (start offsets before, confirmations after), not
-    /// two per file.
-    fn deliver(&mut self, i: usize, recovering: bool) -> Result<(), RunError> {
-        let pending = self.baseline(i)?.outbox().pending()?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        // Group by (output, file), keeping order within each.
-        let mut groups: BTreeMap<(usize, String), Vec<&Pending>> = BTreeMap::new();
-        let mut done = Vec::new();
-        let mut unknown: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut failed: BTreeMap<(usize, String), usize> = BTreeMap::new();
-        for p in &pending {
-            let Some(o) = self
-                .outputs
-                .iter()
-                .position(|o| o.name.eq_ignore_ascii_case(&p.output))
-            else {
-                *unknown.entry(&p.output).or_default() += 1;
-                done.push(p.id);
-                continue;
-            };
-            match self.target_of(&self.outputs[o], p) {
-                Ok(t) => groups.entry((o, t)).or_default().push(p),
-                Err(e) => *failed.entry((o, e)).or_default() += 1,
-            }
-        }
-        for (oname, n) in unknown {
-            tracing::warn!("dropping {n} queued events for output '{oname}', which the configuration no longer has");
-        }
-        for ((o, e), n) in failed {
-            tracing::error!(output = %self.outputs[o].name, "File expression failed: {e}; {n} events stay queued and are retried");
-        }
-        let groups: Vec<((usize, String), Vec<&Pending>)> = groups.into_iter().collect();
-        self.baseline(i)?;
-        let outputs = &self.outputs;
-        let Some(outbox_db) = self.inputs[i].baseline.as_mut() else {
-            return Ok(());
-        };
-        for chunk in groups.chunks(crate::output::TARGETS_PER_ROUND) {
-            let mut plans = Vec::with_capacity(chunk.len());
-            for ((o, target), rows) in chunk {
-                let mut sink = outputs[*o].sink.borrow_mut();
-                let lines: Vec<&[u8]> = rows.iter().map(|r| &r.line[..]).collect();
-                let batch = sink.frame(sink.keep(&lines));
-                // A delivery a crash cut short resumes where it stopped.
-                let resume = match rows[0].resume {
-                    Some(start) if recovering && rows.iter().all(|r| r.resume == Some(start)) => {
-                        Some(start)
-                    }
-                    _ => None,
-                };
-                plans.push((sink.prepare(target, &batch, resume), batch));
-            }
-            let ids: Vec<Vec<i64>> = chunk
-                .iter()
-                .map(|(_, rows)| rows.iter().map(|r| r.id).collect())
-                .collect();
-            let starts: Vec<(&[i64], u64)> = plans
-                .iter()
-                .zip(&ids)
-                .filter_map(|((p, _), ids)| match p {
-                    Ok(Prepared::Fresh(token)) => Some((&ids[..], *token)),
-                    _ => None,
-                })
-                .collect();
-            outbox_db.outbox().mark_resume(&starts)?;
-            let mut written = Vec::new();
-            for ((((o, target), rows), (plan, batch)), ids) in chunk.iter().zip(plans).zip(ids) {
-                let mut sink = outputs[*o].sink.borrow_mut();
-                let r = match plan {
-                    Ok(Prepared::Resume(n)) => sink.write(target, &batch[n..], false),
-                    Ok(Prepared::Fresh(_)) => sink.write(target, &batch, true),
-                    Err(e) => Err(e),
-                };
-                match r {
-                    Ok(()) => written.extend(ids),
-                    Err(e) => {
-                        tracing::error!("{e}; {} events stay queued and are retried", rows.len())
-                    }
-                }
-            }
-            written.append(&mut done);
-            outbox_db.outbox().delivered(&written)?;
-        }
-        outbox_db.outbox().delivered(&done)?;
-        Ok(())
-    }
-
     pub fn flush(&mut self) {
         for o in &mut self.outputs {
             o.sink.get_mut().flush();
+        }
+    }
+
+    /// Delivers what earlier attempts left queued, for outputs whose
+    /// backoff is over.
+    fn retry_deliveries(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.inputs.len() {
+            let inp = &self.inputs[i];
+            if !inp.undelivered || !self.outputs.iter().any(|o| o.backoff.borrow().ready(now)) {
+                continue;
+            }
+            let r = self
+                .locked(i)
+                .and_then(|_lock| self.deliver(i, Attempt::Retry));
+            if let Err(e) = r {
+                tracing::error!(input = %self.inputs[i].name, "delivery failed: {e}");
+            }
         }
     }
 
@@ -848,7 +753,7 @@ impl Runtime {
     pub fn undelivered(&mut self) -> Result<usize, RunError> {
         let mut n = 0;
         for i in 0..self.inputs.len() {
-            n += self.baseline(i)?.outbox().pending()?.len();
+            n += self.baseline(i)?.outbox().len()?;
         }
         Ok(n)
     }
@@ -932,6 +837,7 @@ impl Runtime {
                     tracing::error!(input = %self.inputs[i].name, "scan failed: {e}");
                 }
             }
+            self.retry_deliveries();
             self.close_idle();
             clock.sleep(Duration::from_millis(50));
         }
