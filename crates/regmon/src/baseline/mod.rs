@@ -1092,7 +1092,7 @@ mod tests {
             record: None,
         };
         b.commit(&ch, &[], &[q]).unwrap();
-        assert_eq!(b.outbox().len().unwrap(), 1);
+        assert_eq!(b.outbox().count().unwrap(), 1);
         assert_eq!(b.value_count(), 4);
         let ch = b
             .compare_values(vec![k("M")], &mut items(second), None, false)

@@ -116,7 +116,7 @@ impl Outbox<'_> {
     }
 
     /// How many events are committed but not yet confirmed delivered.
-    pub fn len(&self) -> Result<usize, super::BaselineError> {
+    pub fn count(&self) -> Result<usize, super::BaselineError> {
         self.conn
             .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))
             .map(|n| n.max(0) as usize)

@@ -753,7 +753,7 @@ impl Runtime {
     pub fn undelivered(&mut self) -> Result<usize, RunError> {
         let mut n = 0;
         for i in 0..self.inputs.len() {
-            n += self.baseline(i)?.outbox().len()?;
+            n += self.baseline(i)?.outbox().count()?;
         }
         Ok(n)
     }
