@@ -72,6 +72,9 @@ pub struct Globals {
     pub date_format: DateFormat,
     /// `NoCache TRUE`: do not keep the baseline on disk.
     pub no_cache: bool,
+    /// `OutboxMaxSize` (our extension): the bound of each input's queue of
+    /// undelivered events, in bytes.
+    pub outbox_max_size: Option<u64>,
     /// Every global directive as written.
     pub directives: Vec<Directive>,
 }

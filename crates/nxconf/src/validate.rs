@@ -41,6 +41,7 @@ const GLOBALS: &[&str] = &[
     "FlowControl",
     "LogqueueSize",
     "LogqueueDir",
+    "OutboxMaxSize",
 ];
 
 const INERT_COMMON: &[&str] = &[
@@ -369,6 +370,7 @@ fn globals(
                     g.date_format = DateFormat::parse(&constant_string(d, constants)?).map_err(|m| d_err(d, m))?;
                 }
                 "nocache" => g.no_cache = d.as_bool()?,
+                "outboxmaxsize" => g.outbox_max_size = Some(parse_size(d)?),
                 "panic" => {
                     let v = d.value.to_ascii_uppercase();
                     if !["SOFT", "HARD", "OFF"].contains(&v.as_str()) {
@@ -398,6 +400,31 @@ fn globals(
         }
     }
     g
+}
+
+/// A size in bytes: an integer with an optional K, M or G (powers of 1024).
+fn parse_size(d: &Directive) -> Result<u64, Diagnostic> {
+    let v = d.value.trim();
+    let (num, mult) = match v.char_indices().last() {
+        Some((i, c)) if c.eq_ignore_ascii_case(&'k') => (&v[..i], 1u64 << 10),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'m') => (&v[..i], 1 << 20),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'g') => (&v[..i], 1 << 30),
+        _ => (v, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n >= 4096)
+        .ok_or_else(|| {
+            d_err(
+                d,
+                format!(
+                    "invalid {} '{}': expected a size in bytes of at least 4096, optionally with K, M or G (e.g. 512M)",
+                    d.name, d.value
+                ),
+            )
+        })
 }
 
 /// The scopes a module instance's code and directive values compile in.

@@ -159,7 +159,12 @@ pub struct Baseline {
     key: Option<Key>,
     ledger: Option<Ledger>,
     state: State,
+    /// The outbox's bound in bytes (global `OutboxMaxSize`).
+    outbox_limit: u64,
 }
+
+/// The outbox's bound when the configuration sets none: 1 GiB.
+pub const OUTBOX_LIMIT: u64 = 1 << 30;
 
 /// The layout this release writes (meta 'schema'). 1 (no 'schema' row):
 /// values keyed by their path text, which two different values could share
@@ -350,6 +355,7 @@ impl Baseline {
             key: guard.key.clone(),
             ledger,
             state: State::default(),
+            outbox_limit: OUTBOX_LIMIT,
         };
         let before = b.upgrade(&guard.host)?;
         crate::baseline::outbox::migrate(&b.conn).map_err(err)?;
@@ -954,12 +960,13 @@ impl Baseline {
         changes: &[Change],
         refreshed: &[Entry],
         events: &[crate::baseline::outbox::Queued],
-    ) -> Result<(), BaselineError> {
+    ) -> Result<usize, BaselineError> {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
         let mut st = current(&tx, self.key.as_ref(), &path)?;
         st.commits += 1;
+        let dropped;
         {
             let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, false).map_err(err)?;
             for c in changes {
@@ -987,24 +994,38 @@ impl Baseline {
                 params![delta],
             )
             .map_err(err)?;
-            crate::baseline::outbox::queue(&tx, events).map_err(err)?;
+            dropped =
+                crate::baseline::outbox::queue(&tx, events, self.outbox_limit).map_err(err)?;
         }
         reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
         tx.commit().map_err(err)?;
         self.committed(st);
-        Ok(())
+        Ok(dropped)
     }
 
-    /// Queues events alone (a notice), not a sealed commit.
+    /// Queues events alone (a notice), not a sealed commit. Returns how
+    /// many did not fit in the outbox.
     pub fn queue(
         &mut self,
         events: &[crate::baseline::outbox::Queued],
-    ) -> Result<(), BaselineError> {
+    ) -> Result<usize, BaselineError> {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
         let tx = self.conn.transaction().map_err(err)?;
-        crate::baseline::outbox::queue(&tx, events).map_err(err)?;
-        tx.commit().map_err(err)
+        let dropped =
+            crate::baseline::outbox::queue(&tx, events, self.outbox_limit).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(dropped)
+    }
+
+    /// Sets the outbox's bound in bytes.
+    pub fn set_outbox_limit(&mut self, bytes: u64) {
+        self.outbox_limit = bytes;
+    }
+
+    /// The outbox's bound in bytes.
+    pub fn outbox_limit(&self) -> u64 {
+        self.outbox_limit
     }
 }
 

@@ -52,17 +52,78 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if !has {
         conn.execute_batch("ALTER TABLE outbox ADD COLUMN record BLOB")?;
     }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS outbox_overflow (
+            output TEXT PRIMARY KEY,
+            dropped INTEGER NOT NULL,
+            first INTEGER NOT NULL,
+            last INTEGER NOT NULL
+        )",
+    )?;
     Ok(())
 }
 
-/// Queues events inside the caller's transaction (the scan's commit).
-pub fn queue(tx: &Transaction<'_>, events: &[Queued]) -> rusqlite::Result<()> {
-    let mut q =
-        tx.prepare("INSERT INTO outbox (output, target, line, record) VALUES (?1, ?2, ?3, ?4)")?;
+/// What an outbox holds, in bytes: each queued event's line and record.
+/// (The bound counts these; SQLite's own overhead comes on top.)
+fn bytes(tx: &Connection) -> rusqlite::Result<u64> {
+    tx.query_row(
+        "SELECT COALESCE(SUM(length(line) + COALESCE(length(record), 0)), 0) FROM outbox",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n.max(0) as u64)
+}
+
+fn size_of(e: &Queued) -> u64 {
+    (e.line.len() + e.record.as_ref().map_or(0, Vec::len)) as u64
+}
+
+/// Queues events inside the caller's transaction (the scan's commit),
+/// while the outbox holds less than `limit` bytes: the events already
+/// queued are kept, and those that do not fit are dropped and counted per
+/// output in `outbox_overflow` (an `OUTBOX_OVERFLOW` event reports them
+/// when there is room again; see [`Outbox::overflow`]). Returns how many
+/// were dropped.
+pub fn queue(tx: &Transaction<'_>, events: &[Queued], limit: u64) -> rusqlite::Result<usize> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let mut used = bytes(tx)?;
+    let mut q = tx.prepare_cached(
+        "INSERT INTO outbox (output, target, line, record) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut dropped: Vec<(&str, i64)> = Vec::new();
     for e in events {
+        let size = size_of(e);
+        if used.saturating_add(size) > limit {
+            match dropped.iter_mut().find(|(o, _)| *o == e.output) {
+                Some((_, n)) => *n += 1,
+                None => dropped.push((&e.output, 1)),
+            }
+            continue;
+        }
+        used += size;
         q.execute(params![e.output, e.target, e.line, e.record])?;
     }
-    Ok(())
+    let now = chrono::Utc::now().timestamp();
+    let mut up = tx.prepare_cached(
+        "INSERT INTO outbox_overflow (output, dropped, first, last) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT(output) DO UPDATE SET dropped = dropped + ?2, last = ?3",
+    )?;
+    for (o, n) in &dropped {
+        up.execute(params![o, n, now])?;
+    }
+    Ok(dropped.iter().map(|(_, n)| *n as usize).sum())
+}
+
+/// Events dropped for one output because the outbox was full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overflow {
+    pub output: String,
+    pub dropped: u64,
+    /// When the first and the last of them were dropped (Unix seconds).
+    pub first: i64,
+    pub last: i64,
 }
 
 /// The events a moved-aside (damaged) baseline still held, as far as they
@@ -166,6 +227,55 @@ impl Outbox<'_> {
                 }
             }
         }
+        tx.commit().map_err(err)
+    }
+
+    /// Drops not yet reported, when the outbox has room again (holds less
+    /// than `limit` bytes); empty otherwise.
+    pub fn overflow(&self, limit: u64) -> Result<Vec<Overflow>, super::BaselineError> {
+        let err = |e| self.err(e);
+        if bytes(self.conn).map_err(err)? >= limit {
+            return Ok(Vec::new());
+        }
+        let mut q = self
+            .conn
+            .prepare("SELECT output, dropped, first, last FROM outbox_overflow ORDER BY first")
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(Overflow {
+                    output: r.get(0)?,
+                    dropped: r.get::<_, i64>(1)?.max(0) as u64,
+                    first: r.get(2)?,
+                    last: r.get(3)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    /// Queues the events that report `reported` drops and forgets those
+    /// drops, in one transaction (the notices may exceed the bound: they
+    /// are what says it was reached).
+    pub fn report_overflow(
+        &mut self,
+        reported: &[Overflow],
+        notices: &[Queued],
+    ) -> Result<(), super::BaselineError> {
+        let path = self.path;
+        let err = super::BaselineError::sqlite(path);
+        let tx = self.conn.transaction().map_err(err)?;
+        queue(&tx, notices, u64::MAX).map_err(err)?;
+        for o in reported {
+            // Drops counted since they were read are kept for the next report.
+            tx.execute(
+                "UPDATE outbox_overflow SET dropped = dropped - ?2 WHERE output = ?1",
+                params![o.output, o.dropped as i64],
+            )
+            .map_err(err)?;
+        }
+        tx.execute("DELETE FROM outbox_overflow WHERE dropped <= 0", [])
+            .map_err(err)?;
         tx.commit().map_err(err)
     }
 
@@ -360,6 +470,52 @@ mod tests {
         // A raw_event that is not a string is stored as it is.
         let odd = Record::new().with("raw_event", Value::Integer(7));
         assert_eq!(decode(&encode(&odd), b"7").unwrap(), odd);
+    }
+
+    #[test]
+    fn a_full_outbox_keeps_the_oldest_and_counts_the_dropped() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, output TEXT NOT NULL,
+             target TEXT NOT NULL, line BLOB NOT NULL, start INTEGER)",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let ev = |o: &str, n: usize| Queued {
+            output: o.into(),
+            target: String::new(),
+            line: vec![b'x'; n],
+            record: Some(vec![1; 10]),
+        };
+        let tx = conn.transaction().unwrap();
+        // 3 x 110 bytes fit in 350; the 4th and 5th do not.
+        let events = [
+            ev("a", 100),
+            ev("a", 100),
+            ev("b", 100),
+            ev("a", 100),
+            ev("b", 100),
+        ];
+        assert_eq!(queue(&tx, &events, 350).unwrap(), 2);
+        // Later events do not fit either: the first three stay.
+        assert_eq!(queue(&tx, &[ev("a", 30)], 350).unwrap(), 1);
+        tx.commit().unwrap();
+        let path = Path::new("mem");
+        let mut ob = Outbox {
+            conn: &mut conn,
+            path,
+        };
+        assert_eq!(ob.count().unwrap(), 3);
+        // No room: no report yet.
+        assert!(ob.overflow(330).unwrap().is_empty());
+        let lost = ob.overflow(1000).unwrap();
+        let counts: Vec<(&str, u64)> = lost.iter().map(|o| (&o.output[..], o.dropped)).collect();
+        assert_eq!(counts, [("a", 2), ("b", 1)]);
+        assert!(lost.iter().all(|o| o.first <= o.last));
+        // Reporting queues the notices even beyond the bound and forgets the drops.
+        ob.report_overflow(&lost, &[ev("a", 500)]).unwrap();
+        assert_eq!(ob.count().unwrap(), 4);
+        assert!(ob.overflow(u64::MAX).unwrap().is_empty());
     }
 
     #[test]

@@ -85,7 +85,52 @@ impl Runtime {
             }
         }
         self.inputs[i].undelivered = left;
+        if self.report_overflow(i)? {
+            self.inputs[i].undelivered = true;
+        }
         Ok(())
+    }
+
+    /// Queues an OUTBOX_OVERFLOW event for each output that lost events to
+    /// a full outbox, once there is room; true when one was queued.
+    fn report_overflow(&mut self, i: usize) -> Result<bool, RunError> {
+        let b = self.baseline(i)?;
+        let limit = b.outbox_limit();
+        let lost = b.outbox().overflow(limit)?;
+        if lost.is_empty() {
+            return Ok(false);
+        }
+        let when = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .map_or(nxconf::Value::Undef, nxconf::Value::DateTime)
+        };
+        let mut notices = Vec::new();
+        for o in &lost {
+            let message = format!(
+                "{} events for output '{}' were dropped between {} and {}: the outbox of input '{}' was full (OutboxMaxSize {limit} bytes)",
+                o.dropped,
+                o.output,
+                when(o.first).to_string_with(&self.config.globals.date_format, nxconf::Zone::Local).unwrap_or_default(),
+                when(o.last).to_string_with(&self.config.globals.date_format, nxconf::Zone::Local).unwrap_or_default(),
+                self.inputs[i].name,
+            );
+            tracing::warn!(input = %self.inputs[i].name, "{message}");
+            let fields = [
+                ("OutboxDropped", nxconf::Value::Integer(o.dropped as i64)),
+                ("OutboxDroppedFirst", when(o.first)),
+                ("OutboxDroppedLast", when(o.last)),
+                ("OutboxMaxSize", nxconf::Value::Integer(limit as i64)),
+            ];
+            notices.extend(
+                self.render_notice_with(i, "OUTBOX_OVERFLOW", &message, &fields)
+                    .into_iter()
+                    .filter(|q| q.output.eq_ignore_ascii_case(&o.output)),
+            );
+        }
+        self.baseline(i)?
+            .outbox()
+            .report_overflow(&lost, &notices)?;
+        Ok(true)
     }
 
     /// One page of the outbox; true when some of it stays queued.

@@ -153,9 +153,20 @@ impl Runtime {
                     None => return Err(e.into()),
                 },
             };
-            self.inputs[i].baseline = Some(b);
+            self.set_baseline(i, b);
         }
         Ok(self.inputs[i].baseline.as_mut().expect("opened above"))
+    }
+
+    /// Makes `b` input `i`'s baseline, with the configuration's outbox bound.
+    fn set_baseline(&mut self, i: usize, mut b: Baseline) {
+        let limit = self
+            .config
+            .globals
+            .outbox_max_size
+            .unwrap_or(crate::baseline::OUTBOX_LIMIT);
+        b.set_outbox_limit(limit);
+        self.inputs[i].baseline = Some(b);
     }
 
     /// Opens input `i`'s baseline and claims it; one that another
@@ -402,7 +413,7 @@ impl Runtime {
             Err(RunError::Baseline(e)) => match e.fault() {
                 Some(fault) => {
                     let b = self.restart(i, fault)?;
-                    self.inputs[i].baseline = Some(b);
+                    self.set_baseline(i, b);
                     self.scan_locked(i, None)
                 }
                 None => Err(RunError::Baseline(e)),
@@ -558,7 +569,8 @@ impl Runtime {
                             ("BaselineFile", file.into()),
                         ],
                     );
-                    self.baseline(i)?.queue(&events)?;
+                    let dropped = self.baseline(i)?.queue(&events)?;
+                    self.warn_dropped(i, dropped);
                     return self.deliver(i, Attempt::Scan);
                 }
             }
@@ -582,8 +594,11 @@ impl Runtime {
         }
         sort_changes(&mut changes);
         let events = self.render(i, &changes);
-        self.baseline(i)?
+        let dropped = self
+            .baseline(i)?
             .commit(&changes, &compared.refreshed, &events)?;
+        drop(events);
+        self.warn_dropped(i, dropped);
         if refresh {
             self.baseline(i)?.set_meta("data", Some(&data_key))?;
         }
@@ -606,6 +621,19 @@ impl Runtime {
             ),
         }
         self.deliver(i, Attempt::Scan)
+    }
+
+    /// Says that `dropped` events of input `i` did not fit in its outbox
+    /// (an OUTBOX_OVERFLOW event follows when there is room).
+    fn warn_dropped(&self, i: usize, dropped: usize) {
+        if dropped > 0 {
+            let limit = self.inputs[i].baseline.as_ref().map(Baseline::outbox_limit);
+            tracing::error!(
+                input = %self.inputs[i].name,
+                "outbox full (OutboxMaxSize {} bytes): {dropped} new events dropped; the oldest undelivered are kept, and an OUTBOX_OVERFLOW event reports the loss when there is room",
+                limit.unwrap_or_default()
+            );
+        }
     }
 
     /// Events for the changes, through the input's Exec and each route's
