@@ -39,6 +39,7 @@
 mod gen;
 mod par;
 mod scan;
+mod ship;
 
 use sha1::{Digest, Sha1};
 use std::io::{Read, Write};
@@ -118,11 +119,19 @@ fn run() -> Result<(), String> {
     let mut make_big = None;
     let mut scan = false;
     let mut replay = false;
+    let mut ship = false;
+    let mut events = 1_000_000u32;
     let mut against = None;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--scan" => scan = true,
             "--replay" => replay = true,
+            "--ship" => ship = true,
+            "--events" => {
+                events = val(&mut it, a)?
+                    .parse()
+                    .map_err(|e| format!("--events: {e}"))?
+            }
             "--against" => against = Some(PathBuf::from(val(&mut it, a)?)),
             "--one" => {
                 let tool = val(&mut it, "--one")?;
@@ -156,7 +165,8 @@ fn run() -> Result<(), String> {
                      regmon-bench --make-big OUT [--seed N] [--keys N]\n       \
                      regmon-bench --make-seeds DIR\n       \
                      regmon-bench --scan [--runs N] [--against REGMON] HIVE...\n       \
-                     regmon-bench --replay [--runs N] HIVE..."
+                     regmon-bench --replay [--runs N] HIVE...\n       \
+                     regmon-bench --ship [--events N] [--runs N]"
                 );
                 return Ok(());
             }
@@ -173,6 +183,9 @@ fn run() -> Result<(), String> {
             p.keys = k;
         }
         return make_big_hive(Path::new(&out), &p);
+    }
+    if ship {
+        return ship::bench_ship(events, runs.max(1));
     }
     if hives.is_empty() {
         return Err("no hive given (see --help)".into());
@@ -539,7 +552,7 @@ pub(crate) fn measure(cmd: &mut Command, quiet: bool) -> Result<Run, String> {
 /// Reaps one child: its exit status, CPU seconds and peak RSS in KiB (its
 /// own, from `wait4`'s rusage).
 #[cfg(unix)]
-fn reap(child: &mut std::process::Child) -> (i32, f64, u64) {
+pub(crate) fn reap(child: &mut std::process::Child) -> (i32, f64, u64) {
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: rusage is a plain C struct for which all-zero bytes are valid.
@@ -567,7 +580,7 @@ fn reap(child: &mut std::process::Child) -> (i32, f64, u64) {
 
 /// Elsewhere the benchmark still runs, without CPU time or peak RSS (0).
 #[cfg(not(unix))]
-fn reap(child: &mut std::process::Child) -> (i32, f64, u64) {
+pub(crate) fn reap(child: &mut std::process::Child) -> (i32, f64, u64) {
     let status = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
     (status, 0.0, 0)
 }
@@ -593,7 +606,7 @@ struct Tool {
     in_process: bool,
 }
 
-fn which(prog: &str) -> bool {
+pub(crate) fn which(prog: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
 }

@@ -163,6 +163,9 @@ pub struct Baseline {
     outbox_limit: u64,
 }
 
+/// Changes rendered into events at a time when committing.
+const RENDER_CHUNK: usize = 4096;
+
 /// The outbox's bound when the configuration sets none: 1 GiB.
 pub const OUTBOX_LIMIT: u64 = 1 << 30;
 
@@ -959,7 +962,7 @@ impl Baseline {
         &mut self,
         changes: &[Change],
         refreshed: &[Entry],
-        events: &[crate::baseline::outbox::Queued],
+        render: &mut dyn FnMut(&[Change]) -> Vec<crate::baseline::outbox::Queued>,
     ) -> Result<usize, BaselineError> {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
@@ -994,8 +997,15 @@ impl Baseline {
                 params![delta],
             )
             .map_err(err)?;
-            dropped =
-                crate::baseline::outbox::queue(&tx, events, self.outbox_limit).map_err(err)?;
+            // Rendered a slice at a time: a burst of changes never has all
+            // its events in memory at once.
+            let mut n = 0;
+            for slice in changes.chunks(RENDER_CHUNK) {
+                let events = render(slice);
+                n +=
+                    crate::baseline::outbox::queue(&tx, &events, self.outbox_limit).map_err(err)?;
+            }
+            dropped = n;
         }
         reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
         tx.commit().map_err(err)?;
@@ -1112,7 +1122,7 @@ mod tests {
             line: b"line".to_vec(),
             record: None,
         };
-        b.commit(&ch, &[], &[q]).unwrap();
+        b.commit(&ch, &[], &mut |_| vec![q.clone()]).unwrap();
         assert_eq!(b.outbox().count().unwrap(), 1);
         assert_eq!(b.value_count(), 4);
         let ch = b

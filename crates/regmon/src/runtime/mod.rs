@@ -593,12 +593,11 @@ impl Runtime {
             b.set_meta("keys", Some("1"))?;
         }
         sort_changes(&mut changes);
-        let events = self.render(i, &changes);
-        let dropped = self
-            .baseline(i)?
-            .commit(&changes, &compared.refreshed, &events)?;
-        drop(events);
-        self.warn_dropped(i, dropped);
+        self.baseline(i)?;
+        let mut b = self.inputs[i].baseline.take().expect("opened above");
+        let r = b.commit(&changes, &compared.refreshed, &mut |c| self.render(i, c));
+        self.inputs[i].baseline = Some(b);
+        self.warn_dropped(i, r?);
         if refresh {
             self.baseline(i)?.set_meta("data", Some(&data_key))?;
         }
@@ -683,15 +682,6 @@ impl Runtime {
                         continue;
                     }
                 }
-                // Kept for reference (and for older releases reading the
-                // outbox); delivery evaluates File again. A failure here is
-                // reported, with the event kept, when delivery meets it.
-                let target = output
-                    .sink
-                    .try_borrow()
-                    .map_err(|e| e.to_string())
-                    .and_then(|o| o.target(&r, &mut ctx))
-                    .unwrap_or_default();
                 let line = match r.get("raw_event") {
                     Some(nxconf::Value::String(s)) => s.clone(),
                     Some(v) => v
@@ -699,12 +689,32 @@ impl Runtime {
                         .unwrap_or_default(),
                     None => r.to_raw_event_kv(),
                 };
-                out.push(Queued {
-                    output: omod.name.clone(),
-                    target,
-                    record: Some(crate::baseline::outbox::encode(&r)),
-                    line: line.into_bytes(),
-                });
+                let q = match output.sink.try_borrow() {
+                    Ok(sink) => Queued {
+                        output: omod.name.clone(),
+                        // Kept for reference (and for older releases reading
+                        // the outbox); delivery evaluates the target again. A
+                        // failure here is reported, with the event kept, when
+                        // delivery meets it.
+                        target: sink.target(&r, &mut ctx).unwrap_or_default(),
+                        // Kept only where delivery evaluates the target
+                        // over it (om_file's File reading event fields).
+                        record: match sink.constant_target() {
+                            Some(_) => None,
+                            None => Some(crate::baseline::outbox::encode(&r)),
+                        },
+                        line: sink.payload(&r, line),
+                    },
+                    // Busy (an Exec procedure of this output is running):
+                    // the record is kept, delivery works the rest out.
+                    Err(_) => Queued {
+                        output: omod.name.clone(),
+                        target: String::new(),
+                        record: Some(crate::baseline::outbox::encode(&r)),
+                        line: line.into_bytes(),
+                    },
+                };
+                out.push(q);
             }
         }
         out
