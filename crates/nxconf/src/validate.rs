@@ -209,6 +209,8 @@ pub(crate) fn build(
         }
     }
 
+    modules::net::link_gelf(&mut modules);
+
     // Routes must name existing inputs and outputs.
     for r in &routes {
         for (names, kind) in [
