@@ -50,8 +50,9 @@ mod validate;
 pub mod value;
 
 pub use config::{
-    parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, ImRegmon, Module,
-    ModuleKind, ModuleSettings, OmFile, OmTcp, OmUdp, PathPattern, Route, Schedule, XmGelf, XmJson,
+    parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, HostPort,
+    ImRegmon, Module, ModuleKind, ModuleSettings, Net, OmFile, OmTcp, OmUdp, OutputType,
+    PathPattern, Route, Schedule, XmGelf, XmJson,
 };
 pub use diag::{Diagnostic, Errors, Location, LogLevel, Note};
 pub use eval::{

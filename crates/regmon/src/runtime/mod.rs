@@ -671,11 +671,16 @@ impl Runtime {
                         .unwrap_or_default(),
                     None => r.to_raw_event_kv(),
                 };
+                // What is queued: the output's payload (GELF formats the record).
+                let line = match output.sink.try_borrow() {
+                    Ok(o) => o.payload(&r, line),
+                    Err(_) => line.into_bytes(),
+                };
                 out.push(Queued {
                     output: omod.name.clone(),
                     target,
                     record: Some(crate::baseline::outbox::encode(&r)),
-                    line: line.into_bytes(),
+                    line,
                 });
             }
         }
