@@ -209,7 +209,12 @@ pub(crate) fn build(
         }
     }
 
-    modules::net::link_gelf(&mut modules);
+    modules::net::link_gelf(
+        &mut modules
+            .iter_mut()
+            .map(|m| &mut m.settings)
+            .collect::<Vec<_>>(),
+    );
 
     // Routes must name existing inputs and outputs.
     for r in &routes {

@@ -8,7 +8,7 @@
 //! order and wrapped around.
 
 use super::spec::{Build, DirectiveSpec, ValueType as V};
-use crate::config::{Module, ModuleSettings};
+use super::ModuleSettings;
 use crate::diag::LogLevel;
 use crate::directive::Directive;
 use crate::gelf::GelfOptions;
@@ -318,15 +318,15 @@ fn net_mut(s: &mut ModuleSettings) -> Option<&mut Net> {
 
 /// Gives GELF outputs the settings of the configuration's first xm_gelf
 /// instance (NXLog registers the GELF writers once, from that instance).
-pub(crate) fn link_gelf(modules: &mut [Module]) {
-    let Some(opts) = modules.iter().find_map(|m| match &m.settings {
+pub(crate) fn link_gelf(settings: &mut [&mut ModuleSettings]) {
+    let Some(opts) = settings.iter().find_map(|s| match s {
         ModuleSettings::XmGelf(x) => Some(x.options.clone()),
         _ => None,
     }) else {
         return;
     };
-    for m in modules {
-        if let Some(net) = net_mut(&mut m.settings) {
+    for s in settings {
+        if let Some(net) = net_mut(s) {
             match &mut net.output_type {
                 OutputType::GelfTcp(g) | OutputType::GelfUdp(g) => *g = opts.clone(),
                 _ => {}
