@@ -16,6 +16,7 @@
 //! | `config` | the public model: [`Config`], [`Module`], [`Route`], [`Schedule`] |
 //! | `lang` | the Exec language: lexer, AST, scope, parser with load-time name and type checks |
 //! | `eval` | runs a [`Program`] over a [`Record`] through a host [`ExecContext`] |
+//! | `gelf` | a record as GELF 1.1 JSON (xm_gelf's output types) |
 //! | `record`, `value` | the event model ([`Record`], [`Value`]), JSON, the `Key=Value` raw event, datetime formats |
 //! | `schedule` | `When` (cron and `@daily`...), `Every`, `First` |
 //! | `diag` | [`Diagnostic`]s: `file:line[:col]: message` plus the quoted line |
@@ -39,6 +40,7 @@ pub mod config;
 pub mod diag;
 mod directive;
 pub mod eval;
+pub mod gelf;
 pub mod lang;
 mod modules;
 pub mod record;
@@ -48,8 +50,9 @@ mod validate;
 pub mod value;
 
 pub use config::{
-    parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, ImRegmon, Module,
-    ModuleKind, ModuleSettings, OmFile, PathPattern, Route, Schedule, XmJson,
+    parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, HostPort,
+    ImRegmon, Module, ModuleKind, ModuleSettings, Net, OmFile, OmTcp, OmUdp, OutputType,
+    PathPattern, Route, Schedule, XmGelf, XmJson,
 };
 pub use diag::{Diagnostic, Errors, Location, LogLevel, Note};
 pub use eval::{

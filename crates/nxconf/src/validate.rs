@@ -210,6 +210,13 @@ pub(crate) fn build(
         }
     }
 
+    modules::net::link_gelf(
+        &mut modules
+            .iter_mut()
+            .map(|m| &mut m.settings)
+            .collect::<Vec<_>>(),
+    );
+
     // Routes must name existing inputs and outputs.
     for r in &routes {
         for (names, kind) in [

@@ -11,6 +11,9 @@
 //! | `om_file` | the file output: [`OmFile`](om_file::OmFile) |
 //! | `xm_json` | to_json()/parse_json() settings: [`XmJson`](xm_json::XmJson) |
 //! | `xm_fileop` | file_cycle() |
+//! | `net` | what network outputs share: [`Net`](net::Net) (Host, Port, LocalPort, OutputType) |
+//! | `om_tcp`, `om_udp` | the TCP and UDP outputs |
+//! | `xm_gelf` | GELF output types' settings |
 //!
 //! ## Adding a module type (say om_udp)
 //!
@@ -29,9 +32,13 @@
 //! it as a `ProcedureCall` naming the module type.
 
 pub mod im_regmon;
+pub mod net;
 pub mod om_file;
+pub mod om_tcp;
+pub mod om_udp;
 mod spec;
 pub mod xm_fileop;
+pub mod xm_gelf;
 pub mod xm_json;
 
 pub(crate) use spec::Build;
@@ -52,6 +59,9 @@ pub enum ModuleSettings {
     OmFile(om_file::OmFile),
     /// xm_fileop: no directives; its procedures (file_cycle()) run in Exec.
     XmFileop,
+    OmTcp(om_tcp::OmTcp),
+    OmUdp(om_udp::OmUdp),
+    XmGelf(xm_gelf::XmGelf),
 }
 
 /// Reads to_json()/parse_json() settings from a block (constant values
@@ -118,6 +128,33 @@ pub const MODULES: &[ModuleType] = &[
         exec: om_file::EXEC,
         json_options: None,
         build: |cx| om_file::build(cx).map(ModuleSettings::OmFile),
+    },
+    ModuleType {
+        name: "om_tcp",
+        kind: ModuleKind::Output,
+        directives: om_tcp::DIRECTIVES,
+        unsupported: &[],
+        exec: om_tcp::EXEC,
+        json_options: None,
+        build: |cx| om_tcp::build(cx).map(ModuleSettings::OmTcp),
+    },
+    ModuleType {
+        name: "om_udp",
+        kind: ModuleKind::Output,
+        directives: om_udp::DIRECTIVES,
+        unsupported: &[],
+        exec: om_udp::EXEC,
+        json_options: None,
+        build: |cx| om_udp::build(cx).map(ModuleSettings::OmUdp),
+    },
+    ModuleType {
+        name: "xm_gelf",
+        kind: ModuleKind::Extension,
+        directives: xm_gelf::DIRECTIVES,
+        unsupported: &[],
+        exec: xm_gelf::EXEC,
+        json_options: None,
+        build: |cx| xm_gelf::build(cx).map(ModuleSettings::XmGelf),
     },
 ];
 
@@ -212,7 +249,15 @@ mod tests {
         }
         assert_eq!(
             SUPPORTED_MODULES,
-            ["im_regmon", "xm_json", "xm_fileop", "om_file"]
+            [
+                "im_regmon",
+                "xm_json",
+                "xm_fileop",
+                "om_file",
+                "om_tcp",
+                "om_udp",
+                "xm_gelf"
+            ]
         );
     }
 
@@ -261,6 +306,7 @@ mod tests {
             let required = match t.name {
                 "im_regmon" => "RegValue 'HKLM\\Software\\*'\n",
                 "om_file" => "File 'out.log'\n",
+                "om_tcp" | "om_udp" => "Host 127.0.0.1\n",
                 _ => "",
             };
             let tag = t.kind.block_name();
