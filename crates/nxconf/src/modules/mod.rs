@@ -9,6 +9,7 @@
 //! | `spec` | the vocabulary: [`ModuleKind`], [`DirectiveSpec`], the builder's `Build` |
 //! | `im_regmon` | the registry monitor input: [`ImRegmon`](im_regmon::ImRegmon), Digest, HiveFile |
 //! | `om_file` | the file output: [`OmFile`](om_file::OmFile) |
+//! | `om_http` | the HTTP(S) output: [`OmHttp`](om_http::OmHttp) |
 //! | `xm_json` | to_json()/parse_json() settings: [`XmJson`](xm_json::XmJson) |
 //! | `xm_fileop` | file_cycle() |
 //!
@@ -30,6 +31,7 @@
 
 pub mod im_regmon;
 pub mod om_file;
+pub mod om_http;
 mod spec;
 pub mod xm_fileop;
 pub mod xm_json;
@@ -50,6 +52,7 @@ pub enum ModuleSettings {
     ImRegmon(Box<im_regmon::ImRegmon>),
     XmJson(xm_json::XmJson),
     OmFile(om_file::OmFile),
+    OmHttp(Box<om_http::OmHttp>),
     /// xm_fileop: no directives; its procedures (file_cycle()) run in Exec.
     XmFileop,
 }
@@ -118,6 +121,15 @@ pub const MODULES: &[ModuleType] = &[
         exec: om_file::EXEC,
         json_options: None,
         build: |cx| om_file::build(cx).map(ModuleSettings::OmFile),
+    },
+    ModuleType {
+        name: "om_http",
+        kind: ModuleKind::Output,
+        directives: om_http::DIRECTIVES,
+        unsupported: om_http::UNSUPPORTED,
+        exec: om_http::EXEC,
+        json_options: None,
+        build: |cx| om_http::build(cx).map(|x| ModuleSettings::OmHttp(Box::new(x))),
     },
 ];
 
@@ -212,7 +224,7 @@ mod tests {
         }
         assert_eq!(
             SUPPORTED_MODULES,
-            ["im_regmon", "xm_json", "xm_fileop", "om_file"]
+            ["im_regmon", "xm_json", "xm_fileop", "om_file", "om_http"]
         );
     }
 
@@ -261,6 +273,7 @@ mod tests {
             let required = match t.name {
                 "im_regmon" => "RegValue 'HKLM\\Software\\*'\n",
                 "om_file" => "File 'out.log'\n",
+                "om_http" => "URL http://127.0.0.1/\n",
                 _ => "",
             };
             let tag = t.kind.block_name();
