@@ -12,6 +12,7 @@
 //! [`OUTPUTS`] (and its directives, one entry in nxconf's module table).
 
 pub mod file;
+pub mod http;
 
 use nxconf::{ExecContext, Module, Record, Value};
 use std::time::{Duration, Instant};
@@ -212,7 +213,7 @@ impl std::error::Error for OutputError {
 type Build = fn(&Module) -> Option<Box<dyn Output>>;
 
 /// The output modules regmon runs: one line each.
-const OUTPUTS: &[Build] = &[file::build];
+const OUTPUTS: &[Build] = &[file::build, http::build];
 
 /// The output `m` configures, if it is an output module regmon runs.
 pub fn build(m: &Module) -> Option<Box<dyn Output>> {

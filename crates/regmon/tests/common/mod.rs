@@ -3,6 +3,8 @@
 //! (times, host name) normalised so whole lines compare byte for byte.
 #![allow(dead_code)]
 
+pub mod http;
+
 use hive::write::{to_bytes, KeyNode, WriteOptions};
 use hive::ValueType;
 use sha1::Digest as _;
