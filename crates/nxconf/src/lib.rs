@@ -57,11 +57,11 @@ pub use eval::{
 };
 pub use lang::parser::function_names;
 pub use lang::scope::{ExecApi, ExecScope};
+/// om_http's settings (BatchMode, Compression...).
+pub use modules::om_http;
 pub use modules::{
     module_procedures, DirectiveSpec, ModuleType, ValueType, MODULES, SUPPORTED_MODULES,
 };
-/// om_http's settings (BatchMode, Compression...).
-pub use modules::om_http;
 pub use record::{JsonOptions, Record};
 pub use schedule::{parse_every, parse_first, CronSpec, When};
 pub use value::{parse_datetime, DateFormat, Type, Value, Zone};
