@@ -68,7 +68,7 @@ fn every_once() -> BTreeMap<String, usize> {
         .collect()
 }
 
-fn on_path<'a>(events: &'a [serde_json::Value], path: &str) -> Vec<serde_json::Value> {
+fn on_path(events: &[serde_json::Value], path: &str) -> Vec<serde_json::Value> {
     events
         .iter()
         .filter(|e| e["path"] == path)

@@ -520,7 +520,7 @@ mod tests {
         let ModuleSettings::OmHttp(c) = &cfg.module("h").expect("module").settings else {
             panic!("not om_http")
         };
-        let e = agent(c).err().expect("error");
+        let e = agent(c).expect_err("error");
         assert!(e.contains("'/nonexistent/ca.pem' (h.conf:4)"), "{e}");
     }
 }
