@@ -60,6 +60,8 @@ pub use eval::{
 };
 pub use lang::parser::function_names;
 pub use lang::scope::{ExecApi, ExecScope};
+/// om_http's settings (BatchMode, Compression...).
+pub use modules::om_http;
 pub use modules::{
     module_procedures, DirectiveSpec, ModuleType, ValueType, MODULES, SUPPORTED_MODULES,
 };

@@ -9,6 +9,7 @@
 //! | `spec` | the vocabulary: [`ModuleKind`], [`DirectiveSpec`], the builder's `Build` |
 //! | `im_regmon` | the registry monitor input: [`ImRegmon`](im_regmon::ImRegmon), Digest, HiveFile |
 //! | `om_file` | the file output: [`OmFile`](om_file::OmFile) |
+//! | `om_http` | the HTTP(S) output: [`OmHttp`](om_http::OmHttp) |
 //! | `xm_json` | to_json()/parse_json() settings: [`XmJson`](xm_json::XmJson) |
 //! | `xm_fileop` | file_cycle() |
 //! | `net` | what network outputs share: [`Net`](net::Net) (Host, Port, LocalPort, OutputType) |
@@ -36,6 +37,7 @@ pub mod net;
 pub mod om_file;
 pub mod om_tcp;
 pub mod om_udp;
+pub mod om_http;
 mod spec;
 pub mod xm_fileop;
 pub mod xm_gelf;
@@ -57,6 +59,7 @@ pub enum ModuleSettings {
     ImRegmon(Box<im_regmon::ImRegmon>),
     XmJson(xm_json::XmJson),
     OmFile(om_file::OmFile),
+    OmHttp(Box<om_http::OmHttp>),
     /// xm_fileop: no directives; its procedures (file_cycle()) run in Exec.
     XmFileop,
     OmTcp(om_tcp::OmTcp),
@@ -155,6 +158,15 @@ pub const MODULES: &[ModuleType] = &[
         exec: xm_gelf::EXEC,
         json_options: None,
         build: |cx| xm_gelf::build(cx).map(ModuleSettings::XmGelf),
+    },
+    ModuleType {
+        name: "om_http",
+        kind: ModuleKind::Output,
+        directives: om_http::DIRECTIVES,
+        unsupported: om_http::UNSUPPORTED,
+        exec: om_http::EXEC,
+        json_options: None,
+        build: |cx| om_http::build(cx).map(|x| ModuleSettings::OmHttp(Box::new(x))),
     },
 ];
 
@@ -256,7 +268,8 @@ mod tests {
                 "om_file",
                 "om_tcp",
                 "om_udp",
-                "xm_gelf"
+                "xm_gelf",
+                "om_http"
             ]
         );
     }
@@ -307,6 +320,7 @@ mod tests {
                 "im_regmon" => "RegValue 'HKLM\\Software\\*'\n",
                 "om_file" => "File 'out.log'\n",
                 "om_tcp" | "om_udp" => "Host 127.0.0.1\n",
+                "om_http" => "URL http://127.0.0.1/\n",
                 _ => "",
             };
             let tag = t.kind.block_name();

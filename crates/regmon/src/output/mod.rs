@@ -13,6 +13,7 @@
 
 pub mod file;
 pub mod gelf;
+pub mod http;
 pub mod net;
 pub mod tcp;
 pub mod udp;
@@ -216,7 +217,7 @@ impl std::error::Error for OutputError {
 type Build = fn(&Module) -> Option<Box<dyn Output>>;
 
 /// The output modules regmon runs: one line each.
-const OUTPUTS: &[Build] = &[file::build, tcp::build, udp::build];
+const OUTPUTS: &[Build] = &[file::build, tcp::build, udp::build, http::build];
 
 /// The output `m` configures, if it is an output module regmon runs.
 pub fn build(m: &Module) -> Option<Box<dyn Output>> {

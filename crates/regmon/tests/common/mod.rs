@@ -3,6 +3,7 @@
 //! (times, host name) normalised so whole lines compare byte for byte.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod rsyslog;
 
 use hive::write::{to_bytes, KeyNode, WriteOptions};
