@@ -14,6 +14,7 @@ pub use crate::directive::{parse_bool, parse_int, Directive};
 pub use crate::modules::im_regmon::{DigestAlgorithm, HiveFile, ImRegmon, PathPattern};
 pub use crate::modules::om_file::OmFile;
 pub use crate::modules::xm_json::XmJson;
+pub use crate::modules::xm_syslog::XmSyslog;
 pub use crate::modules::{ModuleKind, ModuleSettings};
 
 /// A loaded and validated configuration.

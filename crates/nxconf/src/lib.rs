@@ -17,6 +17,7 @@
 //! | `lang` | the Exec language: lexer, AST, scope, parser with load-time name and type checks |
 //! | `eval` | runs a [`Program`] over a [`Record`] through a host [`ExecContext`] |
 //! | `record`, `value` | the event model ([`Record`], [`Value`]), JSON, the `Key=Value` raw event, datetime formats |
+//! | `syslog` | xm_syslog's to_syslog_bsd(), to_syslog_ietf(), to_syslog_snare(): NXLog's exact bytes |
 //! | `schedule` | `When` (cron and `@daily`...), `Every`, `First` |
 //! | `diag` | [`Diagnostic`]s: `file:line[:col]: message` plus the quoted line |
 //!
@@ -44,12 +45,13 @@ mod modules;
 pub mod record;
 pub mod schedule;
 mod source;
+pub mod syslog;
 mod validate;
 pub mod value;
 
 pub use config::{
     parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, ImRegmon, Module,
-    ModuleKind, ModuleSettings, OmFile, PathPattern, Route, Schedule, XmJson,
+    ModuleKind, ModuleSettings, OmFile, PathPattern, Route, Schedule, XmJson, XmSyslog,
 };
 pub use diag::{Diagnostic, Errors, Location, LogLevel, Note};
 pub use eval::{

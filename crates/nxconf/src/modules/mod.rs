@@ -11,6 +11,7 @@
 //! | `om_file` | the file output: [`OmFile`](om_file::OmFile) |
 //! | `xm_json` | to_json()/parse_json() settings: [`XmJson`](xm_json::XmJson) |
 //! | `xm_fileop` | file_cycle() |
+//! | `xm_syslog` | to_syslog_*() settings: [`XmSyslog`](xm_syslog::XmSyslog) |
 //!
 //! ## Adding a module type (say om_udp)
 //!
@@ -33,6 +34,7 @@ pub mod om_file;
 mod spec;
 pub mod xm_fileop;
 pub mod xm_json;
+pub mod xm_syslog;
 
 pub(crate) use spec::Build;
 pub use spec::{DirectiveSpec, ModuleKind, ValueType};
@@ -42,6 +44,7 @@ use crate::diag::Diagnostic;
 use crate::directive::{constant_string, Directive};
 use crate::lang::scope::{ExecApi, ExecScope};
 use crate::record::JsonOptions;
+use crate::syslog::SyslogOptions;
 use crate::value::DateFormat;
 
 /// Typed settings per module type.
@@ -52,6 +55,7 @@ pub enum ModuleSettings {
     OmFile(om_file::OmFile),
     /// xm_fileop: no directives; its procedures (file_cycle()) run in Exec.
     XmFileop,
+    XmSyslog(xm_syslog::XmSyslog),
 }
 
 /// Reads to_json()/parse_json() settings from a block (constant values
@@ -111,6 +115,15 @@ pub const MODULES: &[ModuleType] = &[
         },
     },
     ModuleType {
+        name: "xm_syslog",
+        kind: ModuleKind::Extension,
+        directives: xm_syslog::DIRECTIVES,
+        unsupported: &[],
+        exec: xm_syslog::EXEC,
+        json_options: None,
+        build: |cx| xm_syslog::build(cx).map(ModuleSettings::XmSyslog),
+    },
+    ModuleType {
         name: "om_file",
         kind: ModuleKind::Output,
         directives: om_file::DIRECTIVES,
@@ -154,6 +167,7 @@ impl ExecScope {
             with_json.then(JsonOptions::default),
             DateFormat::default(),
             vec![(instance.to_string(), module.to_string())],
+            Vec::new(),
         )
     }
 }
@@ -165,6 +179,7 @@ pub(crate) fn scope(
     json: Option<JsonOptions>,
     date_format: DateFormat,
     instances: Vec<(String, String)>,
+    syslog: Vec<(String, SyslogOptions)>,
 ) -> ExecScope {
     ExecScope {
         instance: instance.to_string(),
@@ -172,8 +187,26 @@ pub(crate) fn scope(
         json,
         date_format,
         instances,
+        syslog,
         types: MODULES.iter().map(|t| (t.name, &t.exec)).collect(),
     }
+}
+
+/// The settings of every xm_syslog instance, (instance, settings) in file
+/// order, read before any Exec is compiled: to_syslog_*() compile with
+/// them. Errors are discarded here and reported when the block is built.
+pub(crate) fn syslog_instances<'b>(
+    blocks: impl Iterator<Item = (&'b RawBlock, Option<&'static ModuleType>)>,
+) -> Vec<(String, SyslogOptions)> {
+    blocks
+        .filter(|(_, t)| t.is_some_and(|t| t.name == "xm_syslog"))
+        .map(|(b, _)| {
+            (
+                b.name.clone(),
+                xm_syslog::syslog_options(b, &mut Vec::new()),
+            )
+        })
+        .collect()
 }
 
 /// The scope constant directive values compile in (no instance, no xm_json).
@@ -212,7 +245,7 @@ mod tests {
         }
         assert_eq!(
             SUPPORTED_MODULES,
-            ["im_regmon", "xm_json", "xm_fileop", "om_file"]
+            ["im_regmon", "xm_json", "xm_fileop", "xm_syslog", "om_file"]
         );
     }
 
