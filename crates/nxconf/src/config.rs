@@ -18,6 +18,7 @@ pub use crate::modules::om_tcp::OmTcp;
 pub use crate::modules::om_udp::OmUdp;
 pub use crate::modules::xm_gelf::XmGelf;
 pub use crate::modules::xm_json::XmJson;
+pub use crate::modules::xm_syslog::XmSyslog;
 pub use crate::modules::{ModuleKind, ModuleSettings};
 
 /// A loaded and validated configuration.

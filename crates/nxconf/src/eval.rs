@@ -22,8 +22,11 @@ use crate::lang::ast::*;
 use crate::lang::parser::{parse_program, ExecSource};
 use crate::lang::scope::ExecScope;
 use crate::record::{JsonOptions, Record};
+use crate::syslog::SyslogEnv;
 use crate::value::{DateFormat, Value, Zone};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What a program decided about the event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,9 +129,14 @@ impl ExecContext for CollectingContext {
 #[derive(Clone, Debug)]
 pub struct Program {
     pub(crate) stmts: Vec<Stmt>,
-    pub(crate) instance: String,
+    // Arc<str> rather than String keeps configuration structs that embed
+    // a Program (om_file's File) within clippy's enum-variant size bound.
+    pub(crate) instance: Arc<str>,
     pub(crate) json: JsonOptions,
     pub(crate) date_format: DateFormat,
+    /// Events this program has run over (NXLog's `evt_recvd` of its
+    /// module: to_syslog_snare()'s counter); shared by clones.
+    pub(crate) received: Arc<AtomicU64>,
 }
 
 impl Program {
@@ -146,9 +154,10 @@ impl Program {
     pub(crate) fn from_parts(stmts: Vec<Stmt>, scope: &ExecScope) -> Program {
         Program {
             stmts,
-            instance: scope.instance.clone(),
+            instance: scope.instance.as_str().into(),
             json: scope.json.clone().unwrap_or_default(),
             date_format: scope.date_format.clone(),
+            received: Arc::default(),
         }
     }
 
@@ -183,6 +192,7 @@ impl Program {
     /// Run the program over `record`. Errors are logged through `ctx` and
     /// skip only the failing statement.
     pub fn run(&self, record: &mut Record, ctx: &mut dyn ExecContext) -> Outcome {
+        self.received.fetch_add(1, Ordering::Relaxed);
         let mut ev = Eval {
             prog: self,
             rec: record,
@@ -208,6 +218,7 @@ fn proc_name(p: &Proc) -> &str {
         Proc::Log(LogLevel::Warning) => "log_warning",
         Proc::Log(_) => "log_error",
         Proc::Host { name, .. } => name,
+        Proc::Syslog { format, .. } => format.procedure(),
     }
 }
 
@@ -409,6 +420,16 @@ impl Eval<'_> {
                         ))
                     }
                 }
+            }
+            Proc::Syslog { format, options } => {
+                let hostname = self.ctx.hostname();
+                let env = SyslogEnv {
+                    zone: self.ctx.zone(),
+                    hostname: &hostname,
+                    now: self.ctx.now(),
+                    event_count: self.prog.received.load(Ordering::Relaxed),
+                };
+                format.apply(self.rec, &env, options);
             }
             Proc::Delete => {
                 let f = self.field_name(&args[0])?;

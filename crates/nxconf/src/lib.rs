@@ -18,6 +18,7 @@
 //! | `eval` | runs a [`Program`] over a [`Record`] through a host [`ExecContext`] |
 //! | `gelf` | a record as GELF 1.1 JSON (xm_gelf's output types) |
 //! | `record`, `value` | the event model ([`Record`], [`Value`]), JSON, the `Key=Value` raw event, datetime formats |
+//! | `syslog` | xm_syslog's to_syslog_bsd(), to_syslog_ietf(), to_syslog_snare(): NXLog's exact bytes |
 //! | `schedule` | `When` (cron and `@daily`...), `Every`, `First` |
 //! | `diag` | [`Diagnostic`]s: `file:line[:col]: message` plus the quoted line |
 //!
@@ -46,13 +47,14 @@ mod modules;
 pub mod record;
 pub mod schedule;
 mod source;
+pub mod syslog;
 mod validate;
 pub mod value;
 
 pub use config::{
     parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, HostPort,
     ImRegmon, Module, ModuleKind, ModuleSettings, Net, OmFile, OmTcp, OmUdp, OutputType,
-    PathPattern, Route, Schedule, XmGelf, XmJson,
+    PathPattern, Route, Schedule, XmGelf, XmJson, XmSyslog,
 };
 pub use diag::{Diagnostic, Errors, Location, LogLevel, Note};
 pub use eval::{

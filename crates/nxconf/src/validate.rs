@@ -183,6 +183,8 @@ pub(crate) fn build(
         .zip(&module_of)
         .find_map(|(b, t)| Some((b, t.as_ref()?.json_options?)))
         .map(|(b, read)| read(b, &constants, &mut Vec::new()));
+    // to_syslog_*() compile with the settings of the xm_syslog instances.
+    let syslog = modules::syslog_instances(st.blocks.iter().zip(module_of.iter().copied()));
 
     let mut modules = Vec::new();
     let mut routes = Vec::new();
@@ -200,6 +202,7 @@ pub(crate) fn build(
             json.clone(),
             globals.date_format.clone(),
             instances.clone(),
+            syslog.clone(),
         );
         let cx = Context {
             scope: &scope,

@@ -99,6 +99,12 @@ pub enum Proc {
     RenameField,
     Drop,
     Log(crate::LogLevel),
+    /// xm_syslog's to_syslog_bsd()/_ietf()/_snare(), with the settings of
+    /// the xm_syslog instance it belongs to.
+    Syslog {
+        format: crate::syslog::SyslogFormat,
+        options: crate::syslog::SyslogOptions,
+    },
     /// A procedure the host implements (e.g. im_regmon's start_scan()),
     /// with the module instance it belongs to.
     Host {

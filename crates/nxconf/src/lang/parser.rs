@@ -9,6 +9,7 @@ use super::ast::*;
 use super::lexer::{tokenize, Tok, Token};
 use super::scope::ExecScope;
 use crate::diag::{Diagnostic, Location};
+use crate::syslog::SyslogFormat;
 use crate::value::{DateFormat, Type, Value};
 use crate::LogLevel;
 use regex::RegexBuilder;
@@ -819,6 +820,15 @@ impl Parser<'_> {
             if api.json && (lname == "to_json" || lname == "parse_json") {
                 return self.resolve_proc(None, name, args, off);
             }
+            if let Some(format) = SyslogFormat::from_procedure(&lname) {
+                if let Some((_, options)) = self.scope.syslog.iter().find(|(i, _)| i == iname) {
+                    self.arity(name, args, 0, 0, off)?;
+                    return Ok(Proc::Syslog {
+                        format,
+                        options: options.clone(),
+                    });
+                }
+            }
             if let Some((min, max)) = api.arity(&lname) {
                 self.arity(name, args, min, max, off)?;
                 return Ok(Proc::Host {
@@ -831,6 +841,20 @@ impl Parser<'_> {
                 off,
                 format!("module {module} (instance '{iname}') has no procedure '{name}'"),
             );
+        }
+        if let Some(format) = SyslogFormat::from_procedure(&lname) {
+            // NXLog: callable without naming the instance; the first
+            // xm_syslog instance's settings apply.
+            let Some((_, options)) = self.scope.syslog.first() else {
+                return self.err(off, format!(
+                    "{name}() needs an xm_syslog extension instance (add <Extension syslog> with Module xm_syslog)"
+                ));
+            };
+            self.arity(name, args, 0, 0, off)?;
+            return Ok(Proc::Syslog {
+                format,
+                options: options.clone(),
+            });
         }
         let p = match lname.as_str() {
             "to_json" => {
@@ -901,6 +925,9 @@ impl Parser<'_> {
                 let mut avail = String::new();
                 if self.scope.json.is_some() {
                     avail.push_str("to_json, parse_json, ");
+                }
+                if !self.scope.syslog.is_empty() {
+                    avail.push_str("to_syslog_bsd, to_syslog_ietf, to_syslog_snare, ");
                 }
                 avail.push_str(BUILTIN_PROCS);
                 for (p, _) in self.scope.own_api().procedures {

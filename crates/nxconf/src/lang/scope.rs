@@ -4,6 +4,7 @@
 //! (`modules`, which builds scopes and itself needs the parser).
 
 use crate::record::JsonOptions;
+use crate::syslog::SyslogOptions;
 use crate::value::DateFormat;
 
 /// What one module type offers Exec code; one per entry of the module table.
@@ -64,6 +65,9 @@ pub struct ExecScope {
     /// Every module instance of the configuration: (instance, module type),
     /// for `instance->procedure()` calls.
     pub instances: Vec<(String, String)>,
+    /// Every xm_syslog instance with its settings, in file order: to_syslog_*()
+    /// use the first one's, `instance->to_syslog_*()` that instance's.
+    pub syslog: Vec<(String, SyslogOptions)>,
     /// Every supported module type's name and Exec interface, in table order.
     pub(crate) types: Vec<(&'static str, &'static ExecApi)>,
 }

@@ -15,6 +15,7 @@
 //! | `net` | what network outputs share: [`Net`](net::Net) (Host, Port, LocalPort, OutputType) |
 //! | `om_tcp`, `om_udp` | the TCP and UDP outputs |
 //! | `xm_gelf` | GELF output types' settings |
+//! | `xm_syslog` | to_syslog_*() settings: [`XmSyslog`](xm_syslog::XmSyslog) |
 //!
 //! ## Adding a module type (say om_udp)
 //!
@@ -35,13 +36,14 @@
 pub mod im_regmon;
 pub mod net;
 pub mod om_file;
+pub mod om_http;
 pub mod om_tcp;
 pub mod om_udp;
-pub mod om_http;
 mod spec;
 pub mod xm_fileop;
 pub mod xm_gelf;
 pub mod xm_json;
+pub mod xm_syslog;
 
 pub(crate) use spec::Build;
 pub use spec::{DirectiveSpec, ModuleKind, ValueType};
@@ -51,6 +53,7 @@ use crate::diag::Diagnostic;
 use crate::directive::{constant_string, Directive};
 use crate::lang::scope::{ExecApi, ExecScope};
 use crate::record::JsonOptions;
+use crate::syslog::SyslogOptions;
 use crate::value::DateFormat;
 
 /// Typed settings per module type.
@@ -65,6 +68,7 @@ pub enum ModuleSettings {
     OmTcp(om_tcp::OmTcp),
     OmUdp(om_udp::OmUdp),
     XmGelf(xm_gelf::XmGelf),
+    XmSyslog(xm_syslog::XmSyslog),
 }
 
 /// Reads to_json()/parse_json() settings from a block (constant values
@@ -122,6 +126,15 @@ pub const MODULES: &[ModuleType] = &[
             xm_fileop::build(cx);
             Some(ModuleSettings::XmFileop)
         },
+    },
+    ModuleType {
+        name: "xm_syslog",
+        kind: ModuleKind::Extension,
+        directives: xm_syslog::DIRECTIVES,
+        unsupported: &[],
+        exec: xm_syslog::EXEC,
+        json_options: None,
+        build: |cx| xm_syslog::build(cx).map(ModuleSettings::XmSyslog),
     },
     ModuleType {
         name: "om_file",
@@ -203,6 +216,7 @@ impl ExecScope {
             with_json.then(JsonOptions::default),
             DateFormat::default(),
             vec![(instance.to_string(), module.to_string())],
+            Vec::new(),
         )
     }
 }
@@ -214,6 +228,7 @@ pub(crate) fn scope(
     json: Option<JsonOptions>,
     date_format: DateFormat,
     instances: Vec<(String, String)>,
+    syslog: Vec<(String, SyslogOptions)>,
 ) -> ExecScope {
     ExecScope {
         instance: instance.to_string(),
@@ -221,8 +236,26 @@ pub(crate) fn scope(
         json,
         date_format,
         instances,
+        syslog,
         types: MODULES.iter().map(|t| (t.name, &t.exec)).collect(),
     }
+}
+
+/// The settings of every xm_syslog instance, (instance, settings) in file
+/// order, read before any Exec is compiled: to_syslog_*() compile with
+/// them. Errors are discarded here and reported when the block is built.
+pub(crate) fn syslog_instances<'b>(
+    blocks: impl Iterator<Item = (&'b RawBlock, Option<&'static ModuleType>)>,
+) -> Vec<(String, SyslogOptions)> {
+    blocks
+        .filter(|(_, t)| t.is_some_and(|t| t.name == "xm_syslog"))
+        .map(|(b, _)| {
+            (
+                b.name.clone(),
+                xm_syslog::syslog_options(b, &mut Vec::new()),
+            )
+        })
+        .collect()
 }
 
 /// The scope constant directive values compile in (no instance, no xm_json).
@@ -265,6 +298,7 @@ mod tests {
                 "im_regmon",
                 "xm_json",
                 "xm_fileop",
+                "xm_syslog",
                 "om_file",
                 "om_tcp",
                 "om_udp",
