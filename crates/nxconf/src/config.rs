@@ -13,6 +13,7 @@ use std::time::Duration;
 pub use crate::directive::{parse_bool, parse_int, Directive};
 pub use crate::modules::im_regmon::{DigestAlgorithm, HiveFile, ImRegmon, PathPattern};
 pub use crate::modules::om_file::OmFile;
+pub use crate::modules::tls::{Secret, Tls, TlsPath, TlsVersion};
 pub use crate::modules::xm_json::XmJson;
 pub use crate::modules::{ModuleKind, ModuleSettings};
 

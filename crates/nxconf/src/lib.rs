@@ -49,7 +49,8 @@ pub mod value;
 
 pub use config::{
     parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, ImRegmon, Module,
-    ModuleKind, ModuleSettings, OmFile, PathPattern, Route, Schedule, XmJson,
+    ModuleKind, ModuleSettings, OmFile, PathPattern, Route, Schedule, Secret, Tls, TlsPath,
+    TlsVersion, XmJson,
 };
 pub use diag::{Diagnostic, Errors, Location, LogLevel, Note};
 pub use eval::{

@@ -31,6 +31,7 @@
 pub mod im_regmon;
 pub mod om_file;
 mod spec;
+pub mod tls;
 pub mod xm_fileop;
 pub mod xm_json;
 
