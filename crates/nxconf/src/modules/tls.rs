@@ -238,7 +238,8 @@ pub(crate) fn build(cx: &mut Build) -> Option<Tls> {
     }
     if ok {
         // Read everything once, reporting each problem at its directive.
-        let checks: [(&'static str, fn(&Tls) -> Result<(), String>); 5] = [
+        type Check = fn(&Tls) -> Result<(), String>;
+        let checks: [(&'static str, Check); 5] = [
             ("CAFile", |t| t.ca_file_certs().map(drop)),
             ("CADir", |t| t.ca_dir_certs().map(drop)),
             ("CertFile", |t| t.cert_chain().map(drop)),

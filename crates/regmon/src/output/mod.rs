@@ -12,6 +12,7 @@
 //! [`OUTPUTS`] (and its directives, one entry in nxconf's module table).
 
 pub mod file;
+pub mod tls;
 
 use nxconf::{ExecContext, Module, Record, Value};
 use std::time::{Duration, Instant};
