@@ -16,6 +16,7 @@ pub use crate::modules::net::{HostPort, Net, OutputType};
 pub use crate::modules::om_file::OmFile;
 pub use crate::modules::om_tcp::OmTcp;
 pub use crate::modules::om_udp::OmUdp;
+pub use crate::modules::tls::{Secret, Tls, TlsPath, TlsVersion};
 pub use crate::modules::xm_gelf::XmGelf;
 pub use crate::modules::xm_json::XmJson;
 pub use crate::modules::xm_syslog::XmSyslog;

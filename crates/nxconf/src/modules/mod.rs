@@ -40,6 +40,7 @@ pub mod om_http;
 pub mod om_tcp;
 pub mod om_udp;
 mod spec;
+pub mod tls;
 pub mod xm_fileop;
 pub mod xm_gelf;
 pub mod xm_json;

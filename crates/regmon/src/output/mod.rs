@@ -16,6 +16,7 @@ pub mod gelf;
 pub mod http;
 pub mod net;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use nxconf::{ExecContext, Module, Record, Value};
