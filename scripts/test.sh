@@ -27,6 +27,14 @@ APT_PACKAGES=(
     reglookup         # a third reader for written hives
     gcc               # linker for Rust, C compiler for bundled SQLite
     libc6-dev
+    # Receivers for the shipping tests (tests/ship*.rs, tls.rs), started by
+    # the tests themselves on 127.0.0.1:
+    rsyslog           # syslog over TCP and UDP (imtcp, imudp)
+    rsyslog-gnutls    # syslog over TLS (gtls stream driver)
+    openssl           # test certificates (ship_http) and encrypted keys (nxconf)
+    netcat-openbsd    # nc: the floor of the shipping benchmark
+    bsdutils          # logger: a peer in the shipping benchmark
+    tzdata            # TZ=Asia/Kolkata in the xm_syslog test
     # The Windows build and the Wine tests (scripts/wine-test.sh):
     wine                        # wineboot, reg, cmd in the prefix
     wine64                      # the 64-bit loader
