@@ -14,6 +14,7 @@ pub use crate::directive::{parse_bool, parse_int, Directive};
 pub use crate::modules::im_regmon::{DigestAlgorithm, HiveFile, ImRegmon, PathPattern};
 pub use crate::modules::net::{HostPort, Net, OutputType};
 pub use crate::modules::om_file::OmFile;
+pub use crate::modules::om_ssl::OmSsl;
 pub use crate::modules::om_tcp::OmTcp;
 pub use crate::modules::om_udp::OmUdp;
 pub use crate::modules::tls::{Secret, Tls, TlsPath, TlsVersion};

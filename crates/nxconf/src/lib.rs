@@ -53,7 +53,7 @@ pub mod value;
 
 pub use config::{
     parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, HostPort,
-    ImRegmon, Module, ModuleKind, ModuleSettings, Net, OmFile, OmTcp, OmUdp, OutputType,
+    ImRegmon, Module, ModuleKind, ModuleSettings, Net, OmFile, OmSsl, OmTcp, OmUdp, OutputType,
     PathPattern, Route, Schedule, Secret, Tls, TlsPath, TlsVersion, XmGelf, XmJson, XmSyslog,
 };
 pub use diag::{Diagnostic, Errors, Location, LogLevel, Note};

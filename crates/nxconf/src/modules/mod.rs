@@ -13,7 +13,7 @@
 //! | `xm_json` | to_json()/parse_json() settings: [`XmJson`](xm_json::XmJson) |
 //! | `xm_fileop` | file_cycle() |
 //! | `net` | what network outputs share: [`Net`](net::Net) (Host, Port, LocalPort, OutputType) |
-//! | `om_tcp`, `om_udp` | the TCP and UDP outputs |
+//! | `om_tcp`, `om_udp`, `om_ssl` | the TCP, UDP and TLS outputs (`tls`: the TLS directives) |
 //! | `xm_gelf` | GELF output types' settings |
 //! | `xm_syslog` | to_syslog_*() settings: [`XmSyslog`](xm_syslog::XmSyslog) |
 //!
@@ -37,6 +37,7 @@ pub mod im_regmon;
 pub mod net;
 pub mod om_file;
 pub mod om_http;
+pub mod om_ssl;
 pub mod om_tcp;
 pub mod om_udp;
 mod spec;
@@ -68,6 +69,7 @@ pub enum ModuleSettings {
     XmFileop,
     OmTcp(om_tcp::OmTcp),
     OmUdp(om_udp::OmUdp),
+    OmSsl(Box<om_ssl::OmSsl>),
     XmGelf(xm_gelf::XmGelf),
     XmSyslog(xm_syslog::XmSyslog),
 }
@@ -181,6 +183,15 @@ pub const MODULES: &[ModuleType] = &[
         exec: om_http::EXEC,
         json_options: None,
         build: |cx| om_http::build(cx).map(|x| ModuleSettings::OmHttp(Box::new(x))),
+    },
+    ModuleType {
+        name: "om_ssl",
+        kind: ModuleKind::Output,
+        directives: om_ssl::DIRECTIVES,
+        unsupported: om_ssl::UNSUPPORTED,
+        exec: om_ssl::EXEC,
+        json_options: None,
+        build: |cx| om_ssl::build(cx).map(|x| ModuleSettings::OmSsl(Box::new(x))),
     },
 ];
 
@@ -304,7 +315,8 @@ mod tests {
                 "om_tcp",
                 "om_udp",
                 "xm_gelf",
-                "om_http"
+                "om_http",
+                "om_ssl"
             ]
         );
     }
@@ -355,6 +367,7 @@ mod tests {
                 "im_regmon" => "RegValue 'HKLM\\Software\\*'\n",
                 "om_file" => "File 'out.log'\n",
                 "om_tcp" | "om_udp" => "Host 127.0.0.1\n",
+                "om_ssl" => "Host 127.0.0.1\nAllowUntrusted TRUE\n",
                 "om_http" => "URL http://127.0.0.1/\n",
                 _ => "",
             };
@@ -368,6 +381,9 @@ mod tests {
             let defaults: String = t
                 .directives
                 .iter()
+                // om_ssl's required lines set AllowUntrusted TRUE (its
+                // default FALSE would need a CA file).
+                .filter(|d| !(t.name == "om_ssl" && d.name == "AllowUntrusted"))
                 .filter_map(|d| Some(format!("{} {}\n", d.name, d.default?)))
                 .collect();
             let settings = |extra: &str| {

@@ -312,6 +312,7 @@ fn net_mut(s: &mut ModuleSettings) -> Option<&mut Net> {
     match s {
         ModuleSettings::OmTcp(o) => Some(&mut o.net),
         ModuleSettings::OmUdp(o) => Some(&mut o.net),
+        ModuleSettings::OmSsl(o) => Some(&mut o.net),
         _ => None,
     }
 }

@@ -16,8 +16,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Directives, in the order messages list them.
-// Used by om_ssl, which is om_tcp's directives plus these.
-#[allow(dead_code)]
 pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
     DirectiveSpec::once("CAFile", V::String, None),
     DirectiveSpec::once("CADir", V::String, None),
@@ -36,7 +34,6 @@ pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
 /// NXLog EE TLS directives regmon refuses by name: cipher lists are
 /// OpenSSL syntax (rustls offers only its own modern suites), and the
 /// thumbprint ones read the Windows certificate store.
-#[allow(dead_code)]
 pub(crate) const UNSUPPORTED: &[&str] = &[
     "SSLCipher",
     "SSLCipherSuites",
@@ -118,7 +115,6 @@ pub struct Tls {
 
 /// Check an om_ssl block's TLS directives into [`Tls`]; the files they
 /// name are read now so their problems point at their lines.
-#[allow(dead_code)]
 pub(crate) fn build(cx: &mut Build) -> Option<Tls> {
     let mut ok = true;
     let mut path = |cx: &mut Build, name: &'static str| -> Option<TlsPath> {
@@ -259,7 +255,6 @@ pub(crate) fn build(cx: &mut Build) -> Option<Tls> {
 
 /// The directive `name` of the block, or a stand-in at the block's line
 /// (for a problem about a directive that is absent).
-#[allow(dead_code)]
 fn directive(cx: &Build, name: &str) -> Directive {
     match cx.one(name) {
         Some(d) => d.clone(),
@@ -273,7 +268,6 @@ fn directive(cx: &Build, name: &str) -> Directive {
 }
 
 /// SSLProtocol: versions separated by commas or spaces (`TLSv1.2, TLSv1.3`).
-#[allow(dead_code)]
 fn parse_protocols(v: &str) -> Result<Vec<TlsVersion>, String> {
     let mut out = Vec::new();
     for word in v.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {

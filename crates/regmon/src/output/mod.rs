@@ -15,6 +15,7 @@ pub mod file;
 pub mod gelf;
 pub mod http;
 pub mod net;
+pub mod ssl;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -218,7 +219,7 @@ impl std::error::Error for OutputError {
 type Build = fn(&Module) -> Option<Box<dyn Output>>;
 
 /// The output modules regmon runs: one line each.
-const OUTPUTS: &[Build] = &[file::build, tcp::build, udp::build, http::build];
+const OUTPUTS: &[Build] = &[file::build, tcp::build, udp::build, http::build, ssl::build];
 
 /// The output `m` configures, if it is an output module regmon runs.
 pub fn build(m: &Module) -> Option<Box<dyn Output>> {

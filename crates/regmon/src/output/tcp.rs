@@ -51,6 +51,24 @@ pub trait Wrap {
     type Stream: Write;
     /// `host` is the configured host (the TLS server name).
     fn wrap(&mut self, host: &HostPort, tcp: TcpStream) -> Result<Self::Stream, OutputError>;
+
+    /// Whether a kept connection is still open before a write (a write
+    /// into one the peer closed would seem to succeed and be lost).
+    /// `probe` is the same socket. Plain TCP: peek for the close.
+    fn alive(&mut self, _stream: &mut Self::Stream, probe: &TcpStream) -> bool {
+        let alive = probe.set_nonblocking(true).is_ok() && {
+            let mut b = [0u8; 1];
+            let r = probe.peek(&mut b);
+            matches!(r, Ok(n) if n > 0)
+                || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        };
+        alive && probe.set_nonblocking(false).is_ok()
+    }
+
+    /// Ends a connection at shutdown, the written bytes flushed.
+    fn close(&mut self, stream: &mut Self::Stream) {
+        let _ = stream.flush();
+    }
 }
 
 /// Plain TCP.
@@ -116,14 +134,8 @@ impl<W: Wrap> StreamOutput<W> {
     /// Drops a kept connection the peer closed while it was idle (a write
     /// into it would seem to succeed and the events would be lost).
     fn check_idle(&mut self) {
-        let Some(c) = &self.conn else { return };
-        let alive = c.probe.set_nonblocking(true).is_ok() && {
-            let mut b = [0u8; 1];
-            let r = c.probe.peek(&mut b);
-            matches!(r, Ok(n) if n > 0)
-                || matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        };
-        if alive && c.probe.set_nonblocking(false).is_ok() {
+        let Some(c) = &mut self.conn else { return };
+        if self.wrap.alive(&mut c.stream, &c.probe) {
             return;
         }
         tracing::info!(output = %self.name, "{} closed the connection; reconnecting", c.peer);
@@ -236,7 +248,7 @@ impl<W: Wrap> Output for StreamOutput<W> {
 
     fn flush(&mut self) {
         if let Some(mut c) = self.conn.take() {
-            let _ = c.stream.flush();
+            self.wrap.close(&mut c.stream);
             let _ = c.probe.shutdown(std::net::Shutdown::Write);
         }
     }
