@@ -1669,3 +1669,173 @@ fn created_files_get_a_private_dacl_and_writable_config_warns() {
     assert_eq!(events(&dir.path().join("logs/out.log"), 0).len(), 1);
     w.reg_delete_key(k);
 }
+
+// ---------------------------------------------------------------------------
+// Shipping from the Windows binary (issue 14): om_tcp frames LineBased
+// events with CRLF, as NXLog does on Windows; om_ssl does the same inside
+// TLS. The receivers are in this test, on 127.0.0.1.
+
+/// Accepts connections on `l` and gathers every byte received, over TLS
+/// when `tls` is given, until `stop` is set.
+fn gather(
+    l: std::net::TcpListener,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> std::sync::Arc<Mutex<Vec<u8>>> {
+    use std::io::Read;
+    let got = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(conn) = conn else { return };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
+            let g = g.clone();
+            let tls = tls.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let mut stream: Box<dyn Read> = match tls {
+                    Some(cfg) => Box::new(rustls::StreamOwned::new(
+                        rustls::ServerConnection::new(cfg).unwrap(),
+                        conn,
+                    )),
+                    None => Box::new(conn),
+                };
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    g.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+    });
+    got
+}
+
+/// Three changes under `key` shipped by regmon.exe through `output` (an
+/// `<Output t>` body); returns what the receiver got once it holds three
+/// CRLF-ended lines.
+fn ship_three(w: &Wine, name: &str, key: &str, output: &str, got: &Mutex<Vec<u8>>) -> Vec<u8> {
+    let dir = workdir(name);
+    w.reg_delete_key(key);
+    w.reg(&["add", key, "/v", "Chg", "/t", "REG_DWORD", "/d", "1", "/f"]);
+    w.reg(&["add", key, "/v", "Del", "/d", "bye", "/f"]);
+    let text = format!(
+        "<Extension json>\nModule xm_json\n</Extension>\n<Input regmon>\nModule im_regmon\n\
+         RegValue '{key}\\*'\nScanInterval 0\n</Input>\n<Output t>\n{output}Exec to_json();\n</Output>\n\
+         <Route r>\nPath regmon => t\n</Route>\n"
+    );
+    let conf = write_conf(dir.path(), &text);
+    w.once(dir.path(), conf);
+    w.reg(&["add", key, "/v", "Chg", "/t", "REG_DWORD", "/d", "2", "/f"]);
+    w.reg(&["delete", key, "/v", "Del", "/f"]);
+    w.reg(&["add", key, "/v", "New", "/d", "hi", "/f"]);
+    w.once(dir.path(), conf);
+    let t = Instant::now();
+    loop {
+        let bytes = got.lock().unwrap().clone();
+        if bytes.windows(2).filter(|p| p == b"\r\n").count() >= 3 {
+            w.reg_delete_key(key);
+            return bytes;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the receiver has {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every line ends with CRLF (no bare LF) and is one event's JSON.
+fn crlf_events(bytes: &[u8]) -> BTreeSet<(String, String)> {
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(text.ends_with("\r\n"), "{text:?}");
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    lines
+        .iter()
+        .map(|l| {
+            assert!(!l.contains('\n'), "a bare LF: {text:?}");
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["EventType"].as_str().unwrap().to_string(),
+                v["RegistryValueName"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('\\')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+fn three() -> BTreeSet<(String, String)> {
+    [("CHANGE", "Chg"), ("DELETE", "Del"), ("NEW", "New")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs Wine and REGMON_EXE; scripts/wine-test.sh runs it"]
+fn om_tcp_from_windows_ends_lines_with_crlf() {
+    let w = wine_or_skip!();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got = gather(l, None);
+    let bytes = ship_three(
+        w,
+        "tcp",
+        r"HKLM\Software\RegmonShipTcp",
+        &format!("Module om_tcp\nHost 127.0.0.1:{port}\n"),
+        &got,
+    );
+    assert_eq!(crlf_events(&bytes), three());
+}
+
+#[test]
+#[ignore = "needs Wine and REGMON_EXE; scripts/wine-test.sh runs it"]
+fn om_ssl_from_windows_checks_the_certificate_and_ends_lines_with_crlf() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let w = wine_or_skip!();
+    let dir = workdir("ssl-pki");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "regmon wine CA");
+    let ca_key = KeyPair::generate().unwrap();
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        ca.self_signed(&ca_key).unwrap().pem(),
+    )
+    .unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got = gather(l, Some(std::sync::Arc::new(cfg)));
+    // The CA file by its Windows path (Z: is the Linux root under Wine).
+    let ca_path = format!("Z:{}", dir.path().join("ca.pem").display()).replace('/', "\\");
+    let bytes = ship_three(
+        w,
+        "ssl",
+        r"HKLM\Software\RegmonShipSsl",
+        &format!("Module om_ssl\nHost localhost:{port}\nCAFile '{ca_path}'\n"),
+        &got,
+    );
+    assert_eq!(crlf_events(&bytes), three());
+}
