@@ -10,6 +10,7 @@
 //! | `im_regmon` | the registry monitor input: [`ImRegmon`](im_regmon::ImRegmon), Digest, HiveFile |
 //! | `om_file` | the file output: [`OmFile`](om_file::OmFile) |
 //! | `om_http` | the HTTP(S) output: [`OmHttp`](om_http::OmHttp) |
+//! | `om_kafka` | the Kafka output: [`OmKafka`](om_kafka::OmKafka) |
 //! | `xm_json` | to_json()/parse_json() settings: [`XmJson`](xm_json::XmJson) |
 //! | `xm_fileop` | file_cycle() |
 //! | `net` | what network outputs share: [`Net`](net::Net) (Host, Port, LocalPort, OutputType) |
@@ -37,6 +38,7 @@ pub mod im_regmon;
 pub mod net;
 pub mod om_file;
 pub mod om_http;
+pub mod om_kafka;
 pub mod om_tcp;
 pub mod om_udp;
 mod spec;
@@ -70,6 +72,7 @@ pub enum ModuleSettings {
     OmUdp(om_udp::OmUdp),
     XmGelf(xm_gelf::XmGelf),
     XmSyslog(xm_syslog::XmSyslog),
+    OmKafka(om_kafka::OmKafka),
 }
 
 /// Reads to_json()/parse_json() settings from a block (constant values
@@ -181,6 +184,15 @@ pub const MODULES: &[ModuleType] = &[
         exec: om_http::EXEC,
         json_options: None,
         build: |cx| om_http::build(cx).map(|x| ModuleSettings::OmHttp(Box::new(x))),
+    },
+    ModuleType {
+        name: "om_kafka",
+        kind: ModuleKind::Output,
+        directives: om_kafka::DIRECTIVES,
+        unsupported: om_kafka::UNSUPPORTED,
+        exec: om_kafka::EXEC,
+        json_options: None,
+        build: |cx| om_kafka::build(cx).map(ModuleSettings::OmKafka),
     },
 ];
 
@@ -304,7 +316,8 @@ mod tests {
                 "om_tcp",
                 "om_udp",
                 "xm_gelf",
-                "om_http"
+                "om_http",
+                "om_kafka"
             ]
         );
     }
@@ -356,6 +369,7 @@ mod tests {
                 "om_file" => "File 'out.log'\n",
                 "om_tcp" | "om_udp" => "Host 127.0.0.1\n",
                 "om_http" => "URL http://127.0.0.1/\n",
+                "om_kafka" => "BrokerList 127.0.0.1:9092\nTopic t\n",
                 _ => "",
             };
             let tag = t.kind.block_name();
