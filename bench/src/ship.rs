@@ -183,7 +183,11 @@ fn shot(cmd: &mut Command, rs: &Rsyslog, n: usize) -> Result<Shot, String> {
     }
     let _ = reaper.join().map_err(|_| "reaper panicked")?;
     match (secs, first) {
-        (Some(secs), Some(first)) => Ok(Shot { secs, first, rss_kb }),
+        (Some(secs), Some(first)) => Ok(Shot {
+            secs,
+            first,
+            rss_kb,
+        }),
         _ => Err(format!(
             "{cmd:?}: rsyslog had {} of {n} lines after 300 s",
             seen.1

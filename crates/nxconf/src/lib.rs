@@ -64,6 +64,8 @@ pub use lang::parser::function_names;
 pub use lang::scope::{ExecApi, ExecScope};
 /// om_http's settings (BatchMode, Compression...).
 pub use modules::om_http;
+/// om_kafka's settings.
+pub use modules::om_kafka;
 pub use modules::{
     module_procedures, DirectiveSpec, ModuleType, ValueType, MODULES, SUPPORTED_MODULES,
 };

@@ -91,7 +91,10 @@ fn a_kill_during_delivery_loses_nothing() {
     child.kill().unwrap();
     let _ = child.wait();
     let at_kill = count();
-    assert!(at_kill < N, "killed mid-stream ({at_kill} of {N} had arrived)");
+    assert!(
+        at_kill < N,
+        "killed mid-stream ({at_kill} of {N} had arrived)"
+    );
     // The restart delivers the rest from the outbox.
     let mut child = env.spawn("regmon.conf", "run2.log");
     let all = wait_for(Duration::from_secs(120), || count() >= N);
@@ -106,5 +109,7 @@ fn a_kill_during_delivery_loses_nothing() {
     );
     let dups: usize = seen.values().map(|n| n - 1).sum();
     eprintln!("{N} events: {at_kill} before the kill, all after the restart; {dups} sent twice (sent before the kill, not yet confirmed in the outbox)");
-    assert!(seen.keys().all(|k| k.starts_with("HKLM\\SOFTWARE\\Watched\\V")));
+    assert!(seen
+        .keys()
+        .all(|k| k.starts_with("HKLM\\SOFTWARE\\Watched\\V")));
 }

@@ -1802,7 +1802,8 @@ fn om_ssl_from_windows_checks_the_certificate_and_ends_lines_with_crlf() {
     let dir = workdir("ssl-pki");
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "regmon wine CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "regmon wine CA");
     let ca_key = KeyPair::generate().unwrap();
     std::fs::write(
         dir.path().join("ca.pem"),

@@ -10,6 +10,7 @@
 //! | `im_regmon` | the registry monitor input: [`ImRegmon`](im_regmon::ImRegmon), Digest, HiveFile |
 //! | `om_file` | the file output: [`OmFile`](om_file::OmFile) |
 //! | `om_http` | the HTTP(S) output: [`OmHttp`](om_http::OmHttp) |
+//! | `om_kafka` | the Kafka output: [`OmKafka`](om_kafka::OmKafka) |
 //! | `xm_json` | to_json()/parse_json() settings: [`XmJson`](xm_json::XmJson) |
 //! | `xm_fileop` | file_cycle() |
 //! | `net` | what network outputs share: [`Net`](net::Net) (Host, Port, LocalPort, OutputType) |
@@ -37,6 +38,7 @@ pub mod im_regmon;
 pub mod net;
 pub mod om_file;
 pub mod om_http;
+pub mod om_kafka;
 pub mod om_ssl;
 pub mod om_tcp;
 pub mod om_udp;
@@ -72,6 +74,7 @@ pub enum ModuleSettings {
     OmSsl(Box<om_ssl::OmSsl>),
     XmGelf(xm_gelf::XmGelf),
     XmSyslog(xm_syslog::XmSyslog),
+    OmKafka(om_kafka::OmKafka),
 }
 
 /// Reads to_json()/parse_json() settings from a block (constant values
@@ -192,6 +195,15 @@ pub const MODULES: &[ModuleType] = &[
         exec: om_ssl::EXEC,
         json_options: None,
         build: |cx| om_ssl::build(cx).map(|x| ModuleSettings::OmSsl(Box::new(x))),
+    },
+    ModuleType {
+        name: "om_kafka",
+        kind: ModuleKind::Output,
+        directives: om_kafka::DIRECTIVES,
+        unsupported: om_kafka::UNSUPPORTED,
+        exec: om_kafka::EXEC,
+        json_options: None,
+        build: |cx| om_kafka::build(cx).map(ModuleSettings::OmKafka),
     },
 ];
 
@@ -316,7 +328,8 @@ mod tests {
                 "om_udp",
                 "xm_gelf",
                 "om_http",
-                "om_ssl"
+                "om_ssl",
+                "om_kafka"
             ]
         );
     }
@@ -369,6 +382,7 @@ mod tests {
                 "om_tcp" | "om_udp" => "Host 127.0.0.1\n",
                 "om_ssl" => "Host 127.0.0.1\nAllowUntrusted TRUE\n",
                 "om_http" => "URL http://127.0.0.1/\n",
+                "om_kafka" => "BrokerList 127.0.0.1:9092\nTopic t\n",
                 _ => "",
             };
             let tag = t.kind.block_name();

@@ -14,6 +14,8 @@
 pub mod file;
 pub mod gelf;
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod net;
 pub mod ssl;
 pub mod tcp;
@@ -219,9 +221,53 @@ impl std::error::Error for OutputError {
 type Build = fn(&Module) -> Option<Box<dyn Output>>;
 
 /// The output modules regmon runs: one line each.
-const OUTPUTS: &[Build] = &[file::build, tcp::build, udp::build, http::build, ssl::build];
+const OUTPUTS: &[Build] = &[
+    file::build,
+    tcp::build,
+    udp::build,
+    http::build,
+    ssl::build,
+    #[cfg(feature = "kafka")]
+    kafka::build,
+];
 
 /// The output `m` configures, if it is an output module regmon runs.
 pub fn build(m: &Module) -> Option<Box<dyn Output>> {
     OUTPUTS.iter().find_map(|b| b(m))
+}
+
+/// Why this regmon cannot run the output `m` configures (a module left out
+/// of this build by a cargo feature), so it refuses to start rather than
+/// drop the events routed to it.
+pub fn missing(m: &Module) -> Option<String> {
+    #[cfg(not(feature = "kafka"))]
+    if matches!(m.settings, nxconf::ModuleSettings::OmKafka(_)) {
+        return Some(format!(
+            "{}: <Output {}> uses om_kafka, but this regmon was built without om_kafka; build with --features kafka",
+            m.location, m.name
+        ));
+    }
+    let _ = m;
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    /// A configuration using an output left out of this build is refused,
+    /// naming the place and the cargo feature.
+    #[test]
+    fn an_output_left_out_of_the_build_is_named() {
+        let text = "<Output k>\nModule om_kafka\nBrokerList 127.0.0.1:9092\nTopic t\n</Output>\n";
+        let cfg = nxconf::parse_str(text, "k.conf").expect("valid");
+        let m = cfg.module("k").expect("k");
+        let missing = super::missing(m);
+        if cfg!(feature = "kafka") {
+            assert!(missing.is_none());
+            assert!(super::build(m).is_some());
+        } else {
+            let e = missing.expect("refused");
+            assert!(e.starts_with("k.conf:1"), "{e}");
+            assert!(e.contains("build with --features kafka"), "{e}");
+        }
+    }
 }

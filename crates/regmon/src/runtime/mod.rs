@@ -95,6 +95,8 @@ impl Runtime {
                     }),
                     Err(mut e) => errors.append(&mut e),
                 }
+            } else if let Some(e) = crate::output::missing(m) {
+                errors.push(e);
             } else if let Some(out) = crate::output::build(m) {
                 outputs.push(OutputSlot {
                     module: i,
