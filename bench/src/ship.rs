@@ -228,8 +228,13 @@ pub fn bench_ship(n: u32, runs: usize) -> Result<(), String> {
         "file.conf",
         &format!(" Module om_file\n File '{}'", lines.display()),
     )?;
+    // The baseline key and side records live in the bench's folder, saved
+    // and restored with the baselines (a restored copy would otherwise be
+    // taken for a rolled-back baseline).
+    let keys = dir.join("keys");
     let once = |c: &Path| {
         Command::new(&regmon)
+            .env("REGMON_KEY_DIR", &keys)
             .arg("-c")
             .arg(c)
             .arg("--once")
@@ -258,6 +263,9 @@ pub fn bench_ship(n: u32, runs: usize) -> Result<(), String> {
     let saved = dir.join("cache.saved");
     let _ = std::fs::remove_dir_all(&saved);
     copy_dir(&cache, &saved)?;
+    let saved_keys = dir.join("keys.saved");
+    let _ = std::fs::remove_dir_all(&saved_keys);
+    copy_tree(&keys, &saved_keys)?;
     let count = std::fs::read(&lines)
         .map_err(|e| e.to_string())?
         .iter()
@@ -283,7 +291,10 @@ pub fn bench_ship(n: u32, runs: usize) -> Result<(), String> {
                 "regmon" => {
                     let _ = std::fs::remove_dir_all(&cache);
                     copy_dir(&saved, &cache)?;
+                    let _ = std::fs::remove_dir_all(&keys);
+                    copy_tree(&saved_keys, &keys)?;
                     let mut c = Command::new(&regmon);
+                    c.env("REGMON_KEY_DIR", &keys);
                     c.arg("-c").arg(&tcp).arg("--once");
                     c
                 }
@@ -337,6 +348,20 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
         let e = e.map_err(|e| e.to_string())?;
         let p = e.path();
         if p.is_file() {
+            std::fs::copy(&p, to.join(e.file_name())).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for e in std::fs::read_dir(from).map_err(|e| e.to_string())? {
+        let e = e.map_err(|e| e.to_string())?;
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()))?;
+        } else {
             std::fs::copy(&p, to.join(e.file_name())).map_err(|e| e.to_string())?;
         }
     }
