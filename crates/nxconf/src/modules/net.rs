@@ -196,7 +196,7 @@ pub(crate) fn build(cx: &mut Build, default: OutputType, transport: Transport) -
     if hosts.is_empty() && ok {
         let (tag, module) = (cx.block.kind.name(), cx.scope.module.clone());
         cx.block_error(format!(
-            "<{tag} {}> ({module}) needs a Host directive, e.g. Host 192.0.2.1:514",
+            "<{tag} {}> ({module}) needs a Host directive, e.g. Host syslog.example.com:514",
             cx.block.name
         ));
         ok = false;
@@ -344,9 +344,9 @@ mod tests {
     fn host_forms() {
         let ok = |s: &str| parse_host(s).unwrap();
         assert_eq!(ok("collector"), ("collector".into(), None));
-        assert_eq!(ok(" 10.0.0.1:1514 "), ("10.0.0.1".into(), Some(1514)));
+        assert_eq!(ok(" 127.0.0.1:1514 "), ("127.0.0.1".into(), Some(1514)));
         assert_eq!(ok("[::1]:514"), ("::1".into(), Some(514)));
-        assert_eq!(ok("[fe80::1]"), ("fe80::1".into(), None));
+        assert_eq!(ok("[::1]"), ("::1".into(), None));
         assert_eq!(ok("::1"), ("::1".into(), None));
         assert_eq!(
             ok("logs.example.com:6514"),
