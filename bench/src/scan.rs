@@ -18,7 +18,8 @@ use crate::{measure, median};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn regmon_bin() -> Result<PathBuf, String> {
+/// The regmon binary beside this one (built with it).
+pub(crate) fn regmon_bin() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let bin = me.with_file_name("regmon");
     if bin.exists() {

@@ -28,19 +28,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn regmon_bin() -> Result<PathBuf, String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let bin = me.with_file_name("regmon");
-    if bin.exists() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} not found: build it first (cargo build --release -p regmon)",
-            bin.display()
-        ))
-    }
-}
-
 /// A hive of `n` DWORD values, 1,000 per key, each `i + gen`.
 fn write_hive(path: &Path, n: u32, gen: u32) -> Result<(), String> {
     let mut root = KeyNode::new("ROOT");
@@ -196,7 +183,7 @@ fn shot(cmd: &mut Command, rs: &Rsyslog, n: usize) -> Result<Shot, String> {
 }
 
 pub fn bench_ship(n: u32, runs: usize) -> Result<(), String> {
-    let regmon = regmon_bin()?;
+    let regmon = crate::scan::regmon_bin()?;
     let dir = std::env::temp_dir().join(format!("regmon-ship-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let hive = dir.join("SOFTWARE");

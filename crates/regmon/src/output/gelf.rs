@@ -54,6 +54,20 @@ pub fn datagrams(data: &[u8], id: u64) -> Result<Vec<Vec<u8>>, String> {
         .collect())
 }
 
+/// The bytes queued for one event of a network output: the GELF JSON
+/// when its OutputType is a GELF one, else `$raw_event`.
+pub fn payload(
+    net: &nxconf::Net,
+    hostname: &str,
+    rec: &nxconf::Record,
+    raw_event: String,
+) -> Vec<u8> {
+    match net.output_type.gelf() {
+        Some(g) => nxconf::gelf::to_gelf(rec, &raw_event, hostname, g).into_bytes(),
+        None => raw_event.into_bytes(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

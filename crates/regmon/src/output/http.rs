@@ -12,7 +12,7 @@
 use super::{Output, OutputError, Sent, Sink, StreamSink};
 use flate2::write::{GzEncoder, ZlibEncoder};
 use nxconf::om_http::{BatchMode, Compression, OmHttp, PathAt, MAX_BODY};
-use nxconf::{ExecContext, Module, ModuleSettings, Record};
+use nxconf::{Module, ModuleSettings};
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -370,14 +370,6 @@ fn compress(c: Compression, body: Vec<u8>) -> std::io::Result<Vec<u8>> {
 impl Output for HttpOutput {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn target(&self, _rec: &Record, _ctx: &mut dyn ExecContext) -> Result<String, String> {
-        Ok(String::new())
-    }
-
-    fn constant_target(&self) -> Option<&str> {
-        Some("")
     }
 
     fn sink(&mut self) -> Sink<'_> {

@@ -8,7 +8,7 @@
 
 use super::{Output, OutputError, Sent, Sink, StreamSink};
 use nxconf::om_kafka::{Compression, OmKafka};
-use nxconf::{ExecContext, Module, ModuleSettings, Record};
+use nxconf::{Module, ModuleSettings};
 use rskafka::client::error::{Error as KafkaError, ProtocolError};
 use rskafka::client::partition::{
     Compression as KafkaCompression, PartitionClient, UnknownTopicHandling,
@@ -149,14 +149,6 @@ async fn produce(
 impl Output for KafkaOutput {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn target(&self, _rec: &Record, _ctx: &mut dyn ExecContext) -> Result<String, String> {
-        Ok(String::new())
-    }
-
-    fn constant_target(&self) -> Option<&str> {
-        Some("")
     }
 
     fn sink(&mut self) -> Sink<'_> {

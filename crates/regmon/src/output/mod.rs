@@ -51,10 +51,17 @@ pub trait Output {
     /// Where an event goes, evaluated over its record (after the output's
     /// Exec), under the current configuration. Outputs with one destination
     /// (the network outputs) return their constant target.
-    fn target(&self, rec: &Record, ctx: &mut dyn ExecContext) -> Result<String, String>;
+    /// The default: one destination for every event (the network outputs).
+    fn target(&self, rec: &Record, ctx: &mut dyn ExecContext) -> Result<String, String> {
+        let _ = (rec, ctx);
+        Ok(String::new())
+    }
 
-    /// The target when it does not depend on the event.
-    fn constant_target(&self) -> Option<&str>;
+    /// The target when it does not depend on the event (by default, the
+    /// one destination).
+    fn constant_target(&self) -> Option<&str> {
+        Some("")
+    }
 
     /// The bytes queued for one event, from its record after the output's
     /// Exec: `$raw_event` (given as text) for most outputs; an output type

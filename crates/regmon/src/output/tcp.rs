@@ -12,7 +12,7 @@
 
 use super::net::{self, Hosts};
 use super::{Output, OutputError, Sent, Sink, StreamSink};
-use nxconf::{ExecContext, HostPort, Module, Net, OutputType, Record};
+use nxconf::{HostPort, Module, Net, OutputType, Record};
 use std::io::Write;
 use std::net::TcpStream;
 
@@ -227,19 +227,8 @@ impl<W: Wrap> Output for StreamOutput<W> {
         &self.name
     }
 
-    fn target(&self, _: &Record, _: &mut dyn ExecContext) -> Result<String, String> {
-        Ok(String::new())
-    }
-
-    fn constant_target(&self) -> Option<&str> {
-        Some("")
-    }
-
     fn payload(&self, rec: &Record, raw_event: String) -> Vec<u8> {
-        match self.net.output_type.gelf() {
-            Some(g) => nxconf::gelf::to_gelf(rec, &raw_event, &self.hostname, g).into_bytes(),
-            None => raw_event.into_bytes(),
-        }
+        super::gelf::payload(&self.net, &self.hostname, rec, raw_event)
     }
 
     fn sink(&mut self) -> Sink<'_> {
