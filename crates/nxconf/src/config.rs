@@ -11,12 +11,14 @@ use chrono::NaiveDateTime;
 use std::time::Duration;
 
 pub use crate::directive::{parse_bool, parse_int, Directive};
+pub use crate::modules::im_internal::ImInternal;
 pub use crate::modules::im_regmon::{DigestAlgorithm, HiveFile, ImRegmon, PathPattern};
 pub use crate::modules::net::{HostPort, Net, OutputType};
 pub use crate::modules::om_file::OmFile;
 pub use crate::modules::om_ssl::OmSsl;
 pub use crate::modules::om_tcp::OmTcp;
 pub use crate::modules::om_udp::OmUdp;
+pub use crate::modules::pm_buffer::{BufferType, PmBuffer};
 pub use crate::modules::tls::{Secret, Tls, TlsPath, TlsVersion};
 pub use crate::modules::xm_gelf::XmGelf;
 pub use crate::modules::xm_json::XmJson;
@@ -36,6 +38,43 @@ pub struct Config {
     pub defines: Vec<(String, String)>,
     /// Non-fatal messages for the host to log (inert directives, unused modules).
     pub notes: Vec<Note>,
+    /// Every module instance of the file, in file order, with what regmon
+    /// does with it (`--verify` lists them); those that run are also in
+    /// `modules`.
+    pub instances: Vec<Instance>,
+    /// Routes of the file regmon does not run (they carry only inputs
+    /// left to NXLog), each with the reason.
+    pub dropped_routes: Vec<(Route, String)>,
+}
+
+/// What regmon does with a module instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// regmon runs it.
+    Runs,
+    /// Accepted and kept, but it changes nothing in regmon (the reason).
+    NoEffect(String),
+    /// Not run: left to NXLog (the reason). Routes carrying only such
+    /// inputs are dropped; with `--strict` this is an error instead.
+    LeftToNxlog(String),
+}
+
+/// A module instance as the file declares it, whatever its module.
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub kind: ModuleKind,
+    pub name: String,
+    /// Module type as written, lower case.
+    pub module: String,
+    pub location: Location,
+    pub status: Status,
+}
+
+/// How a configuration is loaded.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--strict`: modules regmon would leave to NXLog are errors.
+    pub strict: bool,
 }
 
 impl Config {
@@ -132,6 +171,12 @@ impl Module {
             _ => None,
         }
     }
+    pub fn pm_buffer(&self) -> Option<&PmBuffer> {
+        match &self.settings {
+            ModuleSettings::PmBuffer(x) => Some(x),
+            _ => None,
+        }
+    }
     pub fn xm_json(&self) -> Option<&XmJson> {
         match &self.settings {
             ModuleSettings::XmJson(x) => Some(x),
@@ -160,6 +205,9 @@ pub struct Schedule {
 pub struct Route {
     pub name: String,
     pub inputs: Vec<String>,
+    /// Processor instances between inputs and outputs, in order
+    /// (`Path in => buffer => out`); only pm_buffer is supported.
+    pub processors: Vec<String>,
     pub outputs: Vec<String>,
     pub priority: Option<i64>,
     pub location: Location,

@@ -52,9 +52,10 @@ mod validate;
 pub mod value;
 
 pub use config::{
-    parse_bool, parse_int, Config, DigestAlgorithm, Directive, Globals, HiveFile, HostPort,
-    ImRegmon, Module, ModuleKind, ModuleSettings, Net, OmFile, OmSsl, OmTcp, OmUdp, OutputType,
-    PathPattern, Route, Schedule, Secret, Tls, TlsPath, TlsVersion, XmGelf, XmJson, XmSyslog,
+    parse_bool, parse_int, BufferType, Config, DigestAlgorithm, Directive, Globals, HiveFile,
+    HostPort, ImInternal, ImRegmon, Instance, Module, ModuleKind, ModuleSettings, Net, OmFile,
+    OmSsl, OmTcp, OmUdp, Options, OutputType, PathPattern, PmBuffer, Route, Schedule, Secret,
+    Status, Tls, TlsPath, TlsVersion, XmGelf, XmJson, XmSyslog,
 };
 pub use diag::{Diagnostic, Errors, Location, LogLevel, Note};
 pub use eval::{
@@ -77,16 +78,30 @@ use std::path::Path;
 
 /// Load and validate a configuration file (includes are read relative to it).
 pub fn load(path: impl AsRef<Path>) -> Result<Config, Errors> {
+    load_with(path, &Options::default())
+}
+
+/// [`load`] with options (`--strict`).
+pub fn load_with(path: impl AsRef<Path>, options: &Options) -> Result<Config, Errors> {
     let path = path.as_ref();
     let display = path.display().to_string();
     let mut r = source::Reader::new();
     r.read_file(path, &display, None);
-    finish(&display, r)
+    finish(&display, r, options)
 }
 
 /// Parse and validate configuration text. `virtual_path` names it in
 /// messages; `include`s resolve relative to its folder.
 pub fn parse_str(text: &str, virtual_path: impl AsRef<Path>) -> Result<Config, Errors> {
+    parse_str_with(text, virtual_path, &Options::default())
+}
+
+/// [`parse_str`] with options (`--strict`).
+pub fn parse_str_with(
+    text: &str,
+    virtual_path: impl AsRef<Path>,
+    options: &Options,
+) -> Result<Config, Errors> {
     let p = virtual_path.as_ref();
     let display = p.display().to_string();
     let mut r = source::Reader::new();
@@ -97,16 +112,16 @@ pub fn parse_str(text: &str, virtual_path: impl AsRef<Path>) -> Result<Config, E
             "",
             format!("'{display}' is {kind} text; configuration files must be UTF-8"),
         ));
-        return finish(&display, r);
+        return finish(&display, r, options);
     }
     r.read_text(text, &display, p.parent().unwrap_or(Path::new("")));
-    finish(&display, r)
+    finish(&display, r, options)
 }
 
-fn finish(display: &str, r: source::Reader) -> Result<Config, Errors> {
+fn finish(display: &str, r: source::Reader, options: &Options) -> Result<Config, Errors> {
     let mut errors = r.errors;
     let st = block::parse_structure(&r.lines, &mut errors);
-    let cfg = validate::build(display, st, r.defines, r.notes, &mut errors);
+    let cfg = validate::build(display, st, r.defines, r.notes, options, &mut errors);
     if errors.is_empty() {
         Ok(cfg)
     } else {

@@ -12,14 +12,14 @@
 //! other OutputType/InputType values are refused, since they would change output.
 
 use crate::block::{BlockKind, RawBlock, RawDirective, RawSchedule, Structure};
-use crate::config::{Config, Globals, Module, Route, Schedule};
+use crate::config::{Config, Globals, Instance, Module, Options, Route, Schedule, Status};
 use crate::diag::{Diagnostic, Location, LogLevel, Note};
 use crate::directive::{constant_string, Directive};
 use crate::eval::Program;
 use crate::lang::ast::Stmt;
 use crate::lang::parser::{parse_program, ExecSource};
 use crate::lang::scope::ExecScope;
-use crate::modules::{self, Build, ModuleKind, ModuleType, MODULES, SUPPORTED_MODULES};
+use crate::modules::{self, Build, ModuleKind, ModuleType, SUPPORTED_MODULES};
 use crate::schedule::{parse_every, parse_first, When};
 use crate::value::DateFormat;
 
@@ -73,8 +73,10 @@ pub(crate) fn build(
     st: Structure,
     defines: Vec<(String, String)>,
     mut notes: Vec<Note>,
+    options: &Options,
     errors: &mut Vec<Diagnostic>,
 ) -> Config {
+    let _ = options.strict;
     let globals = globals(&st.globals, &modules::constant_scope(), errors, &mut notes);
 
     // Instances first: Exec code may name any of them, and to_json() needs
@@ -93,17 +95,6 @@ pub(crate) fn build(
             } else {
                 seen.push((b.name.clone(), b.loc.clone()));
             }
-        }
-        if b.kind == BlockKind::Processor
-            && !MODULES.iter().any(|t| t.kind == ModuleKind::Processor)
-        {
-            errors.push(Diagnostic::new(
-                &b.loc,
-                &b.raw,
-                "<Processor> blocks are not supported by regmon (supported blocks: Extension, Input, Output, Route)",
-            ));
-            module_of.push(None);
-            continue;
         }
         if b.kind == BlockKind::Route || b.name.is_empty() {
             // nameless blocks were already reported; checking them further only adds noise
@@ -224,6 +215,7 @@ pub(crate) fn build(
     for r in &routes {
         for (names, kind) in [
             (&r.inputs, ModuleKind::Input),
+            (&r.processors, ModuleKind::Processor),
             (&r.outputs, ModuleKind::Output),
         ] {
             for n in names {
@@ -249,19 +241,18 @@ pub(crate) fn build(
                             kind.block_name().to_ascii_lowercase()
                         ),
                     )),
-                    Some(b) if b.kind == BlockKind::Processor => {}
                     Some(b) if b.kind.name() != kind.block_name() => errors.push(Diagnostic::new(
                         &loc,
                         &text,
                         format!(
-                            "route '{}': '{n}' is an <{}>, expected an <{}> {} '=>'",
+                            "route '{}': '{n}' is an <{}>, expected an <{}> {}",
                             r.name,
                             b.kind.name(),
                             kind.block_name(),
-                            if kind == ModuleKind::Input {
-                                "before"
-                            } else {
-                                "after"
+                            match kind {
+                                ModuleKind::Input => "before the first '=>'",
+                                ModuleKind::Processor => "between '=>'s",
+                                _ => "after the last '=>'",
                             }
                         ),
                     )),
@@ -287,6 +278,7 @@ pub(crate) fn build(
                 .filter(|m| m.kind == ModuleKind::Output)
                 .map(|m| m.name.clone())
                 .collect(),
+            processors: Vec::new(),
             priority: None,
             location: loc.clone(),
         });
@@ -320,6 +312,16 @@ pub(crate) fn build(
             );
         }
     }
+    let instances = modules
+        .iter()
+        .map(|m| Instance {
+            kind: m.kind,
+            name: m.name.clone(),
+            module: m.module.clone(),
+            location: m.location.clone(),
+            status: Status::Runs,
+        })
+        .collect();
     Config {
         path: path.to_string(),
         globals,
@@ -327,6 +329,8 @@ pub(crate) fn build(
         routes,
         defines,
         notes,
+        instances,
+        dropped_routes: Vec::new(),
     }
 }
 
@@ -716,6 +720,7 @@ fn route(b: &RawBlock, errors: &mut Vec<Diagnostic>) -> Option<Route> {
     let mut r = Route {
         name: b.name.clone(),
         inputs: Vec::new(),
+        processors: Vec::new(),
         outputs: Vec::new(),
         priority: None,
         location: b.loc.clone(),
@@ -738,30 +743,28 @@ fn route(b: &RawBlock, errors: &mut Vec<Diagnostic>) -> Option<Route> {
                 }
                 path_seen = Some(d.location.clone());
                 let parts: Vec<&str> = d.value.split("=>").map(str::trim).collect();
-                if parts.len() > 2 {
-                    errors.push(d_err(d, "processors in a Path are not supported by regmon (expected 'Path input1, input2 => output1, output2')"));
-                    continue;
-                }
-                if parts.len() != 2 {
-                    errors.push(d_err(
-                        d,
-                        "expected 'Path input1, input2 => output1, output2'",
-                    ));
+                const FORM: &str = "expected 'Path input1, input2 => output1, output2' (or with processors: 'Path in => buffer => out')";
+                if parts.len() < 2 {
+                    errors.push(d_err(d, FORM));
                     continue;
                 }
                 let list = |s: &str| -> Option<Vec<String>> {
                     let v: Vec<String> = s.split(',').map(|x| x.trim().to_string()).collect();
                     (!v.iter().any(String::is_empty)).then_some(v)
                 };
-                match (list(parts[0]), list(parts[1])) {
-                    (Some(i), Some(o)) => {
+                let middle = &parts[1..parts.len() - 1];
+                let procs: Option<Vec<String>> = middle
+                    .iter()
+                    .map(|p| list(p))
+                    .collect::<Option<Vec<_>>>()
+                    .map(|v| v.concat());
+                match (list(parts[0]), procs, list(parts[parts.len() - 1])) {
+                    (Some(i), Some(p), Some(o)) => {
                         r.inputs = i;
+                        r.processors = p;
                         r.outputs = o;
                     }
-                    _ => errors.push(d_err(
-                        d,
-                        "expected 'Path input1, input2 => output1, output2' (a name is missing)",
-                    )),
+                    _ => errors.push(d_err(d, format!("{FORM}: a name is missing"))),
                 }
             }
             "priority" => {

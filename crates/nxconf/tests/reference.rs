@@ -41,6 +41,7 @@ fn reference_one_verbatim() {
         vec![Route {
             name: "regmon_to_file".into(),
             inputs: vec!["regmon".into()],
+            processors: Vec::new(),
             outputs: vec!["file".into()],
             priority: None,
             location: Location::new(fixture("reference1.conf").display().to_string(), 14),

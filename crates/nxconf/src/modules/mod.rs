@@ -17,6 +17,8 @@
 //! | `om_tcp`, `om_udp`, `om_ssl` | the TCP, UDP and TLS outputs (`tls`: the TLS directives) |
 //! | `xm_gelf` | GELF output types' settings |
 //! | `xm_syslog` | to_syslog_*() settings: [`XmSyslog`](xm_syslog::XmSyslog) |
+//! | `im_internal` | regmon's own log as events |
+//! | `pm_buffer` | a route's buffer: bounds the outbox ([`PmBuffer`](pm_buffer::PmBuffer)) |
 //!
 //! ## Adding a module type (say om_udp)
 //!
@@ -34,6 +36,7 @@
 //! Exec code of a module's own block runs in regmon; host procedures reach
 //! it as a `ProcedureCall` naming the module type.
 
+pub mod im_internal;
 pub mod im_regmon;
 pub mod net;
 pub mod om_file;
@@ -42,6 +45,7 @@ pub mod om_kafka;
 pub mod om_ssl;
 pub mod om_tcp;
 pub mod om_udp;
+pub mod pm_buffer;
 mod spec;
 pub mod tls;
 pub mod xm_fileop;
@@ -75,6 +79,8 @@ pub enum ModuleSettings {
     XmGelf(xm_gelf::XmGelf),
     XmSyslog(xm_syslog::XmSyslog),
     OmKafka(om_kafka::OmKafka),
+    ImInternal(im_internal::ImInternal),
+    PmBuffer(pm_buffer::PmBuffer),
 }
 
 /// Reads to_json()/parse_json() settings from a block (constant values
@@ -205,6 +211,24 @@ pub const MODULES: &[ModuleType] = &[
         json_options: None,
         build: |cx| om_kafka::build(cx).map(ModuleSettings::OmKafka),
     },
+    ModuleType {
+        name: "im_internal",
+        kind: ModuleKind::Input,
+        directives: im_internal::DIRECTIVES,
+        unsupported: &[],
+        exec: im_internal::EXEC,
+        json_options: None,
+        build: |cx| im_internal::build(cx).map(ModuleSettings::ImInternal),
+    },
+    ModuleType {
+        name: "pm_buffer",
+        kind: ModuleKind::Processor,
+        directives: pm_buffer::DIRECTIVES,
+        unsupported: &[],
+        exec: pm_buffer::EXEC,
+        json_options: None,
+        build: |cx| pm_buffer::build(cx).map(ModuleSettings::PmBuffer),
+    },
 ];
 
 /// Supported module types, for messages.
@@ -329,7 +353,9 @@ mod tests {
                 "xm_gelf",
                 "om_http",
                 "om_ssl",
-                "om_kafka"
+                "om_kafka",
+                "im_internal",
+                "pm_buffer"
             ]
         );
     }
@@ -383,6 +409,7 @@ mod tests {
                 "om_ssl" => "Host 127.0.0.1\nAllowUntrusted TRUE\n",
                 "om_http" => "URL http://127.0.0.1/\n",
                 "om_kafka" => "BrokerList 127.0.0.1:9092\nTopic t\n",
+                "pm_buffer" => "MaxSize 1024\nType Disk\n",
                 _ => "",
             };
             let tag = t.kind.block_name();

@@ -16,8 +16,7 @@ pub enum ModuleKind {
     Extension,
     Input,
     Output,
-    /// No supported module is a processor yet; `<Processor>` blocks are
-    /// refused until one is.
+    /// pm_buffer only: other processors would change events.
     Processor,
 }
 
