@@ -238,6 +238,7 @@ mod tests {
         assert_eq!((r.done, r.error.is_none()), (1, true), "{:?}", r.error);
         o.flush();
         let got = t.join().unwrap();
-        assert_eq!(got, [b"one\n".to_vec(), b"two\n".to_vec()]);
+        let line = |e: &[u8]| [e, crate::output::tcp::LINE_END].concat();
+        assert_eq!(got, [line(b"one"), line(b"two")]);
     }
 }

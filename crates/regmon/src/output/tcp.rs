@@ -333,7 +333,7 @@ mod tests {
         o.flush();
         let (first, second) = reader.join().unwrap();
         assert_eq!(first.lines().last(), Some("event 49999"));
-        assert_eq!(second, "after\n");
+        assert_eq!(second.as_bytes(), [&b"after"[..], LINE_END].concat());
     }
 
     #[test]
