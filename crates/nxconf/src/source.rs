@@ -1218,10 +1218,12 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/syntax")
     }
 
+    #[cfg(unix)]
     fn run_stdout(cmd: &str, timeout: Duration, limit: usize) -> Reader {
         let mut r = Reader::new();
         r.stdout_timeout = timeout;
