@@ -806,10 +806,12 @@ fn run_command(program: &Path, timeout: Duration, limit: usize) -> Result<Vec<u8
             break None;
         }
         if Instant::now() >= deadline {
-            break Some(format!(
-                "it did not finish within {} s and was stopped",
-                timeout.as_secs_f64()
-            ));
+            let secs = timeout.as_secs_f64();
+            break Some(match status {
+                None => format!("it did not finish within {secs} s and was stopped"),
+                // a program it started in the background holds the output
+                Some(_) => format!("it exited, but its output was not closed within {secs} s"),
+            });
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -1267,6 +1269,10 @@ mod tests {
             "t.conf:1: include_stdout slow.sh: it did not finish within 0.3 s and was stopped"
         );
         assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(
+            one("background.sh", Duration::from_millis(300), STDOUT_LIMIT),
+            "t.conf:1: include_stdout background.sh: it exited, but its output was not closed within 0.3 s"
+        );
         assert_eq!(
             one("flood.sh", t, 64 << 10),
             "t.conf:1: include_stdout flood.sh: its output is larger than 64 KiB"
