@@ -10,6 +10,7 @@
 //! text ([`RawText`]).
 
 use crate::diag::{Diagnostic, Location, LogLevel, Note};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -39,6 +40,8 @@ pub(crate) struct RawText {
 
 pub(crate) struct Reader {
     pub defines: Vec<(String, String)>,
+    /// Where each define is in `defines` (a configuration may hold many).
+    define_at: HashMap<String, usize>,
     pub lines: Vec<SrcLine>,
     pub errors: Vec<Diagnostic>,
     pub notes: Vec<Note>,
@@ -76,6 +79,7 @@ impl Reader {
     pub fn new() -> Self {
         Reader {
             defines: Vec::new(),
+            define_at: HashMap::new(),
             lines: Vec::new(),
             errors: Vec::new(),
             notes: Vec::new(),
@@ -366,15 +370,12 @@ impl Reader {
                     return None;
                 }
                 let value = value.trim().to_string();
-                if let Some(d) = self.defines.iter_mut().find(|(n, _)| n == name) {
+                if self.set_define(name, value) {
                     self.notes.push(Note {
                         level: LogLevel::Warning,
                         location: loc.clone(),
                         message: format!("define {name} redefined"),
                     });
-                    d.1 = value;
-                } else {
-                    self.defines.push((name.to_string(), value));
                 }
             }
             "envvar" => {
@@ -386,8 +387,7 @@ impl Reader {
                 }
                 match std::env::var(name) {
                     Ok(v) => {
-                        self.defines.retain(|(n, _)| n != name);
-                        self.defines.push((name.to_string(), v));
+                        self.set_define(name, v);
                     }
                     Err(_) => self.errors.push(Diagnostic::new(
                         &loc,
@@ -562,6 +562,21 @@ impl Reader {
         self.stack.pop();
     }
 
+    /// Set a define (or an envvar); whether it replaced one.
+    fn set_define(&mut self, name: &str, value: String) -> bool {
+        match self.define_at.get(name) {
+            Some(&at) if at < self.defines.len() => {
+                self.defines[at].1 = value;
+                true
+            }
+            _ => {
+                self.define_at.insert(name.to_string(), self.defines.len());
+                self.defines.push((name.to_string(), value));
+                false
+            }
+        }
+    }
+
     /// Replace `%NAME%` of known defines; unknown `%...%` stays (strftime
     /// formats such as `%Y%m%d` must survive). Refuses to grow a line past
     /// MAX_EXPANDED_LINE or the configuration past MAX_EXPANDED_TOTAL,
@@ -578,9 +593,9 @@ impl Reader {
             let end = after.find('%');
             let hit = end.and_then(|e| {
                 let name = &after[..e];
-                self.defines
-                    .iter()
-                    .find(|(n, _)| n == name)
+                self.define_at
+                    .get(name)
+                    .and_then(|&at| self.defines.get(at))
                     .map(|(_, v)| (e, v))
             });
             match hit {
