@@ -1235,12 +1235,10 @@ mod tests {
         );
     }
 
-    #[cfg(unix)]
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/syntax")
     }
 
-    #[cfg(unix)]
     fn run_stdout(cmd: &str, timeout: Duration, limit: usize) -> Reader {
         let mut r = Reader::new();
         r.stdout_timeout = timeout;
@@ -1301,5 +1299,29 @@ mod tests {
         assert!(args.contains("without arguments"), "{args}");
         let again = one("self.sh", t, STDOUT_LIMIT);
         assert!(again.contains("includes it again"), "{again}");
+    }
+
+    /// A `.cmd` script runs through cmd.exe, as NXLog's CreateProcess runs it.
+    #[cfg(windows)]
+    #[test]
+    fn include_stdout_runs_cmd_scripts() {
+        let r = run_stdout("print-conf.cmd", STDOUT_TIMEOUT, STDOUT_LIMIT);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let t: Vec<String> = texts(&r).into_iter().map(|x| x.1).collect();
+        assert_eq!(
+            t,
+            [
+                "<Output generated>",
+                "Module  om_file",
+                "File    'generated.log'",
+                "</Output>"
+            ]
+        );
+        let r = run_stdout("fail.cmd", STDOUT_TIMEOUT, STDOUT_LIMIT);
+        let msgs: Vec<String> = r.errors.iter().map(|e| e.headline()).collect();
+        assert_eq!(
+            msgs,
+            ["t.conf:1: include_stdout fail.cmd: the command failed (exited with status 3): cannot reach the configuration server"]
+        );
     }
 }
