@@ -1,7 +1,8 @@
 //! The block parser: logical lines (from `source`) to raw blocks
-//! (`<Input>`, `<Output>`, `<Extension>`, `<Route>`, with their
-//! `<Schedule>` and `<Exec>` parts), reporting structural errors. What the
-//! directives mean is decided later, by `validate`.
+//! (`<Input>`, `<Output>`, `<Extension>`, `<Processor>`, `<Route>`, with
+//! their `<Schedule>` and `<Exec>` parts), reporting structural errors.
+//! Blocks kept as text (`<QueryXML>`) become directives named by their tag.
+//! What the directives mean is decided later, by `validate`.
 
 use crate::diag::{Diagnostic, Location};
 use crate::directive::Directive;
@@ -92,12 +93,6 @@ fn parse_tag(t: &str) -> Option<Result<Tag<'_>, String>> {
     Some(Ok(Tag::Open(name, arg.trim())))
 }
 
-fn valid_instance_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
 fn directive_of(line: &SrcLine) -> Result<RawDirective, Diagnostic> {
     let text = line.text.trim();
     let (name, value) = split_word(text);
@@ -142,6 +137,27 @@ pub(crate) fn parse_structure(lines: &[SrcLine], errors: &mut Vec<Diagnostic>) -
     let err = |l: &SrcLine, m: String| Diagnostic::new(&l.loc, &l.raw, m);
 
     for line in lines {
+        if let Some(text) = &line.verbatim {
+            // a block kept as text (<QueryXML>...): a directive of the
+            // block (or schedule) it is in, named by its tag
+            let rd = RawDirective {
+                d: Directive {
+                    name: text.tag.clone(),
+                    value: text.body.clone(),
+                    location: line.loc.clone(),
+                    line_text: line.raw.trim().to_string(),
+                },
+                value_col: 1,
+            };
+            match (sched.as_mut(), block.as_mut()) {
+                (Some(s), _) => s.directives.push(rd),
+                (None, Some(b)) => b.directives.push(rd),
+                (None, None) => {
+                    errors.push(err(line, format!("<{}> outside a module block", text.tag)))
+                }
+            }
+            continue;
+        }
         if let Some((src, _, _)) = exec.as_mut() {
             if let Some(Ok(Tag::Close(n))) = parse_tag(&line.text) {
                 if n.eq_ignore_ascii_case("exec") {
@@ -224,15 +240,12 @@ pub(crate) fn parse_structure(lines: &[SrcLine], errors: &mut Vec<Diagnostic>) -
                     }
                     sched = None;
                 }
+                // NXLog takes the rest of the tag as the name, spaces and
+                // all (`<Extension File operations>`); routes name it so too
                 if arg.is_empty() {
                     errors.push(err(
                         line,
                         format!("expected a name: <{} NAME>", kind.name()),
-                    ));
-                } else if !valid_instance_name(arg) {
-                    errors.push(err(
-                        line,
-                        format!("invalid name '{arg}' (letters, digits, '_', '-' and '.' only)"),
                     ));
                 }
                 block = Some(RawBlock {
@@ -344,4 +357,54 @@ pub(crate) fn parse_structure(lines: &[SrcLine], errors: &mut Vec<Diagnostic>) -
         st.blocks.push(b);
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Reader;
+    use std::path::Path;
+
+    fn structure(text: &str) -> (Structure, Vec<Diagnostic>) {
+        let mut r = Reader::new();
+        r.read_text(text, "t.conf", Path::new(""));
+        let mut errors = r.errors;
+        let st = parse_structure(&r.lines, &mut errors);
+        (st, errors)
+    }
+
+    #[test]
+    fn text_blocks_are_directives_of_their_block() {
+        let (st, errors) = structure(concat!(
+            "<Input Windows event log>\n",
+            "  Module im_msvistalog\n",
+            "  <QueryXML>\n",
+            "    <QueryList><Query Id=\"0\"><Select Path=\"System\">*</Select></Query></QueryList>\n",
+            "  </QueryXML>\n",
+            "</Input>\n",
+            "<QueryXML>x</QueryXML>\n",
+        ));
+        let msgs: Vec<String> = errors.iter().map(|e| e.headline()).collect();
+        assert_eq!(msgs, ["t.conf:7: <QueryXML> outside a module block"]);
+        let b = &st.blocks[0];
+        assert_eq!(b.name, "Windows event log");
+        let q = &b.directives[1].d;
+        assert_eq!(q.name, "QueryXML");
+        assert_eq!(
+            q.value,
+            "    <QueryList><Query Id=\"0\"><Select Path=\"System\">*</Select></Query></QueryList>"
+        );
+        assert_eq!((q.location.line, q.line_text.as_str()), (3, "<QueryXML>"));
+    }
+
+    #[test]
+    fn names_are_the_rest_of_the_tag() {
+        let (st, errors) = structure(
+            "<Extension File operations>\n</Extension>\n<Input in-1>\n</Input>\n<Output\tout.2 >\n</Output>\n<Route 1>\n</Route>\n<Input>\n</Input>\n",
+        );
+        let names: Vec<&str> = st.blocks.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["File operations", "in-1", "out.2", "1", ""]);
+        let msgs: Vec<String> = errors.iter().map(|e| e.headline()).collect();
+        assert_eq!(msgs, ["t.conf:9: expected a name: <Input NAME>"]);
+    }
 }

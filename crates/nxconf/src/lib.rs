@@ -8,8 +8,8 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | `source` | reads files into logical lines: comments, `\` continuation, `define`/`%NAME%`, `envvar`, `include` (wildcards, cycle check) |
-//! | `block` | the block parser: lines to raw `<Input>`, `<Route>`... blocks with their `<Schedule>` and `<Exec>` parts |
+//! | `source` | reads files into logical lines: comments, `\` continuation, `define`/`%NAME%`, `envvar`, `include` (wildcards, cycle check), `include_stdout`; blocks kept as text (`<QueryXML>`) |
+//! | `block` | the block parser: lines to raw `<Input>`, `<Route>`... blocks with their `<Schedule>` and `<Exec>` parts; blocks kept as text become directives |
 //! | `directive` | a [`Directive`] as written and the readings of its value (boolean, integer, string, string expression) |
 //! | `modules` | the module table: each supported module type's kind, directives, Exec procedures and settings builder ([`ImRegmon`], [`OmFile`]...) |
 //! | `validate` | globals, the directives every module takes, routes, schedules; the rest from the module table; compiles every Exec |

@@ -5,10 +5,10 @@
 //! where it runs.
 //!
 //! Common module directives: NXLog's queueing and flow-control knobs
-//! (FlowControl, LogqueueSize, LogqueueDir, PersistLogqueue, SyncLogqueue,
-//! BufferSize, BatchSize, BatchFlushInterval) are accepted with a debug note
-//! because regmon delivers events in-process and they cannot change what is
-//! produced. `OutputType LineBased` (om_file's only behaviour) is accepted;
+//! (FlowControl, FlowControlFIFO, LogqueueSize, LogqueueDir,
+//! PersistLogqueue, SyncLogqueue, BufferSize, BatchSize,
+//! BatchFlushInterval) are accepted with an Info note because regmon
+//! delivers events in-process and they cannot change what is produced. `OutputType LineBased` (om_file's only behaviour) is accepted;
 //! other OutputType/InputType values are refused, since they would change output.
 
 use crate::block::{BlockKind, RawBlock, RawDirective, RawSchedule, Structure};
@@ -23,6 +23,10 @@ use crate::modules::{self, Build, ModuleKind, ModuleType, SUPPORTED_MODULES};
 use crate::schedule::{parse_every, parse_first, When};
 use crate::value::DateFormat;
 
+/// NXLog's global directives (its reference manual, CE 2.x/3.x and the
+/// Enterprise agent), plus our OutboxMaxSize. Those regmon acts on are
+/// read in `globals()`; every other one is checked and gets an Info note
+/// saying it has no effect (`--verify` lists them).
 const GLOBALS: &[&str] = &[
     "CacheDir",
     "DateFormat",
@@ -39,13 +43,34 @@ const GLOBALS: &[&str] = &[
     "CacheSync",
     "Threads",
     "FlowControl",
+    "FlowControlFIFO",
     "LogqueueSize",
     "LogqueueDir",
+    "PersistLogqueue",
+    "SyncLogqueue",
+    "BatchSize",
+    "BatchFlushInterval",
+    "RootDir",
+    "User",
+    "Group",
+    "IgnoreErrors",
+    "StringLimit",
+    "ReadTimeout",
+    "CacheInvalidationTime",
+    "EscapeGlobPatterns",
+    "GenerateDateInUTC",
+    "ParseDateInUTC",
+    "AbortOnDoubleSigterm",
+    "AgentUidDir",
     "OutboxMaxSize",
 ];
 
+/// The directives NXLog accepts in every module block that regmon checks
+/// and notes as without effect (its queues and flow control: regmon
+/// delivers in-process from a durable outbox).
 const INERT_COMMON: &[&str] = &[
     "FlowControl",
+    "FlowControlFIFO",
     "LogqueueSize",
     "LogqueueDir",
     "PersistLogqueue",
@@ -365,15 +390,41 @@ fn globals(
         }
         seen.push((lname.clone(), d.location.clone()));
         g.directives.push(d.clone());
+        // Info, so that --verify lists what is accepted without effect
+        let mut inert = |why: &str| {
+            note(
+                notes,
+                &d.location,
+                LogLevel::Info,
+                format!("{canon} has no effect in regmon{why}"),
+            )
+        };
+        let number = |d: &Directive| {
+            d.value.trim().parse::<f64>().map(|_| ()).map_err(|_| {
+                d_err(
+                    d,
+                    format!(
+                        "invalid value '{}' for {}: expected a number of seconds",
+                        d.value, d.name
+                    ),
+                )
+            })
+        };
         let res: Result<(), Diagnostic> = (|| {
             match lname.as_str() {
                 "cachedir" => g.cache_dir = Some(constant_string(d, constants)?),
                 "logfile" => g.log_file = Some(constant_string(d, constants)?),
-                "spooldir" => g.spool_dir = Some(constant_string(d, constants)?),
-                "pidfile" => g.pid_file = Some(constant_string(d, constants)?),
+                "spooldir" => {
+                    g.spool_dir = Some(constant_string(d, constants)?);
+                    inert(" (NXLog changes its working directory to it; regmon does not)");
+                }
+                "pidfile" => {
+                    g.pid_file = Some(constant_string(d, constants)?);
+                    inert(" (no PID file is written)");
+                }
                 "moduledir" => {
                     g.module_dir = Some(constant_string(d, constants)?);
-                    note(notes, &d.location, LogLevel::Debug, "ModuleDir has no effect in regmon (modules are built in)".into());
+                    inert(" (modules are built in)");
                 }
                 "loglevel" => {
                     g.log_level = Some(LogLevel::parse(crate::source::unquote(&d.value)).ok_or_else(|| {
@@ -383,28 +434,60 @@ fn globals(
                 "dateformat" => {
                     g.date_format = DateFormat::parse(&constant_string(d, constants)?).map_err(|m| d_err(d, m))?;
                 }
-                "nocache" => g.no_cache = d.as_bool()?,
+                "nocache" => {
+                    g.no_cache = d.as_bool()?;
+                    inert(" (baselines are always kept on disk, in CacheDir)");
+                }
                 "outboxmaxsize" => g.outbox_max_size = Some(parse_size(d)?),
                 "panic" => {
                     let v = d.value.to_ascii_uppercase();
                     if !["SOFT", "HARD", "OFF"].contains(&v.as_str()) {
                         return Err(d_err(d, format!("invalid Panic '{}' (expected SOFT, HARD or OFF)", d.value)));
                     }
-                    note(notes, &d.location, LogLevel::Debug, "Panic has no effect in regmon".into());
+                    inert("");
                 }
-                "nofreeonexit" | "suppressrepeatinglogs" | "cachesync" | "flowcontrol" => {
+                "rootdir" => {
+                    constant_string(d, constants)?;
+                    inert(": NXLog changes its root directory to it (chroot, not on Windows); regmon does not, and paths in this file are not re-rooted");
+                }
+                "user" | "group" => {
+                    constant_string(d, constants)?;
+                    inert(": NXLog switches to it after start (not on Windows); regmon runs as the account that starts it");
+                }
+                "ignoreerrors" => {
                     d.as_bool()?;
-                    note(notes, &d.location, LogLevel::Debug, format!("{canon} has no effect in regmon"));
+                    inert(": regmon never starts with configuration errors");
                 }
-                "cacheflushinterval" | "threads" | "logqueuesize" => {
-                    if !d.value.eq_ignore_ascii_case("always") {
+                "flowcontrol" | "flowcontrolfifo" | "persistlogqueue" | "synclogqueue" => {
+                    d.as_bool()?;
+                    inert(" (events wait in each input's durable outbox, bounded by OutboxMaxSize)");
+                }
+                "logqueuesize" | "batchsize" => {
+                    d.as_integer()?;
+                    inert(" (events wait in each input's durable outbox, bounded by OutboxMaxSize)");
+                }
+                "logqueuedir" => {
+                    constant_string(d, constants)?;
+                    inert(" (events wait in each input's durable outbox, in CacheDir)");
+                }
+                "batchflushinterval" | "readtimeout" => {
+                    number(d)?;
+                    inert("");
+                }
+                "nofreeonexit" | "suppressrepeatinglogs" | "cachesync" | "escapeglobpatterns"
+                | "generatedateinutc" | "parsedateinutc" | "abortondoublesigterm" => {
+                    d.as_bool()?;
+                    inert("");
+                }
+                "cacheflushinterval" | "threads" | "stringlimit" | "cacheinvalidationtime" => {
+                    if !(lname == "cacheflushinterval" && d.value.eq_ignore_ascii_case("always")) {
                         d.as_integer()?;
                     }
-                    note(notes, &d.location, LogLevel::Debug, format!("{canon} has no effect in regmon"));
+                    inert("");
                 }
                 _ => {
                     constant_string(d, constants)?;
-                    note(notes, &d.location, LogLevel::Debug, format!("{canon} has no effect in regmon"));
+                    inert("");
                 }
             }
             Ok(())
@@ -532,7 +615,9 @@ fn module(
         seen.push((lname.clone(), d.location.clone()));
         if let Some(canon) = inert {
             let check = match lname.as_str() {
-                "flowcontrol" | "persistlogqueue" | "synclogqueue" => d.as_bool().map(|_| ()),
+                "flowcontrol" | "flowcontrolfifo" | "persistlogqueue" | "synclogqueue" => {
+                    d.as_bool().map(|_| ())
+                }
                 "logqueuedir" => constant_string(d, cx.constants).map(|_| ()),
                 "batchflushinterval" => d.value.trim().parse::<f64>().map(|_| ()).map_err(|_| {
                     d_err(
@@ -549,7 +634,7 @@ fn module(
                 Ok(()) => note(
                     notes,
                     &d.location,
-                    LogLevel::Debug,
+                    LogLevel::Info,
                     format!("{canon} has no effect in regmon (events are delivered in-process)"),
                 ),
                 Err(e) => errors.push(e),

@@ -125,7 +125,7 @@ fn common_surroundings() {
     assert!(cfg
         .notes
         .iter()
-        .any(|n| n.level == LogLevel::Debug && n.message.contains("ModuleDir")));
+        .any(|n| n.level == LogLevel::Info && n.message.contains("ModuleDir")));
 
     let input = cfg.module("registry").unwrap();
     let rm = input.im_regmon().unwrap();
