@@ -476,8 +476,22 @@ fn check_rsyslog(name: &str, rs: &Rsyslog, pri: &str) -> Vec<serde_json::Value> 
 // ---------------------------------------------------------------- verify
 
 /// Normalised output of `--verify` for NAME.verify.
-fn verify_text(env: &Env, certs: &Certs, name: &str) -> (i32, String) {
-    env.write("nxlog.conf", &with_test_certs(&joined(name), certs));
+/// With `crlf`, the file is written with CRLF line ends (as Notepad saves
+/// it): the answer must not change.
+/// Each in a fresh folder (the first `--verify` there creates the
+/// baseline key, and says so).
+fn verify_text(name: &str, crlf: bool) -> (i32, String) {
+    let env = Env::new();
+    env.write_hive("SOFTWARE", &tree(1));
+    let certs = Certs::new(&env);
+    let env = &env;
+    let text = with_test_certs(&joined(name), &certs);
+    let text = if crlf {
+        text.replace('\n', "\r\n")
+    } else {
+        text
+    };
+    env.write("nxlog.conf", &text);
     // No network at all for the published hosts, where namespaces work.
     let mut cmd = if unshare_works() {
         let mut u = Command::new("unshare");
@@ -527,17 +541,22 @@ fn unshare_works() -> bool {
         .unwrap_or(false)
 }
 
-/// `--verify` of every configuration against NAME.verify, and its exit
-/// code against the table; every difference is reported at once.
+/// `--verify` of every configuration against NAME.verify (and the same
+/// answer for its CRLF copy), and its exit code against the table; every
+/// difference is reported at once.
 #[test]
 fn verify_matches_expected() {
     let bless = std::env::var_os("REGMON_BLESS").is_some();
     let mut failures = Vec::new();
     for case in CASES {
-        let env = Env::new();
-        env.write_hive("SOFTWARE", &tree(1));
-        let certs = Certs::new(&env);
-        let (code, text) = verify_text(&env, &certs, case.name);
+        let (code, text) = verify_text(case.name, false);
+        let (_, crlf) = verify_text(case.name, true);
+        if crlf != text {
+            failures.push(format!(
+                "{}: --verify answers otherwise for the CRLF copy:\n{crlf}",
+                case.name
+            ));
+        }
         let file = corpus_file(&format!("{}.verify", case.name));
         if bless {
             std::fs::write(&file, &text).unwrap();
