@@ -421,6 +421,18 @@ fn events_in(texts: &[String]) -> Vec<(String, String)> {
     out
 }
 
+/// regmon's own log came too, as im_internal events (a scan summary of
+/// each run), where the configuration routes its im_internal input to the
+/// same output (a route mixing it with inputs left to NXLog keeps it).
+fn assert_internal(name: &str, texts: &[String]) {
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("\"SourceModuleType\":\"im_internal\"") && t.contains("scan done")),
+        "{name}: no im_internal scan summary arrived; all: {texts:#?}"
+    );
+}
+
 fn assert_events(name: &str, texts: &[String]) {
     let got = events_in(texts);
     let want: Vec<_> = expected_events().into_iter().collect();
@@ -769,6 +781,8 @@ fn rapid7_bsd_syslog_over_tls() {
     let port = rs.tls_port.expect("TLS port");
     c.two_runs(&Dest { port, url: None });
     check_rsyslog("rapid7_insightidr", &rs, "12");
+    let raw: Vec<String> = rsyslog_texts(&rs).into_iter().map(|(_, r)| r).collect();
+    assert_internal("rapid7_insightidr", &raw);
 }
 
 /// LogDNA: RFC 5424 over TLS (CAFile verified) through a disk pm_buffer.
@@ -862,6 +876,7 @@ fn elk_json_lines_over_tcp() {
     for l in got.iter().filter(|l| l.contains("Policies")) {
         assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "{l}");
     }
+    assert_internal("elk_logstash_json", &got);
 }
 
 /// WinLogsZero2Hero: JSON datagrams over UDP (file_read() of a missing file
