@@ -10,7 +10,9 @@
 //!   a changed hive) against a receiver started here on 127.0.0.1: rsyslog
 //!   for syslog (TCP, UDP, TLS), small listeners for GELF, JSON and raw
 //!   lines; the registry events are checked in the wire format the
-//!   configuration asks for. (A configuration `--verify` refuses has no run.)
+//!   configuration asks for. A configuration refused for a placeholder
+//!   runs with it filled in; one refused for a module, a procedure or a
+//!   route regmon does not run has no run.
 //!
 //! Network safety: the published files keep their hosts (real addresses,
 //! placeholders). `--verify` reads them inside a network namespace with no
@@ -249,25 +251,14 @@ fn rewrite_outputs(text: &str, f: impl Fn(&str, &str) -> Option<String>) -> Stri
 /// (the published ones are Windows paths that do not exist here).
 fn with_test_certs(text: &str, certs: &Certs) -> String {
     rewrite_outputs(text, |word, indent| {
-        let p = match word {
-            "cafile" => &certs.ca,
-            "certfile" => &certs.cert,
-            "certkeyfile" => &certs.key,
+        let (name, p) = match word {
+            "cafile" => ("CAFile", &certs.ca),
+            "certfile" => ("CertFile", &certs.cert),
+            "certkeyfile" => ("CertKeyFile", &certs.key),
             _ => return None,
         };
-        Some(format!("{indent}{} '{}'", word_name(word), p.display()))
+        Some(format!("{indent}{name} '{}'", p.display()))
     })
-}
-
-fn word_name(word: &str) -> &'static str {
-    match word {
-        "cafile" => "CAFile",
-        "certfile" => "CertFile",
-        "certkeyfile" => "CertKeyFile",
-        "host" => "Host",
-        "port" => "Port",
-        _ => "URL",
-    }
 }
 
 /// The copy a run uses: every Output's Host, Port and URL point at `dest`.
@@ -301,6 +292,7 @@ fn assert_only_local(text: &str) {
             let ok = match word.as_str() {
                 "host" => value == "127.0.0.1",
                 "url" => value.starts_with("http://127.0.0.1:"),
+                "brokerlist" => value.starts_with("127.0.0.1:"),
                 _ => true,
             };
             assert!(ok, "refusing to run: '{t}' is not 127.0.0.1");
@@ -496,7 +488,6 @@ fn verify_text(name: &str, crlf: bool) -> (i32, String) {
     let env = Env::new();
     env.write_hive("SOFTWARE", &tree(1));
     let certs = Certs::new(&env);
-    let env = &env;
     let text = with_test_certs(&joined(name), &certs);
     let text = if crlf {
         text.replace('\n', "\r\n")
@@ -512,7 +503,7 @@ fn verify_text(name: &str, crlf: bool) -> (i32, String) {
     } else {
         Command::new(bin())
     };
-    let out = in_env(&mut cmd, env)
+    let out = in_env(&mut cmd, &env)
         .args(["-c", "nxlog.conf", "--verify"])
         .output()
         .expect("run regmon --verify");
