@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod listen;
 pub mod rsyslog;
 
 use hive::write::{to_bytes, KeyNode, WriteOptions};

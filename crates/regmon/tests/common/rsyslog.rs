@@ -3,7 +3,8 @@
 //! takes LF-framed and octet-counted messages, imudp datagrams; a TLS
 //! listener when [`Rsyslog::with_tls`] gave certificates), writing what it
 //! PARSED of each message as one JSON line: pri, facility, severity,
-//! timestamp, hostname, app_name, procid, msgid, sd, msg. Killed on drop.
+//! timestamp, hostname, app_name, procid, msgid, sd, msg, and the message as
+//! received (raw). Killed on drop.
 
 use serde_json::Value;
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -92,6 +93,7 @@ input(type="imtcp" address="127.0.0.1" port="{p}" ruleset="out" StreamDriver.Nam
   property(outname="msgid" name="msgid" format="jsonf")
   property(outname="sd" name="structured-data" format="jsonf")
   property(outname="msg" name="msg" format="jsonf")
+  property(outname="raw" name="rawmsg" format="jsonf")
 }}
 ruleset(name="out") {{
   action(type="omfile" file="{d}/parsed.jsonl" template="parsed" asyncWriting="off" flushOnTXEnd="on")
