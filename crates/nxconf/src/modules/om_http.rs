@@ -116,6 +116,17 @@ pub(crate) fn build(cx: &mut Build) -> Option<OmHttp> {
     let mut urls = Vec::new();
     let url_dirs: Vec<&Directive> = cx.each("URL").collect();
     for d in &url_dirs {
+        if let Some(p) = url_placeholder(&d.value) {
+            cx.error(
+                d,
+                super::net::placeholder_error(
+                    &p,
+                    "a URL such as https://collector.example.com:8088/services/collector/event",
+                ),
+            );
+            ok = false;
+            continue;
+        }
         let Some(u) = cx.constant_string(d) else {
             ok = false;
             continue;
@@ -291,6 +302,23 @@ pub(crate) fn build(cx: &mut Build) -> Option<OmHttp> {
         cert_file,
         cert_key_file,
         allow_untrusted,
+    })
+}
+
+/// A template placeholder in a URL: in its host part (`https://SIEM_HOST/`),
+/// or `<...>` / `{{...}}` anywhere (`https://<host>/`). Paths and queries
+/// may hold upper-case words, so only the host is read for those.
+fn url_placeholder(value: &str) -> Option<String> {
+    let v = crate::source::unquote(value.trim());
+    let rest = v.split_once("://").map_or(v, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    super::net::placeholder(host).or_else(|| {
+        ["<", "{{"]
+            .iter()
+            .any(|o| v.contains(o))
+            .then(|| super::net::placeholder(v))
+            .flatten()
     })
 }
 
