@@ -6,6 +6,7 @@ mod hive;
 mod run;
 #[cfg(windows)]
 mod service;
+mod verify;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -28,6 +29,10 @@ struct Cli {
     /// Check the configuration and exit: 0 when valid, 1 with every error listed.
     #[arg(long, requires = "config", conflicts_with = "once")]
     verify: bool,
+    /// Refuse modules regmon would leave to NXLog (other inputs, outputs
+    /// only they reach) instead of warning about them.
+    #[arg(long, requires = "config")]
+    strict: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -152,7 +157,14 @@ pub fn main() -> ExitCode {
             eprintln!("regmon: -c runs the monitor; give either -c or a subcommand");
             return ExitCode::from(2);
         }
-        return run::run(path, cli.once, cli.verify);
+        return run::run(
+            path,
+            &run::Mode {
+                once: cli.once,
+                verify: cli.verify,
+                strict: cli.strict,
+            },
+        );
     }
     // A service logs where its configuration says (LogFile), once loaded.
     #[cfg(windows)]
