@@ -349,6 +349,7 @@ pub(crate) fn build(
     }
 
     // Classify every instance; build those regmon keeps.
+    let others = other_extensions(&st, &declared);
     let mut modules = Vec::new();
     let mut all = Vec::new();
     for (i, b) in st.blocks.iter().enumerate() {
@@ -441,7 +442,6 @@ pub(crate) fn build(
             };
             let n_err = errors.len();
             let built = module(b, t, &cx, errors, &mut notes);
-            let others = other_extensions(&st, &declared);
             for e in &mut errors[n_err..] {
                 explain_extension_call(e, b, &others);
             }
