@@ -457,6 +457,27 @@ mod tests {
     }
 
     #[test]
+    fn url_placeholders_are_read_in_the_host() {
+        for (u, found) in [
+            ("https://<host>:8088/services/collector/event", "<host>"),
+            ("'https://SPLUNK_HOST:8088/'", "SPLUNK_HOST"),
+            ("https://%HEC_HOST%/", "%HEC_HOST%"),
+            ("https://{{ hec }}/x", "{{ hec }}"),
+            ("https://logs.example.com/<TOKEN>", "<TOKEN>"),
+        ] {
+            assert_eq!(url_placeholder(u).as_deref(), Some(found), "{u}");
+        }
+        // Paths and queries may hold upper-case words and '$'.
+        for u in [
+            "https://127.0.0.1:8088/services/collector/RAW_EVENTS?channel=A_B",
+            "http://[::1]:9200/_bulk",
+            "https://logs.example.com/v1/input/$token",
+        ] {
+            assert_eq!(url_placeholder(u), None, "{u}");
+        }
+    }
+
+    #[test]
     fn urls_and_headers() {
         for ok in [
             "http://127.0.0.1/",
