@@ -26,7 +26,9 @@ struct Cli {
     /// Scan every im_regmon input once, deliver the events, and exit.
     #[arg(long, requires = "config")]
     once: bool,
-    /// Check the configuration and exit: 0 when valid, 1 with every error listed.
+    /// Check the configuration, print what regmon does with each module,
+    /// route and im_regmon input, and exit: 0 when regmon runs the im_regmon
+    /// part faithfully, 1 with every error listed.
     #[arg(long, requires = "config", conflicts_with = "once")]
     verify: bool,
     /// Refuse modules regmon would leave to NXLog (other inputs, outputs

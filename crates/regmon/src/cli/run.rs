@@ -27,8 +27,7 @@ pub fn run(path: &Path, mode: &Mode) -> ExitCode {
         print!("{report}");
         return ExitCode::SUCCESS;
     }
-    let once = mode.once;
-    let result = if once {
+    let result = if mode.once {
         // The edge: errors become text here.
         rt.run_once()
             .map_err(|e| e.to_string())
