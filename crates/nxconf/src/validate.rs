@@ -92,7 +92,104 @@ fn note(notes: &mut Vec<Note>, loc: &Location, level: LogLevel, msg: String) {
     });
 }
 
+/// The text of the warning (or, with `--strict`, the error) for an input
+/// regmon does not run.
+pub(crate) const INPUT_LEFT: &str =
+    "regmon runs im_regmon inputs only; this input is left to NXLog";
+/// Why an extension regmon lacks changes nothing.
+const EXTENSION_UNUSED: &str = "not used by any im_regmon route";
+/// Why an output or processor fed only by dropped routes is not built.
+const ONLY_DROPPED: &str = "only routes regmon does not run reach it";
+/// Why an output or processor in no route at all changes nothing.
+const NO_ROUTE: &str = "not used in any route";
+
+/// Functions and procedures of NXLog extension modules, to say whose they
+/// are when Exec code that runs in regmon calls one regmon lacks
+/// (from the NXLog reference manual's module chapters).
+const EXTENSION_FUNCTIONS: &[(&str, &[&str])] = &[
+    ("xm_perl", &["perl_call", "call"]),
+    ("xm_python", &["python_call", "call"]),
+    ("xm_ruby", &["call"]),
+    ("xm_charconv", &["convert", "convert_fields"]),
+    ("xm_exec", &["exec", "exec_async"]),
+    ("xm_xml", &["parse_xml", "to_xml", "extract_xml"]),
+    ("xm_kvp", &["parse_kvp", "to_kvp", "reset_kvp"]),
+    ("xm_csv", &["parse_csv", "to_csv"]),
+    ("xm_cef", &["parse_cef", "to_cef"]),
+    ("xm_leef", &["parse_leef", "to_leef"]),
+    ("xm_w3c", &["parse_w3c"]),
+    (
+        "xm_resolver",
+        &[
+            "ipaddr_to_name",
+            "name_to_ipaddr",
+            "uid_to_name",
+            "gid_to_name",
+        ],
+    ),
+    ("xm_pattern", &["match_pattern"]),
+    (
+        "xm_syslog",
+        &["parse_syslog", "parse_syslog_bsd", "parse_syslog_ietf"],
+    ),
+];
+
+/// What a module block declares: a module type regmon has, or one it
+/// lacks (of the block's kind, by NXLog's name prefixes).
+#[derive(Clone, Copy)]
+enum Decl {
+    Known(&'static ModuleType),
+    Other(ModuleKind),
+}
+
+impl Decl {
+    fn kind(self) -> ModuleKind {
+        match self {
+            Decl::Known(t) => t.kind,
+            Decl::Other(k) => k,
+        }
+    }
+}
+
+/// A module block's declaration: what it is, the module as written (lower
+/// case) and its Module line (for messages).
+struct Declared<'b> {
+    decl: Decl,
+    module: String,
+    line: &'b Directive,
+}
+
+/// The kind NXLog's module name prefixes give (`im_`, `om_`, `xm_`, `pm_`).
+fn kind_by_prefix(module: &str) -> Option<ModuleKind> {
+    let l = module.to_ascii_lowercase();
+    [
+        ("im_", ModuleKind::Input),
+        ("om_", ModuleKind::Output),
+        ("xm_", ModuleKind::Extension),
+        ("pm_", ModuleKind::Processor),
+    ]
+    .into_iter()
+    .find(|(p, _)| l.starts_with(p) && l.len() > p.len())
+    .map(|(_, k)| k)
+}
+
+fn kind_hint(k: ModuleKind) -> &'static str {
+    match k {
+        ModuleKind::Input => "an input module, use it in <Input>",
+        ModuleKind::Output => "an output module, use it in <Output>",
+        ModuleKind::Extension => "an extension module, use it in <Extension>",
+        ModuleKind::Processor => "a processor module, use it in <Processor>",
+    }
+}
+
 /// Build the typed configuration; errors are appended to `errors`.
+///
+/// Every module instance is classified (see [`Status`]): inputs other than
+/// regmon's own are left to NXLog, routes carrying only them are dropped,
+/// outputs and processors only those routes reach are left to NXLog too
+/// (not built: their directives and Exec are NXLog's business), extensions
+/// regmon lacks have no effect unless code that runs in regmon calls them.
+/// What a route regmon runs reaches must be a module regmon supports.
 pub(crate) fn build(
     path: &str,
     st: Structure,
@@ -101,13 +198,12 @@ pub(crate) fn build(
     options: &Options,
     errors: &mut Vec<Diagnostic>,
 ) -> Config {
-    let _ = options.strict;
     let globals = globals(&st.globals, &modules::constant_scope(), errors, &mut notes);
 
     // Instances first: Exec code may name any of them, and to_json() needs
     // to know whether an xm_json instance exists anywhere in the file.
     let mut instances: Vec<(String, String)> = Vec::new();
-    let mut module_of: Vec<Option<&'static ModuleType>> = Vec::new();
+    let mut declared: Vec<Option<Declared>> = Vec::new();
     let mut seen: Vec<(String, Location)> = Vec::new();
     for b in &st.blocks {
         if !b.name.is_empty() {
@@ -123,7 +219,7 @@ pub(crate) fn build(
         }
         if b.kind == BlockKind::Route || b.name.is_empty() {
             // nameless blocks were already reported; checking them further only adds noise
-            module_of.push(None);
+            declared.push(None);
             continue;
         }
         let mods: Vec<&RawDirective> = b
@@ -152,81 +248,239 @@ pub(crate) fn build(
                         format!("duplicate Module directive (first at {})", first.d.location),
                     ));
                 }
-                if let Some(t) = modules::find(&first.d.value) {
-                    if module_kind(b.kind) != Some(t.kind) {
-                        let what = match t.kind {
-                            ModuleKind::Input => "an input module, use it in <Input>",
-                            ModuleKind::Output => "an output module, use it in <Output>",
-                            ModuleKind::Extension => "an extension module, use it in <Extension>",
-                            ModuleKind::Processor => "a processor module, use it in <Processor>",
-                        };
-                        errors.push(d_err(
-                            &first.d,
-                            format!(
-                                "module {} cannot be used in <{}> ({what})",
-                                t.name,
-                                b.kind.name()
-                            ),
-                        ));
-                        None
-                    } else {
-                        Some(t)
-                    }
-                } else {
-                    errors.push(d_err(
-                        &first.d,
-                        format!(
-                            "unknown module '{}' (supported: {})",
-                            first.d.value,
-                            SUPPORTED_MODULES.join(", ")
-                        ),
-                    ));
-                    None
-                }
+                declare(b, &first.d, errors)
             }
         };
-        if let Some(t) = m {
+        if let Some(Declared {
+            decl: Decl::Known(t),
+            ..
+        }) = &m
+        {
             instances.push((b.name.clone(), t.name.to_string()));
         }
-        module_of.push(m);
+        declared.push(m);
     }
+    let known = |i: usize| match declared[i].as_ref().map(|d| d.decl) {
+        Some(Decl::Known(t)) => Some(t),
+        _ => None,
+    };
     // Constant directive values compile without an instance or xm_json.
     let constants = modules::constant_scope();
     // Errors are reported when the block itself is built.
     let json = st
         .blocks
         .iter()
-        .zip(&module_of)
-        .find_map(|(b, t)| Some((b, t.as_ref()?.json_options?)))
+        .enumerate()
+        .find_map(|(i, b)| Some((b, known(i)?.json_options?)))
         .map(|(b, read)| read(b, &constants, &mut Vec::new()));
     // to_syslog_*() compile with the settings of the xm_syslog instances.
-    let syslog = modules::syslog_instances(st.blocks.iter().zip(module_of.iter().copied()));
+    let syslog =
+        modules::syslog_instances(st.blocks.iter().enumerate().map(|(i, b)| (b, known(i))));
 
-    let mut modules = Vec::new();
     let mut routes = Vec::new();
-    for (b, m) in st.blocks.iter().zip(module_of) {
+    for b in &st.blocks {
         if b.kind == BlockKind::Route {
             if let Some(r) = route(b, errors) {
                 routes.push(r);
             }
+        }
+    }
+    check_route_names(&st, &routes, errors);
+
+    // The declaration of a module instance by name.
+    let find = |name: &str| -> Option<(usize, &Declared)> {
+        st.blocks
+            .iter()
+            .zip(&declared)
+            .enumerate()
+            .find(|(_, (b, _))| b.kind != BlockKind::Route && b.name.eq_ignore_ascii_case(name))
+            .and_then(|(i, (_, d))| Some((i, d.as_ref()?)))
+    };
+    let kept_input = |n: &str| {
+        find(n)
+            .is_some_and(|(_, d)| matches!(d.decl, Decl::Known(t) if t.kind == ModuleKind::Input))
+    };
+    let left_input =
+        |n: &str| find(n).is_some_and(|(_, d)| matches!(d.decl, Decl::Other(ModuleKind::Input)));
+
+    // Routes regmon runs, and those it drops.
+    let has_route_blocks = st.blocks.iter().any(|b| b.kind == BlockKind::Route);
+    let mut ran: Vec<Route> = Vec::new();
+    let mut dropped: Vec<(Route, String)> = Vec::new();
+    for mut r in routes {
+        let left: Vec<String> = r.inputs.iter().filter(|n| left_input(n)).cloned().collect();
+        if left.is_empty() {
+            ran.push(r);
             continue;
         }
-        let Some(t) = m else { continue };
-        let scope = modules::scope(
-            &b.name,
-            t.name,
-            json.clone(),
-            globals.date_format.clone(),
-            instances.clone(),
-            syslog.clone(),
-        );
-        let cx = Context {
-            scope: &scope,
-            constants: &constants,
-        };
-        if let Some(module) = module(b, t, &cx, errors, &mut notes) {
-            modules.push(module);
+        let kept: Vec<String> = r.inputs.iter().filter(|n| kept_input(n)).cloned().collect();
+        let loc = path_location(&st, &r);
+        if kept.is_empty() {
+            let reason = format!("its inputs are left to NXLog ({})", left.join(", "));
+            note(
+                &mut notes,
+                &loc,
+                LogLevel::Warning,
+                format!("route '{}' is dropped: {reason}", r.name),
+            );
+            dropped.push((r, reason));
+        } else {
+            note(
+                &mut notes,
+                &loc,
+                LogLevel::Info,
+                format!(
+                    "route '{}': {} left to NXLog; regmon runs the route for {}",
+                    r.name,
+                    left.join(", "),
+                    kept.join(", ")
+                ),
+            );
+            r.inputs = kept;
+            ran.push(r);
         }
+    }
+    if !has_route_blocks {
+        // NXLog connects every input to every output when no Route exists.
+        let of_kind = |k: ModuleKind, pick: &dyn Fn(Decl) -> bool| -> Vec<String> {
+            st.blocks
+                .iter()
+                .zip(&declared)
+                .filter_map(|(b, d)| {
+                    let d = d.as_ref()?;
+                    (d.decl.kind() == k && pick(d.decl)).then(|| b.name.clone())
+                })
+                .collect()
+        };
+        let inputs = of_kind(ModuleKind::Input, &|d| matches!(d, Decl::Known(_)));
+        let outputs = of_kind(ModuleKind::Output, &|_| true);
+        if !inputs.is_empty() && !outputs.is_empty() {
+            let loc = Location::new(path, 0);
+            ran.push(Route {
+                name: "default".into(),
+                inputs,
+                outputs,
+                processors: Vec::new(),
+                priority: None,
+                location: loc.clone(),
+            });
+            note(
+                &mut notes,
+                &loc,
+                LogLevel::Info,
+                "no <Route>: connecting every input to every output".into(),
+            );
+        }
+    }
+
+    // Classify every instance; build those regmon keeps.
+    let others = other_extensions(&st, &declared);
+    let mut modules = Vec::new();
+    let mut all = Vec::new();
+    for (i, b) in st.blocks.iter().enumerate() {
+        let Some(d) = declared[i].as_ref() else {
+            continue;
+        };
+        let kind = d.decl.kind();
+        let named = |n: &String| n.eq_ignore_ascii_case(&b.name);
+        let reached = ran
+            .iter()
+            .find(|r| r.processors.iter().chain(&r.outputs).any(named));
+        let on_dropped = dropped
+            .iter()
+            .any(|(r, _)| r.processors.iter().chain(&r.outputs).any(named));
+        let in_ran = ran.iter().any(|r| r.inputs.iter().any(named));
+        let status = match (kind, d.decl) {
+            (ModuleKind::Input, Decl::Known(_)) => {
+                if !in_ran {
+                    note(
+                        &mut notes,
+                        &b.loc,
+                        LogLevel::Warning,
+                        format!("Input '{}' is not used in any route", b.name),
+                    );
+                }
+                Status::Runs
+            }
+            (ModuleKind::Input, Decl::Other(_)) => Status::LeftToNxlog(INPUT_LEFT.into()),
+            (ModuleKind::Extension, Decl::Known(_)) => Status::Runs,
+            (ModuleKind::Extension, Decl::Other(_)) => Status::NoEffect(EXTENSION_UNUSED.into()),
+            (_, decl) => match reached {
+                Some(r) => {
+                    let runs = match decl {
+                        Decl::Known(t) => kind == ModuleKind::Output || t.name == "pm_buffer",
+                        Decl::Other(_) => false,
+                    };
+                    if !runs {
+                        errors.push(d_err(d.line, refusal(kind, &d.module, r, &find)));
+                    }
+                    Status::Runs
+                }
+                None if on_dropped => Status::LeftToNxlog(ONLY_DROPPED.into()),
+                None => {
+                    note(
+                        &mut notes,
+                        &b.loc,
+                        LogLevel::Warning,
+                        format!(
+                            "{} '{}' is not used in any route",
+                            kind.block_name(),
+                            b.name
+                        ),
+                    );
+                    match decl {
+                        Decl::Known(_) => Status::NoEffect(NO_ROUTE.into()),
+                        Decl::Other(_) => Status::LeftToNxlog(NO_ROUTE.into()),
+                    }
+                }
+            },
+        };
+        if let Status::LeftToNxlog(why) = &status {
+            let msg = if kind == ModuleKind::Input {
+                why.clone()
+            } else {
+                format!(
+                    "{} '{}' ({}) is left to NXLog: {why}",
+                    kind.block_name(),
+                    b.name,
+                    d.module
+                )
+            };
+            if options.strict {
+                errors.push(d_err(d.line, format!("{msg} (--strict)")));
+            } else if kind == ModuleKind::Input {
+                note(&mut notes, &d.line.location, LogLevel::Warning, msg);
+            }
+        }
+        if let (Decl::Known(t), Status::Runs | Status::NoEffect(_)) = (d.decl, &status) {
+            let scope = modules::scope(
+                &b.name,
+                t.name,
+                json.clone(),
+                globals.date_format.clone(),
+                instances.clone(),
+                syslog.clone(),
+            );
+            let cx = Context {
+                scope: &scope,
+                constants: &constants,
+            };
+            let n_err = errors.len();
+            let built = module(b, t, &cx, errors, &mut notes);
+            for e in &mut errors[n_err..] {
+                explain_extension_call(e, b, &others);
+            }
+            if let Some(m) = built {
+                modules.push(m);
+            }
+        }
+        all.push(Instance {
+            kind,
+            name: b.name.clone(),
+            module: d.module.clone(),
+            location: b.loc.clone(),
+            status,
+        });
     }
 
     modules::net::link_gelf(
@@ -235,9 +489,171 @@ pub(crate) fn build(
             .map(|m| &mut m.settings)
             .collect::<Vec<_>>(),
     );
+    Config {
+        path: path.to_string(),
+        globals,
+        modules,
+        routes: ran,
+        defines,
+        notes,
+        instances: all,
+        dropped_routes: dropped,
+    }
+}
 
-    // Routes must name existing inputs and outputs.
-    for r in &routes {
+/// What a `Module` line declares, or `None` after reporting why it cannot
+/// be used in its block.
+fn declare<'b>(
+    b: &RawBlock,
+    line: &'b Directive,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Declared<'b>> {
+    let want = module_kind(b.kind)?;
+    let written = crate::source::unquote(line.value.trim()).to_ascii_lowercase();
+    let decl = match modules::find(&written) {
+        Some(t) => Decl::Known(t),
+        None => match kind_by_prefix(&written) {
+            Some(k) => Decl::Other(k),
+            None => {
+                errors.push(d_err(
+                    line,
+                    format!(
+                        "unknown module '{}' (supported: {})",
+                        line.value,
+                        SUPPORTED_MODULES.join(", ")
+                    ),
+                ));
+                return None;
+            }
+        },
+    };
+    if decl.kind() != want {
+        errors.push(d_err(
+            line,
+            format!(
+                "module {written} cannot be used in <{}> ({})",
+                b.kind.name(),
+                kind_hint(decl.kind())
+            ),
+        ));
+        return None;
+    }
+    Some(Declared {
+        decl,
+        module: written,
+        line,
+    })
+}
+
+/// Why a module on a route regmon runs cannot be: an output or processor
+/// regmon lacks, or a processor other than pm_buffer.
+fn refusal<'a>(
+    kind: ModuleKind,
+    module: &str,
+    r: &Route,
+    find: &dyn Fn(&str) -> Option<(usize, &'a Declared<'a>)>,
+) -> String {
+    let input = r.inputs.first().map_or(String::new(), |n| {
+        let m = find(n).map_or("im_regmon", |(_, d)| d.module.as_str());
+        format!(" from {m} input '{n}'")
+    });
+    match kind {
+        ModuleKind::Processor => format!(
+            "{module} is not supported by regmon: of the processor modules only pm_buffer is, \
+             since regmon cannot change events as {module} would (route '{}' passes events{input} through it)",
+            r.name
+        ),
+        _ => format!(
+            "{module} is not supported by regmon; it receives events{input} through route '{}'",
+            r.name
+        ),
+    }
+}
+
+/// The extension instances regmon lacks: (instance, module).
+fn other_extensions(st: &Structure, declared: &[Option<Declared>]) -> Vec<(String, String)> {
+    st.blocks
+        .iter()
+        .zip(declared)
+        .filter_map(|(b, d)| {
+            let d = d.as_ref()?;
+            matches!(d.decl, Decl::Other(ModuleKind::Extension))
+                .then(|| (b.name.clone(), d.module.clone()))
+        })
+        .collect()
+}
+
+/// An Exec error about an unknown function, procedure or instance, made
+/// to say which extension module it belongs to when that is known.
+fn explain_extension_call(e: &mut Diagnostic, b: &RawBlock, others: &[(String, String)]) {
+    let quoted = |rest: &str| rest.split('\'').next().map(str::to_string);
+    let here = format!(
+        "this code runs in regmon (<{} {}>), so it cannot call it",
+        b.kind.name(),
+        b.name
+    );
+    if let Some(rest) = e.message.strip_prefix("unknown module instance '") {
+        let Some(inst) = quoted(rest) else { return };
+        if let Some((_, m)) = others.iter().find(|(i, _)| i.eq_ignore_ascii_case(&inst)) {
+            e.message = format!("'{inst}' is an {m} instance, and regmon does not run {m}; {here}");
+        }
+        return;
+    }
+    let rest = e
+        .message
+        .strip_prefix("unknown function '")
+        .or_else(|| e.message.strip_prefix("unknown procedure '"));
+    let Some(name) = rest.and_then(quoted) else {
+        return;
+    };
+    if e.message.contains(" belongs to ") {
+        return;
+    }
+    let lname = name.to_ascii_lowercase();
+    let owners: Vec<&str> = EXTENSION_FUNCTIONS
+        .iter()
+        .filter(|(_, fs)| fs.contains(&lname.as_str()))
+        .map(|(m, _)| *m)
+        .collect();
+    // A module the file declares is the likely owner of a shared name (call()).
+    let declared: Vec<&str> = owners
+        .iter()
+        .copied()
+        .filter(|m| others.iter().any(|(_, o)| o == m))
+        .collect();
+    let owners = if declared.is_empty() {
+        owners
+    } else {
+        declared
+    };
+    let Some(first) = owners.first() else { return };
+    e.message = if owners.len() == 1 && modules::find(first).is_some() {
+        format!("{name}() belongs to {first}, but regmon's {first} does not provide it")
+    } else {
+        format!(
+            "{name}() belongs to {}, which regmon does not run; {here}",
+            owners.join(" or ")
+        )
+    };
+}
+
+/// Where a route's Path line is (the block when it has none).
+fn path_location(st: &Structure, r: &Route) -> Location {
+    st.blocks
+        .iter()
+        .filter(|b| b.kind == BlockKind::Route)
+        .find(|b| b.name == r.name)
+        .and_then(|b| {
+            b.directives
+                .iter()
+                .find(|d| d.d.name.eq_ignore_ascii_case("path"))
+        })
+        .map_or(r.location.clone(), |d| d.d.location.clone())
+}
+
+/// Routes must name existing inputs, processors and outputs, each in its place.
+fn check_route_names(st: &Structure, routes: &[Route], errors: &mut Vec<Diagnostic>) {
+    for r in routes {
         for (names, kind) in [
             (&r.inputs, ModuleKind::Input),
             (&r.processors, ModuleKind::Processor),
@@ -285,77 +701,6 @@ pub(crate) fn build(
                 }
             }
         }
-    }
-    let has_in = modules.iter().any(|m| m.kind == ModuleKind::Input);
-    let has_out = modules.iter().any(|m| m.kind == ModuleKind::Output);
-    if routes.is_empty() && has_in && has_out && errors.is_empty() {
-        // NXLog connects every input to every output when no Route exists.
-        let loc = Location::new(path, 0);
-        routes.push(Route {
-            name: "default".into(),
-            inputs: modules
-                .iter()
-                .filter(|m| m.kind == ModuleKind::Input)
-                .map(|m| m.name.clone())
-                .collect(),
-            outputs: modules
-                .iter()
-                .filter(|m| m.kind == ModuleKind::Output)
-                .map(|m| m.name.clone())
-                .collect(),
-            processors: Vec::new(),
-            priority: None,
-            location: loc.clone(),
-        });
-        note(
-            &mut notes,
-            &loc,
-            LogLevel::Info,
-            "no <Route>: connecting every input to every output".into(),
-        );
-    }
-    for m in &modules {
-        if m.kind == ModuleKind::Extension {
-            continue;
-        }
-        let used = routes.iter().any(|r| {
-            r.inputs
-                .iter()
-                .chain(&r.outputs)
-                .any(|n| n.eq_ignore_ascii_case(&m.name))
-        });
-        if !used {
-            note(
-                &mut notes,
-                &m.location,
-                LogLevel::Warning,
-                format!(
-                    "{} '{}' is not used in any route",
-                    m.kind.block_name(),
-                    m.name
-                ),
-            );
-        }
-    }
-    let instances = modules
-        .iter()
-        .map(|m| Instance {
-            kind: m.kind,
-            name: m.name.clone(),
-            module: m.module.clone(),
-            location: m.location.clone(),
-            status: Status::Runs,
-        })
-        .collect();
-    Config {
-        path: path.to_string(),
-        globals,
-        modules,
-        routes,
-        defines,
-        notes,
-        instances,
-        dropped_routes: Vec::new(),
     }
 }
 
@@ -897,4 +1242,236 @@ fn route(b: &RawBlock, errors: &mut Vec<Diagnostic>) -> Option<Route> {
         ));
     }
     (errors.len() == n_err).then_some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ModuleKind, Options, Status};
+    use crate::diag::LogLevel;
+
+    const VENDOR: &str = "\
+<Extension json>
+    Module xm_json
+</Extension>
+<Extension perl>
+    Module xm_perl
+    PerlCode 'x.pl'
+</Extension>
+<Input eventlog>
+    Module im_msvistalog
+    AnyDirective at all
+    Exec if $EventID == 4624 perl_call('x'); else convert_fields('a', 'b');
+</Input>
+<Input regmon>
+    Module im_regmon
+    RegValue 'HKLM\\Software\\*'
+</Input>
+<Processor buffer>
+    Module pm_buffer
+    MaxSize 1024
+    Type Mem
+</Processor>
+<Output siem>
+    Module om_tcp
+    Host <SIEM_IP>
+    Port CUSTOM_PORT
+</Output>
+<Output file>
+    Module om_file
+    File 'out.log'
+    Exec to_json();
+</Output>
+<Output spare>
+    Module om_file
+    File 'spare.log'
+</Output>
+<Output lake>
+    Module om_datalake
+</Output>
+<Route events>
+    Path eventlog => siem
+</Route>
+<Route registry>
+    Path regmon => buffer => file
+</Route>
+";
+
+    fn status(cfg: &crate::Config, name: &str) -> Status {
+        cfg.instances
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.status.clone())
+            .unwrap_or_else(|| panic!("no instance {name}"))
+    }
+
+    #[test]
+    fn every_instance_is_classified_in_file_order() {
+        let cfg = crate::parse_str(VENDOR, "v.conf").unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<(&str, &str, ModuleKind)> = cfg
+            .instances
+            .iter()
+            .map(|i| (i.name.as_str(), i.module.as_str(), i.kind))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("json", "xm_json", ModuleKind::Extension),
+                ("perl", "xm_perl", ModuleKind::Extension),
+                ("eventlog", "im_msvistalog", ModuleKind::Input),
+                ("regmon", "im_regmon", ModuleKind::Input),
+                ("buffer", "pm_buffer", ModuleKind::Processor),
+                ("siem", "om_tcp", ModuleKind::Output),
+                ("file", "om_file", ModuleKind::Output),
+                ("spare", "om_file", ModuleKind::Output),
+                ("lake", "om_datalake", ModuleKind::Output),
+            ]
+        );
+        let left = |s: &str| Status::LeftToNxlog(s.into());
+        assert_eq!(status(&cfg, "json"), Status::Runs);
+        assert_eq!(
+            status(&cfg, "perl"),
+            Status::NoEffect("not used by any im_regmon route".into())
+        );
+        assert_eq!(status(&cfg, "eventlog"), left(super::INPUT_LEFT));
+        assert_eq!(status(&cfg, "regmon"), Status::Runs);
+        assert_eq!(status(&cfg, "buffer"), Status::Runs);
+        // The placeholders in siem are NXLog's business: only eventlog reaches it.
+        assert_eq!(status(&cfg, "siem"), left(super::ONLY_DROPPED));
+        assert_eq!(status(&cfg, "file"), Status::Runs);
+        assert_eq!(
+            status(&cfg, "spare"),
+            Status::NoEffect(super::NO_ROUTE.into())
+        );
+        assert_eq!(status(&cfg, "lake"), left(super::NO_ROUTE));
+
+        // Built: what runs, and the supported output in no route (checked).
+        let built: Vec<&str> = cfg.modules.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(built, ["json", "regmon", "buffer", "file", "spare"]);
+        assert_eq!(cfg.routes.len(), 1);
+        assert_eq!(cfg.routes[0].name, "registry");
+        assert_eq!(cfg.routes[0].processors, ["buffer"]);
+        assert_eq!(cfg.dropped_routes.len(), 1);
+        assert_eq!(cfg.dropped_routes[0].0.name, "events");
+        assert_eq!(
+            cfg.dropped_routes[0].1,
+            "its inputs are left to NXLog (eventlog)"
+        );
+        let warnings: Vec<String> = cfg
+            .notes
+            .iter()
+            .filter(|n| n.level == LogLevel::Warning)
+            .map(|n| format!("{}: {}", n.location, n.message))
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "v.conf:40: route 'events' is dropped: its inputs are left to NXLog (eventlog)",
+                format!("v.conf:9: {}", super::INPUT_LEFT).as_str(),
+                "v.conf:32: Output 'spare' is not used in any route",
+                "v.conf:36: Output 'lake' is not used in any route",
+            ]
+        );
+    }
+
+    #[test]
+    fn strict_refuses_what_would_be_left_to_nxlog() {
+        let e = crate::parse_str_with(VENDOR, "v.conf", &Options { strict: true })
+            .expect_err("strict")
+            .to_string();
+        assert!(
+            e.contains(&format!("v.conf:9: {} (--strict)", super::INPUT_LEFT)),
+            "{e}"
+        );
+        assert!(
+            e.contains("v.conf:23: Output 'siem' (om_tcp) is left to NXLog: only routes regmon does not run reach it (--strict)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("v.conf:37: Output 'lake' (om_datalake) is left to NXLog"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_mixed_route_keeps_the_inputs_regmon_runs() {
+        let text = VENDOR.replace("Path eventlog => siem", "Path eventlog, regmon => siem");
+        // siem is now reached from regmon: its placeholders are regmon's business.
+        let e = crate::parse_str(&text, "v.conf")
+            .expect_err("placeholders")
+            .to_string();
+        assert!(
+            e.contains("v.conf:24: '<SIEM_IP>' looks like a placeholder"),
+            "{e}"
+        );
+        assert!(
+            e.contains("v.conf:25: 'CUSTOM_PORT' looks like a placeholder"),
+            "{e}"
+        );
+        let text = text
+            .replace("<SIEM_IP>", "127.0.0.1")
+            .replace("CUSTOM_PORT", "514");
+        let cfg = crate::parse_str(&text, "v.conf").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.routes[0].inputs, ["regmon"]);
+        assert!(cfg.dropped_routes.is_empty());
+        assert_eq!(status(&cfg, "siem"), Status::Runs);
+        assert!(cfg.notes.iter().any(|n| n.level == LogLevel::Info
+            && n.message
+                == "route 'events': eventlog left to NXLog; regmon runs the route for regmon"));
+    }
+
+    #[test]
+    fn without_routes_every_kept_input_reaches_every_output() {
+        let text = "<Input eventlog>\nModule im_msvistalog\n</Input>\n\
+                    <Input regmon>\nModule im_regmon\nRegValue 'HKLM\\x\\*'\n</Input>\n\
+                    <Output es>\nModule om_elasticsearch\n</Output>\n";
+        let e = crate::parse_str(text, "d.conf")
+            .expect_err("es")
+            .to_string();
+        assert!(
+            e.contains("d.conf:9: om_elasticsearch is not supported by regmon; it receives events from im_regmon input 'regmon' through route 'default'"),
+            "{e}"
+        );
+        let cfg = crate::parse_str(
+            &text.replace("om_elasticsearch", "om_udp\nHost 127.0.0.1"),
+            "d.conf",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.routes[0].inputs, ["regmon"]);
+        assert_eq!(cfg.routes[0].outputs, ["es"]);
+    }
+
+    #[test]
+    fn module_names_must_fit_their_block() {
+        let e = crate::parse_str("<Input x>\nModule om_whatever\n</Input>\n", "k.conf")
+            .expect_err("kind")
+            .to_string();
+        assert!(
+            e.contains("k.conf:2: module om_whatever cannot be used in <Input> (an output module"),
+            "{e}"
+        );
+        let e = crate::parse_str("<Input x>\nModule whatever\n</Input>\n", "k.conf")
+            .expect_err("kind")
+            .to_string();
+        assert!(e.contains("k.conf:2: unknown module 'whatever'"), "{e}");
+    }
+
+    #[test]
+    fn unknown_extension_functions_name_their_module() {
+        let text = "<Extension py>\nModule xm_python\n</Extension>\n\
+                    <Input regmon>\nModule im_regmon\nRegValue 'HKLM\\x\\*'\nExec call('f');\nExec exec('/bin/true');\n</Input>\n";
+        let e = crate::parse_str(text, "f.conf")
+            .expect_err("calls")
+            .to_string();
+        assert!(
+            e.contains("f.conf:7:6: call() belongs to xm_python, which regmon does not run"),
+            "{e}"
+        );
+        assert!(
+            e.contains("f.conf:8:6: exec() belongs to xm_exec, which regmon does not run"),
+            "{e}"
+        );
+        // The same calls in an input left to NXLog are not compiled.
+        let cfg = crate::parse_str(&text.replace("im_regmon", "im_file"), "f.conf");
+        assert!(cfg.is_ok(), "{cfg:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Data-driven corpus of malformed configurations: every `tests/malformed/*.conf`
 //! must fail to load with exactly the messages in the matching `.expected` file
 //! (all errors, each `file:line[:col]: message` plus the quoted line).
+//! Cases named `strict_*.conf` load with `--strict`.
 //! `NXCONF_BLESS=1 cargo test -p nxconf --test malformed` rewrites the
 //! expectations; review the diff before keeping it.
 
@@ -42,7 +43,11 @@ fn malformed_corpus() {
     let mut failures = Vec::new();
     for conf in &confs {
         let expected_path = conf.with_extension("expected");
-        let got = match nxconf::load(conf) {
+        // `strict_*.conf` load as `regmon --strict` does.
+        let strict = conf
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("strict_"));
+        let got = match nxconf::load_with(conf, &nxconf::Options { strict }) {
             Ok(_) => "<loaded without error>".to_string(),
             Err(e) => normalize(&e.to_string(), &dir),
         };

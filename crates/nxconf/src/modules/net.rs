@@ -149,7 +149,64 @@ pub fn parse_host(text: &str) -> Result<(String, Option<u16>), String> {
     })
 }
 
+/// The part of a directive value that looks like a placeholder left from
+/// a vendor template: `<SIEM_IP>`, `{{ host }}`, `${HOST}`, an unresolved
+/// `%HOST%`, `$IP`, an upper-case word with an underscore (`CUSTOM_PORT`)
+/// or `x.x.x.x`. Host names never hold these, so refusing them early says
+/// what is wrong instead of failing to resolve at run time.
+pub(crate) fn placeholder(value: &str) -> Option<String> {
+    let v = crate::source::unquote(value.trim());
+    for (open, close) in [("{{", "}}"), ("${", "}"), ("<", ">")] {
+        if let Some(a) = v.find(open) {
+            if let Some(b) = v[a + open.len()..].find(close) {
+                return Some(v[a..a + open.len() + b + close.len()].to_string());
+            }
+        }
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let bytes: Vec<char> = v.chars().collect();
+    for (i, c) in bytes.iter().enumerate() {
+        let rest: String = bytes[i + 1..].iter().take_while(|c| word(**c)).collect();
+        let starts_word = rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+        if *c == '$' && starts_word {
+            return Some(format!("${rest}"));
+        }
+        if *c == '%' && starts_word && bytes.get(i + 1 + rest.chars().count()) == Some(&'%') {
+            return Some(format!("%{rest}%"));
+        }
+    }
+    let upper_word = v.split(|c: char| !word(c)).find(|t| {
+        t.contains('_')
+            && t.chars().any(|c| c.is_ascii_alphabetic())
+            && !t.chars().any(|c| c.is_ascii_lowercase())
+    });
+    if let Some(t) = upper_word {
+        return Some(t.to_string());
+    }
+    let host = v.rsplit_once(':').map_or(v, |(h, _)| h);
+    if host.contains('.')
+        && host
+            .chars()
+            .all(|c| c == '.' || c.eq_ignore_ascii_case(&'x'))
+    {
+        return Some(host.to_string());
+    }
+    None
+}
+
+/// The error for a placeholder: what the directive expects instead.
+pub(crate) fn placeholder_error(found: &str, expected: &str) -> String {
+    format!("'{found}' looks like a placeholder left from a template: expected {expected}")
+}
+
 fn port_of(cx: &mut Build, d: &Directive, allow_zero: bool) -> Option<u16> {
+    let v = crate::source::unquote(d.value.trim());
+    // A word where a number belongs (`Port CUSTOM_PORT`, `Port port`).
+    let word = !v.is_empty() && v.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+    if let Some(p) = placeholder(v).or_else(|| word.then(|| v.to_string())) {
+        cx.error(d, placeholder_error(&p, "a port number"));
+        return None;
+    }
     let n = cx.keep(d.as_integer())?;
     match u16::try_from(n) {
         Ok(p) if p > 0 || allow_zero => Some(p),
@@ -178,6 +235,14 @@ pub(crate) fn build(cx: &mut Build, default: OutputType, transport: Transport) -
     let mut hosts = Vec::new();
     let host_directives: Vec<&Directive> = cx.each("Host").collect();
     for d in host_directives {
+        if let Some(p) = placeholder(&d.value) {
+            cx.error(
+                d,
+                placeholder_error(&p, "a host name or address (HOST or HOST:PORT)"),
+            );
+            ok = false;
+            continue;
+        }
         let Some(text) = cx.constant_string(d) else {
             ok = false;
             continue;
@@ -339,6 +404,35 @@ pub(crate) fn link_gelf(settings: &mut [&mut ModuleSettings]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_from_templates() {
+        for (value, found) in [
+            ("$IP", "$IP"),
+            ("'$SIEM'", "$SIEM"),
+            ("<SIEM_IP>", "<SIEM_IP>"),
+            ("<SIEM IP>:514", "<SIEM IP>"),
+            ("CUSTOM_PORT", "CUSTOM_PORT"),
+            ("SIEM_HOST:514", "SIEM_HOST"),
+            ("%SIEM%", "%SIEM%"),
+            ("{{ siem_host }}", "{{ siem_host }}"),
+            ("${HOST}", "${HOST}"),
+            ("x.x.x.x", "x.x.x.x"),
+            ("X.X.X.X:514", "X.X.X.X"),
+        ] {
+            assert_eq!(placeholder(value).as_deref(), Some(found), "{value}");
+        }
+        for value in [
+            "127.0.0.1",
+            "[::1]:514",
+            "siem.example.com:6514",
+            "LOGSERVER",
+            "log_server",
+            "100%",
+        ] {
+            assert_eq!(placeholder(value), None, "{value}");
+        }
+    }
 
     #[test]
     fn host_forms() {

@@ -116,6 +116,17 @@ pub(crate) fn build(cx: &mut Build) -> Option<OmHttp> {
     let mut urls = Vec::new();
     let url_dirs: Vec<&Directive> = cx.each("URL").collect();
     for d in &url_dirs {
+        if let Some(p) = url_placeholder(&d.value) {
+            cx.error(
+                d,
+                super::net::placeholder_error(
+                    &p,
+                    "a URL such as https://collector.example.com:8088/services/collector/event",
+                ),
+            );
+            ok = false;
+            continue;
+        }
         let Some(u) = cx.constant_string(d) else {
             ok = false;
             continue;
@@ -294,6 +305,23 @@ pub(crate) fn build(cx: &mut Build) -> Option<OmHttp> {
     })
 }
 
+/// A template placeholder in a URL: in its host part (`https://SIEM_HOST/`),
+/// or `<...>` / `{{...}}` anywhere (`https://<host>/`). Paths and queries
+/// may hold upper-case words, so only the host is read for those.
+fn url_placeholder(value: &str) -> Option<String> {
+    let v = crate::source::unquote(value.trim());
+    let rest = v.split_once("://").map_or(v, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    super::net::placeholder(host).or_else(|| {
+        ["<", "{{"]
+            .iter()
+            .any(|o| v.contains(o))
+            .then(|| super::net::placeholder(v))
+            .flatten()
+    })
+}
+
 /// An absolute http:// or https:// URL with a host.
 fn check_url(u: &str) -> Result<(), String> {
     let lower = u.to_ascii_lowercase();
@@ -425,6 +453,27 @@ mod tests {
         ] {
             let e = parse(body).unwrap_err();
             assert!(e.contains(want), "{body:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn url_placeholders_are_read_in_the_host() {
+        for (u, found) in [
+            ("https://<host>:8088/services/collector/event", "<host>"),
+            ("'https://SPLUNK_HOST:8088/'", "SPLUNK_HOST"),
+            ("https://%HEC_HOST%/", "%HEC_HOST%"),
+            ("https://{{ hec }}/x", "{{ hec }}"),
+            ("https://logs.example.com/<TOKEN>", "<TOKEN>"),
+        ] {
+            assert_eq!(url_placeholder(u).as_deref(), Some(found), "{u}");
+        }
+        // Paths and queries may hold upper-case words and '$'.
+        for u in [
+            "https://127.0.0.1:8088/services/collector/RAW_EVENTS?channel=A_B",
+            "http://[::1]:9200/_bulk",
+            "https://logs.example.com/v1/input/$token",
+        ] {
+            assert_eq!(url_placeholder(u), None, "{u}");
         }
     }
 

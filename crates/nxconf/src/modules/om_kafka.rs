@@ -90,13 +90,20 @@ pub(crate) fn build(cx: &mut Build) -> Option<OmKafka> {
             ));
             None
         }
-        Some(d) => cx.constant_string(d).and_then(|s| match broker_list(&s) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                cx.error(d, format!("invalid BrokerList '{s}': {e}"));
+        Some(d) => match super::net::placeholder(&d.value) {
+            Some(p) => {
+                let expected = "broker addresses HOST:PORT separated by commas";
+                cx.error(d, super::net::placeholder_error(&p, expected));
                 None
             }
-        }),
+            None => cx.constant_string(d).and_then(|s| match broker_list(&s) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    cx.error(d, format!("invalid BrokerList '{s}': {e}"));
+                    None
+                }
+            }),
+        },
     };
     let topic = match cx.one("Topic") {
         None => {

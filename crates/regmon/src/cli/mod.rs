@@ -6,6 +6,7 @@ mod hive;
 mod run;
 #[cfg(windows)]
 mod service;
+mod verify;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -25,9 +26,15 @@ struct Cli {
     /// Scan every im_regmon input once, deliver the events, and exit.
     #[arg(long, requires = "config")]
     once: bool,
-    /// Check the configuration and exit: 0 when valid, 1 with every error listed.
+    /// Check the configuration, print what regmon does with each module,
+    /// route and im_regmon input, and exit: 0 when regmon runs the im_regmon
+    /// part faithfully, 1 with every error listed.
     #[arg(long, requires = "config", conflicts_with = "once")]
     verify: bool,
+    /// Refuse modules regmon would leave to NXLog (other inputs, outputs
+    /// only they reach) instead of warning about them.
+    #[arg(long, requires = "config")]
+    strict: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -152,7 +159,14 @@ pub fn main() -> ExitCode {
             eprintln!("regmon: -c runs the monitor; give either -c or a subcommand");
             return ExitCode::from(2);
         }
-        return run::run(path, cli.once, cli.verify);
+        return run::run(
+            path,
+            &run::Mode {
+                once: cli.once,
+                verify: cli.verify,
+                strict: cli.strict,
+            },
+        );
     }
     // A service logs where its configuration says (LogFile), once loaded.
     #[cfg(windows)]

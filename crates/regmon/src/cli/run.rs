@@ -1,4 +1,4 @@
-//! `regmon -c FILE [--once | --verify]`: load the configuration, then monitor.
+//! `regmon -c FILE [--once | --verify] [--strict]`: load the configuration, then monitor.
 
 use nxconf::LogLevel;
 use regmon::platform::perms::{create_dir_private, open_private};
@@ -8,20 +8,26 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-pub fn run(path: &Path, once: bool, verify: bool) -> ExitCode {
-    let mut rt = match start(path, verify) {
-        Ok(rt) => rt,
+/// How `-c FILE` runs.
+pub struct Mode {
+    /// `--once`: one scan of every input, deliver, exit.
+    pub once: bool,
+    /// `--verify`: print what regmon does with the configuration, exit.
+    pub verify: bool,
+    /// `--strict`: modules regmon would leave to NXLog are errors.
+    pub strict: bool,
+}
+
+pub fn run(path: &Path, mode: &Mode) -> ExitCode {
+    let (mut rt, report) = match start_with(path, mode.verify, mode.strict) {
+        Ok(x) => x,
         Err(code) => return code,
     };
-    if verify {
-        println!(
-            "{}: configuration is valid ({} input(s))",
-            path.display(),
-            rt.inputs.len()
-        );
+    if let Some(report) = report {
+        print!("{report}");
         return ExitCode::SUCCESS;
     }
-    let result = if once {
+    let result = if mode.once {
         // The edge: errors become text here.
         rt.run_once()
             .map_err(|e| e.to_string())
@@ -63,8 +69,21 @@ pub fn finish(result: Result<(), String>) -> ExitCode {
 
 /// Loads the configuration, starts regmon's own log and builds the
 /// runtime; every problem is printed (and logged once logging runs).
+/// (The Windows service's entry; `-c` goes through [`run`].)
+#[cfg(windows)]
 pub fn start(path: &Path, verify: bool) -> Result<Runtime, ExitCode> {
-    let config = match nxconf::load(path) {
+    start_with(path, verify, false).map(|(rt, _)| rt)
+}
+
+/// [`start`] with `--strict`; with `verify`, also the `--verify` report
+/// (made before the runtime takes the configuration, printed only when
+/// the runtime could be built).
+fn start_with(
+    path: &Path,
+    verify: bool,
+    strict: bool,
+) -> Result<(Runtime, Option<String>), ExitCode> {
+    let config = match nxconf::load_with(path, &nxconf::Options { strict }) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
@@ -89,8 +108,9 @@ pub fn start(path: &Path, verify: bool) -> Result<Runtime, ExitCode> {
             _ => tracing::error!("{msg}"),
         }
     }
+    let report = verify.then(|| super::verify::report(&config));
     match Runtime::new(config) {
-        Ok(rt) => Ok(rt),
+        Ok(rt) => Ok((rt, report)),
         Err(errors) => {
             // Logged too: a service has no console.
             for e in &errors {
