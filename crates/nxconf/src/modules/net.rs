@@ -151,8 +151,8 @@ pub fn parse_host(text: &str) -> Result<(String, Option<u16>), String> {
 
 /// The part of a directive value that looks like a placeholder left from
 /// a vendor template: `<SIEM_IP>`, `{{ host }}`, `${HOST}`, an unresolved
-/// `%HOST%`, `$IP`, an upper-case word with an underscore (`CUSTOM_PORT`)
-/// or `x.x.x.x`. Host names never hold these, so refusing them early says
+/// `%HOST%`, `$IP`, an upper-case word with an underscore (`CUSTOM_PORT`),
+/// `CHANGEME`, `[Server.IP.Address]` or `x.x.x.x`. Host names never hold these, so refusing them early says
 /// what is wrong instead of failing to resolve at run time.
 pub(crate) fn placeholder(value: &str) -> Option<String> {
     let v = crate::source::unquote(value.trim());
@@ -163,7 +163,19 @@ pub(crate) fn placeholder(value: &str) -> Option<String> {
             }
         }
     }
+    // `[Graylog.Server.IP.Address]`: brackets hold IPv6 addresses only.
+    if let (Some(a), Some(b)) = (v.find('['), v.find(']')) {
+        if a < b && !v[a..b].contains(':') {
+            return Some(v[a..=b].to_string());
+        }
+    }
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    // Words templates use for "fill this in".
+    if let Some(t) = v.split(|c: char| !word(c)).find(|t| {
+        ["changeme", "replaceme", "fixme", "todo"].contains(&t.to_ascii_lowercase().as_str())
+    }) {
+        return Some(t.to_string());
+    }
     let bytes: Vec<char> = v.chars().collect();
     for (i, c) in bytes.iter().enumerate() {
         let rest: String = bytes[i + 1..].iter().take_while(|c| word(**c)).collect();
@@ -419,6 +431,10 @@ mod tests {
             ("${HOST}", "${HOST}"),
             ("x.x.x.x", "x.x.x.x"),
             ("X.X.X.X:514", "X.X.X.X"),
+            ("CHANGEME", "CHANGEME"),
+            ("changeme.example.com", "changeme"),
+            ("[Graylog.Server.IP.Address]", "[Graylog.Server.IP.Address]"),
+            ("[Graylog.Server.IP.Address]:12201", "[Graylog.Server.IP.Address]"),
         ] {
             assert_eq!(placeholder(value).as_deref(), Some(found), "{value}");
         }
