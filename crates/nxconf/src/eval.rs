@@ -18,6 +18,7 @@
 //! may exceed [`MAX_STRING_BYTES`].
 
 use crate::diag::{Errors, Location, LogLevel};
+use crate::fileop;
 use crate::lang::ast::*;
 use crate::lang::parser::{parse_program, ExecSource};
 use crate::lang::scope::ExecScope;
@@ -218,6 +219,8 @@ fn proc_name(p: &Proc) -> &str {
         Proc::Log(LogLevel::Warning) => "log_warning",
         Proc::Log(_) => "log_error",
         Proc::Host { name, .. } => name,
+        Proc::Format(f) => f.name(),
+        Proc::Rewrite(_) => "process",
         Proc::Syslog { format, .. } => format.procedure(),
     }
 }
@@ -431,6 +434,18 @@ impl Eval<'_> {
                 };
                 format.apply(self.rec, &env, options);
             }
+            Proc::Format(f) => {
+                let line = f.format(self.rec, &self.prog.date_format, self.ctx.zone());
+                check_len(line.len())?;
+                self.rec.set("raw_event", line);
+            }
+            Proc::Rewrite(rw) => {
+                rw.fields.apply(self.rec);
+                // Its Exec runs on the same event; drop() in it drops the event.
+                if let Flow::Drop = self.block(&rw.exec) {
+                    return Ok(Flow::Drop);
+                }
+            }
             Proc::Delete => {
                 let f = self.field_name(&args[0])?;
                 self.rec.remove(&f);
@@ -533,6 +548,11 @@ impl Eval<'_> {
                     Value::Boolean(b) => Value::Boolean(b != *negate),
                     o => o,
                 })
+            }
+            ExprKind::Format(f) => {
+                let line = f.format(self.rec, &self.prog.date_format, self.ctx.zone());
+                check_len(line.len())?;
+                Ok(Value::String(line))
             }
             ExprKind::Call(f, args) => {
                 let mut v = Vec::with_capacity(args.len());
@@ -901,6 +921,32 @@ impl Eval<'_> {
             Func::Minute => Value::Integer(i64::from(dt(0)?.minute())),
             Func::Second => Value::Integer(i64::from(dt(0)?.second())),
             Func::Dayofweek => Value::Integer(i64::from(dt(0)?.weekday().num_days_from_sunday())),
+            Func::Dayofyear => Value::Integer(i64::from(dt(0)?.ordinal())),
+            Func::Microsecond => Value::Integer(i64::from(dt(0)?.timestamp_subsec_micros())),
+            Func::Strptime => strptime(s(0)?, s(1)?, zone).map_or(Value::Undef, Value::DateTime),
+            Func::FileExists
+            | Func::DirExists
+            | Func::FileSize
+            | Func::FileBasename
+            | Func::FileDirname
+            | Func::FileMtime
+            | Func::FileCtime
+            | Func::FileType
+            | Func::FileRead
+            | Func::FileInode
+            | Func::DirTempGet => {
+                let path = if f == Func::DirTempGet { "" } else { s(0)? };
+                match fileop::function(f, path) {
+                    Ok(v) => v,
+                    // NXLog: "on error undef is returned and an error is
+                    // logged"; the statement goes on.
+                    Err(e) => {
+                        let msg = format!("{}: {e}", fileop::name(f));
+                        self.ctx.log(LogLevel::Error, &self.prog.instance, &msg);
+                        Value::Undef
+                    }
+                }
+            }
             Func::ToJson => {
                 let opts = JsonOptions {
                     zone,
@@ -910,6 +956,23 @@ impl Eval<'_> {
             }
         })
     }
+}
+
+/// strptime(): `text` read with a strftime-style `format`; a format with
+/// a zone (`%z`) gives that instant, one without is local time in `zone`.
+/// Text that does not match is undef.
+fn strptime(text: &str, format: &str, zone: Zone) -> Option<DateTime<Utc>> {
+    if let Ok(d) = DateTime::parse_from_str(text, format) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(n) = chrono::NaiveDateTime::parse_from_str(text, format) {
+        return zone.from_naive(&n);
+    }
+    // A date alone is midnight.
+    chrono::NaiveDate::parse_from_str(text, format)
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|n| zone.from_naive(&n))
 }
 
 #[inline(never)]

@@ -174,8 +174,9 @@ pub(crate) fn build(
         .zip(&module_of)
         .find_map(|(b, t)| Some((b, t.as_ref()?.json_options?)))
         .map(|(b, read)| read(b, &constants, &mut Vec::new()));
-    // to_syslog_*() compile with the settings of the xm_syslog instances.
-    let syslog = modules::syslog_instances(st.blocks.iter().zip(module_of.iter().copied()));
+    // to_syslog_*(), to_kvp(), to_csv() and process() compile with the
+    // settings of their extension instances.
+    let syslog = modules::extension_settings(st.blocks.iter().zip(module_of.iter().copied()));
 
     let mut modules = Vec::new();
     let mut routes = Vec::new();
@@ -557,7 +558,8 @@ fn module(
         }
     }
 
-    if t.kind == ModuleKind::Extension {
+    // xm_rewrite's Exec runs inside its process().
+    if t.kind == ModuleKind::Extension && t.name != "xm_rewrite" {
         if let Some(e) = b.execs.first() {
             let s = &e.segs[0];
             errors.push(Diagnostic::new(
