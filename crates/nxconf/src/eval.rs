@@ -936,7 +936,7 @@ impl Eval<'_> {
             | Func::FileInode
             | Func::DirTempGet => {
                 let path = if f == Func::DirTempGet { "" } else { s(0)? };
-                match fileop::function(f, path) {
+                match fileop::function(f, path, MAX_STRING_BYTES) {
                     Ok(v) => v,
                     // NXLog: "on error undef is returned and an error is
                     // logged"; the statement goes on.

@@ -4,7 +4,6 @@
 //! `runtime::fileop`). Names and results follow NXLog CE's
 //! xm_fileop-api.xml.
 
-use crate::eval::MAX_STRING_BYTES;
 use crate::lang::ast::Func;
 use crate::value::Value;
 use chrono::{DateTime, Utc};
@@ -36,7 +35,9 @@ fn last_separator(p: &str) -> Option<usize> {
 
 /// Run xm_fileop function `f` on `path`. An error is what NXLog logs
 /// before returning undef.
-pub(crate) fn function(f: Func, path: &str) -> Result<Value, String> {
+/// `file_read()` refuses files over `max_bytes` (the evaluator's string
+/// limit).
+pub(crate) fn function(f: Func, path: &str, max_bytes: usize) -> Result<Value, String> {
     let err = |e: std::io::Error| format!("{path}: {e}");
     Ok(match f {
         // Both are FALSE (not errors) for a missing path.
@@ -65,14 +66,11 @@ pub(crate) fn function(f: Func, path: &str) -> Result<Value, String> {
             let file = std::fs::File::open(path).map_err(err)?;
             let mut buf = Vec::new();
             // One byte over the cap tells a too-long file from one at it.
-            file.take(MAX_STRING_BYTES as u64 + 1)
+            file.take(max_bytes as u64 + 1)
                 .read_to_end(&mut buf)
                 .map_err(err)?;
-            if buf.len() > MAX_STRING_BYTES {
-                return Err(format!(
-                    "{path}: longer than {} MiB",
-                    MAX_STRING_BYTES >> 20
-                ));
+            if buf.len() > max_bytes {
+                return Err(format!("{path}: longer than {} MiB", max_bytes >> 20));
             }
             Value::String(String::from_utf8_lossy(&buf).into_owned())
         }
@@ -145,6 +143,10 @@ fn file_type(path: &str) -> std::io::Result<&'static str> {
 mod tests {
     use super::*;
 
+    fn function_t(f: Func, path: &str) -> Result<Value, String> {
+        function(f, path, 1 << 20)
+    }
+
     #[test]
     fn names_and_metadata() {
         let dir = std::env::temp_dir().join(format!("nxconf-fileop-{}", std::process::id()));
@@ -152,43 +154,43 @@ mod tests {
         let f = dir.join("a.log");
         std::fs::write(&f, "hello").unwrap();
         let p = f.to_str().unwrap();
-        assert_eq!(function(Func::FileExists, p), Ok(Value::Boolean(true)));
+        assert_eq!(function_t(Func::FileExists, p), Ok(Value::Boolean(true)));
         assert_eq!(
-            function(Func::FileExists, dir.to_str().unwrap()),
+            function_t(Func::FileExists, dir.to_str().unwrap()),
             Ok(Value::Boolean(false))
         );
         assert_eq!(
-            function(Func::DirExists, dir.to_str().unwrap()),
+            function_t(Func::DirExists, dir.to_str().unwrap()),
             Ok(Value::Boolean(true))
         );
-        assert_eq!(function(Func::FileSize, p), Ok(Value::Integer(5)));
+        assert_eq!(function_t(Func::FileSize, p), Ok(Value::Integer(5)));
         assert_eq!(
-            function(Func::FileRead, p),
+            function_t(Func::FileRead, p),
             Ok(Value::String("hello".into()))
         );
         assert_eq!(
-            function(Func::FileType, p),
+            function_t(Func::FileType, p),
             Ok(Value::String("FILE".into()))
         );
         assert!(matches!(
-            function(Func::FileMtime, p),
+            function_t(Func::FileMtime, p),
             Ok(Value::DateTime(_))
         ));
         assert!(matches!(
-            function(Func::FileCtime, p),
+            function_t(Func::FileCtime, p),
             Ok(Value::DateTime(_))
         ));
-        assert!(function(Func::FileSize, "/nonexistent/x").is_err());
+        assert!(function_t(Func::FileSize, "/nonexistent/x").is_err());
         assert_eq!(
-            function(Func::FileBasename, "/var/log/app.log"),
+            function_t(Func::FileBasename, "/var/log/app.log"),
             Ok(Value::String("app.log".into()))
         );
         assert_eq!(
-            function(Func::FileDirname, "/var/log/app.log"),
+            function_t(Func::FileDirname, "/var/log/app.log"),
             Ok(Value::String("/var/log".into()))
         );
         assert_eq!(
-            function(Func::FileDirname, "app.log"),
+            function_t(Func::FileDirname, "app.log"),
             Ok(Value::String(String::new()))
         );
         std::fs::remove_dir_all(&dir).unwrap();
