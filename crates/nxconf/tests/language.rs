@@ -745,3 +745,74 @@ fn foreign_names_say_where_they_come_from() {
         assert!(h.ends_with(want), "{code}: {h}");
     }
 }
+
+/// The idioms of helper E's public corpus (/work/notes/exec-corpus.md)
+/// that reach registry events.
+#[test]
+fn corpus_idioms() {
+    // rapid7/alienvault: EventTime as seconds, then to_syslog_bsd().
+    let ext = "<Extension syslog>\nModule xm_syslog\n</Extension>";
+    let mut rec = reg_event();
+    let (_, c) = run_config(
+        ext,
+        "Exec $EventTime = integer($EventTime) / 1000000; $Secs = $EventTime; to_syslog_bsd();",
+        &mut rec,
+    );
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(rec.get("Secs"), Some(&i(1704164645)));
+    assert!(rec.get_str("raw_event").unwrap().starts_with('<'));
+    // dhcp: facility by name, severity by number.
+    let mut rec = reg_event();
+    run_config(
+        ext,
+        "Exec $SyslogFacility = \"LOCAL4\"; $SyslogSeverityValue = 6; to_syslog_bsd();",
+        &mut rec,
+    );
+    assert!(
+        rec.get_str("raw_event").unwrap().starts_with("<166>"),
+        "{:?}",
+        rec.get_str("raw_event")
+    );
+    // datadog / es_sysmon_http: string + on both sides, datetime + string.
+    let mut rec = reg_event();
+    let (_, c) = run_config(
+        "",
+        "Exec $raw_event = \"<DATADOG_API_KEY> \" + $raw_event; $T = $EventTime + '.000'; $U = replace($T, ' ', 'T');",
+        &mut rec,
+    );
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(rec.get_str("raw_event"), Some("<DATADOG_API_KEY> old"));
+    assert_eq!(rec.get_str("T"), Some("2024-01-02 04:04:05.000"));
+    assert_eq!(rec.get_str("U"), Some("2024-01-02T04:04:05.000"));
+    // wef: not defined, upper-case OR, a block with drop(), `drop ()`.
+    let (out, _) = run_config(
+        "",
+        "Exec if not defined $PatternID OR not defined $Message { drop (); }",
+        &mut reg_event(),
+    );
+    assert_eq!(out, Outcome::Drop);
+    // blumira / graylog: a size literal in a fileop Schedule's test.
+    let ext = "define LOGFILE /nonexistent/regmon.log\n<Extension fileop>\nModule xm_fileop\n</Extension>";
+    let (out, c) = run_config(
+        ext,
+        "Exec if (file_exists('%LOGFILE%') and (file_size('%LOGFILE%') >= 5M)) $x = 1; $y = file_read(\"C:\\id.txt\");",
+        &mut reg_event(),
+    );
+    assert_eq!(out, Outcome::Keep);
+    // A missing file: an error logged, the value undef, the code goes on.
+    // `and` evaluates its right side even when the left is FALSE (NXLog
+    // CE's expr.c), so file_size() of the missing file is logged too.
+    assert_eq!(c.logs.len(), 2, "{:?}", c.logs);
+    assert!(
+        c.logs[0]
+            .2
+            .starts_with("file_size(): /nonexistent/regmon.log: "),
+        "{:?}",
+        c.logs
+    );
+    assert!(
+        c.logs[1].2.starts_with("file_read(): C:\\id.txt: "),
+        "{:?}",
+        c.logs
+    );
+}
