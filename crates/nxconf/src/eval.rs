@@ -21,7 +21,7 @@ use crate::diag::{Errors, Location, LogLevel};
 use crate::fileop;
 use crate::lang::ast::*;
 use crate::lang::parser::{parse_program, ExecSource};
-use crate::lang::scope::ExecScope;
+use crate::lang::scope::{ExecScope, Vars, MAX_VARS};
 use crate::record::{JsonOptions, Record};
 use crate::syslog::SyslogEnv;
 use crate::value::{DateFormat, Value, Zone};
@@ -138,6 +138,8 @@ pub struct Program {
     /// Events this program has run over (NXLog's `evt_recvd` of its
     /// module: to_syslog_snare()'s counter); shared by clones.
     pub(crate) received: Arc<AtomicU64>,
+    /// The instance's module variables, shared with its other programs.
+    pub(crate) vars: Vars,
 }
 
 impl Program {
@@ -159,6 +161,7 @@ impl Program {
             json: scope.json.clone().unwrap_or_default(),
             date_format: scope.date_format.clone(),
             received: Arc::default(),
+            vars: scope.vars.clone(),
         }
     }
 
@@ -221,6 +224,9 @@ fn proc_name(p: &Proc) -> &str {
         Proc::Host { name, .. } => name,
         Proc::Format(f) => f.name(),
         Proc::Rewrite(_) => "process",
+        Proc::CreateVar => "create_var",
+        Proc::SetVar => "set_var",
+        Proc::DeleteVar => "delete_var",
         Proc::Syslog { format, .. } => format.procedure(),
     }
 }
@@ -446,6 +452,7 @@ impl Eval<'_> {
                     return Ok(Flow::Drop);
                 }
             }
+            Proc::CreateVar | Proc::SetVar | Proc::DeleteVar => self.var_proc(proc, args)?,
             Proc::Delete => {
                 let f = self.field_name(&args[0])?;
                 self.rec.remove(&f);
@@ -487,6 +494,73 @@ impl Eval<'_> {
             }
         }
         Ok(Flow::Go)
+    }
+
+    /// create_var(name[, lifetime]) (an existing variable is left as it
+    /// is; lifetime: seconds from now, or a datetime), set_var(name,
+    /// value) (created when missing; undef deletes), delete_var(name).
+    fn var_proc(&mut self, proc: &Proc, args: &[Expr]) -> R<()> {
+        let name = match self.expr(&args[0])? {
+            Value::String(s) => s.to_ascii_lowercase(),
+            Value::Undef => return Err("the variable name is undef".into()),
+            v => {
+                return Err(format!(
+                    "a variable name must be a string, found {}",
+                    v.type_name()
+                ))
+            }
+        };
+        let now = self.ctx.now();
+        let second = match args.get(1) {
+            Some(a) => self.expr(a)?,
+            None => Value::Undef,
+        };
+        self.prog.vars.with(|m| {
+            m.retain(|_, (_, exp)| exp.is_none_or(|e| e > now));
+            let room = |m: &std::collections::HashMap<_, _>| {
+                if m.len() >= MAX_VARS && !m.contains_key(&name) {
+                    return Err(format!("more than {MAX_VARS} module variables"));
+                }
+                Ok(())
+            };
+            match proc {
+                Proc::CreateVar => {
+                    let expiry = match second {
+                        Value::Undef => None,
+                        Value::Integer(n) => Some(
+                            now.checked_add_signed(secs(n)?)
+                                .ok_or("lifetime out of range")?,
+                        ),
+                        Value::DateTime(d) => Some(d),
+                        v => {
+                            return Err(format!(
+                            "create_var(): the lifetime must be seconds or a datetime, found {}",
+                            v.type_name()
+                        ))
+                        }
+                    };
+                    room(m)?;
+                    m.entry(name).or_insert((Value::Undef, expiry));
+                }
+                Proc::SetVar => {
+                    if second.is_undef() {
+                        m.remove(&name);
+                    } else {
+                        room(m)?;
+                        match m.get_mut(&name) {
+                            Some(slot) => slot.0 = second,
+                            None => {
+                                m.insert(name, (second, None));
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    m.remove(&name);
+                }
+            }
+            Ok(())
+        })
     }
 
     fn to_string(&self, v: &Value) -> Option<String> {
@@ -923,6 +997,18 @@ impl Eval<'_> {
             Func::Dayofweek => Value::Integer(i64::from(dt(0)?.weekday().num_days_from_sunday())),
             Func::Dayofyear => Value::Integer(i64::from(dt(0)?.ordinal())),
             Func::Microsecond => Value::Integer(i64::from(dt(0)?.timestamp_subsec_micros())),
+            Func::GetVar => {
+                let name = s(0)?.to_ascii_lowercase();
+                let now = self.ctx.now();
+                self.prog.vars.with(|m| match m.get(&name) {
+                    Some((_, Some(exp))) if *exp <= now => {
+                        m.remove(&name);
+                        Value::Undef
+                    }
+                    Some((v, _)) => v.clone(),
+                    None => Value::Undef,
+                })
+            }
             Func::Strptime => strptime(s(0)?, s(1)?, zone).map_or(Value::Undef, Value::DateTime),
             Func::FileExists
             | Func::DirExists

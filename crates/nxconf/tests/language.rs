@@ -816,3 +816,48 @@ fn corpus_idioms() {
         c.logs
     );
 }
+
+/// Module variables: create_var(), set_var(), get_var(), delete_var(),
+/// shared by an instance's Exec runs (and its Schedules), with lifetimes.
+#[test]
+fn module_variables() {
+    let p = compile(
+        "create_var('Seen', 60); if get_var('seen') == undef set_var('seen', 0); \
+         set_var('SEEN', get_var('seen') + 1); $n = get_var('seen'); \
+         if $n > 2 { delete_var('seen'); drop(); }",
+    );
+    let mut c = ctx();
+    let mut counts = Vec::new();
+    for _ in 0..4 {
+        let mut rec = Record::new();
+        let out = p.run(&mut rec, &mut c);
+        counts.push((out, rec.get("n").cloned()));
+    }
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(
+        counts,
+        [
+            (Outcome::Keep, Some(i(1))),
+            (Outcome::Keep, Some(i(2))),
+            (Outcome::Drop, Some(i(3))),
+            (Outcome::Keep, Some(i(1))),
+        ]
+    );
+    // A lifetime ends the variable; the clock is the context's. Programs
+    // compiled in one scope (an instance's Exec and Schedules) share them.
+    let scope = ExecScope::new("test", "im_regmon", false);
+    let p = Program::compile("create_var('x', 10); set_var('x', 'v');", &scope, "t.conf").unwrap();
+    let q = Program::compile("$v = get_var('x');", &scope, "t.conf").unwrap();
+    let mut c = ctx();
+    p.run(&mut Record::new(), &mut c);
+    let mut rec = Record::new();
+    q.run(&mut rec, &mut c);
+    assert_eq!(rec.get_str("v"), Some("v"));
+    c.now = Some(Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 11).unwrap());
+    let mut rec = Record::new();
+    q.run(&mut rec, &mut c);
+    assert!(!rec.contains("v"), "expired after 10 s");
+    let mut rec = Record::new();
+    compile("$v = get_var('seen');").run(&mut rec, &mut c);
+    assert!(!rec.contains("v"), "another instance has its own variables");
+}

@@ -90,6 +90,8 @@ pub enum Func {
     Dayofyear,
     Microsecond,
     Strptime,
+    /// get_var(name): a module variable.
+    GetVar,
     ToJson,
     // xm_fileop's functions (they read the file system, so never constant).
     FileExists,
@@ -115,6 +117,7 @@ impl Func {
                 | Func::HostnameFqdn
                 | Func::Now
                 | Func::ToJson
+                | Func::GetVar
                 | Func::FileExists
                 | Func::DirExists
                 | Func::FileSize
@@ -165,6 +168,11 @@ pub enum Proc {
     Format(Arc<crate::extension::Formatter>),
     /// xm_rewrite's `instance->process()`.
     Rewrite(Arc<Rewrite>),
+    /// Module variables: create_var(name[, lifetime]), set_var(name,
+    /// value), delete_var(name).
+    CreateVar,
+    SetVar,
+    DeleteVar,
     /// A procedure the host implements (e.g. im_regmon's start_scan()),
     /// with the module instance it belongs to.
     Host {

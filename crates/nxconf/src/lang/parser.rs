@@ -447,6 +447,13 @@ const FUNCS: &[FnSig] = &[
         ret: T::String,
     },
     FnSig {
+        name: "get_var",
+        func: Func::GetVar,
+        params: &[T::String],
+        required: 1,
+        ret: T::Unknown,
+    },
+    FnSig {
         name: "to_json",
         func: Func::ToJson,
         params: &[],
@@ -461,7 +468,7 @@ pub fn function_names() -> Vec<&'static str> {
 }
 
 const BUILTIN_PROCS: &str =
-    "delete, rename_field, drop, log_debug, log_info, log_warning, log_error";
+    "delete, rename_field, drop, log_debug, log_info, log_warning, log_error, create_var, set_var, delete_var";
 
 /// Functions and procedures of NXLog modules regmon does not run, with
 /// the module, so messages can say where a name comes from.
@@ -1028,6 +1035,26 @@ impl Parser<'_> {
                 self.arity(name, args, 0, 0, off)?;
                 Proc::Drop
             }
+            "create_var" => {
+                self.arity(name, args, 1, 2, off)?;
+                self.check_arg(name, 1, &args[0], T::String, off)?;
+                if let Some(a) = args.get(1) {
+                    if known(a.ty) && !matches!(a.ty, T::Integer | T::DateTime) {
+                        return self.err(off, format!("type error: argument 2 of {name}() is {}, expected integer (seconds) or datetime", a.ty.name()));
+                    }
+                }
+                Proc::CreateVar
+            }
+            "set_var" => {
+                self.arity(name, args, 2, 2, off)?;
+                self.check_arg(name, 1, &args[0], T::String, off)?;
+                Proc::SetVar
+            }
+            "delete_var" => {
+                self.arity(name, args, 1, 1, off)?;
+                self.check_arg(name, 1, &args[0], T::String, off)?;
+                Proc::DeleteVar
+            }
             "log_debug" | "log_info" | "log_warning" | "log_error" => {
                 self.arity(name, args, 1, usize::MAX, off)?;
                 Proc::Log(match lname.as_str() {
@@ -1522,6 +1549,9 @@ impl Parser<'_> {
                 lname.as_str(),
                 "parse_json"
                     | "delete"
+                    | "create_var"
+                    | "set_var"
+                    | "delete_var"
                     | "rename_field"
                     | "drop"
                     | "log_debug"

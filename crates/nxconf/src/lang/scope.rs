@@ -8,7 +8,10 @@ use crate::extension::Formatter;
 use crate::record::JsonOptions;
 use crate::syslog::SyslogOptions;
 use crate::value::DateFormat;
-use std::sync::Arc;
+use crate::value::Value;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// What one module type offers Exec code; one per entry of the module table.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +77,9 @@ pub struct ExecScope {
     /// The settings of every xm_kvp, xm_csv and xm_rewrite instance, in
     /// file order: to_kvp(), to_csv() and process() compile with them.
     pub extensions: Vec<(String, Extension)>,
+    /// The module variables (create_var()...) of the instance: shared by
+    /// every program compiled in this scope (its Exec and Schedules).
+    pub(crate) vars: Vars,
     /// Every supported module type's name and Exec interface, in table order.
     pub(crate) types: Vec<(&'static str, &'static ExecApi)>,
 }
@@ -132,5 +138,26 @@ impl ExecScope {
         &self,
     ) -> impl Iterator<Item = (&'static str, &'static ExecApi)> + '_ {
         self.types.iter().copied().filter(|(_, a)| a.owner_hint)
+    }
+}
+
+/// A module instance's variables (create_var(), set_var(), get_var()):
+/// name (lower case) to value and the time it expires, if any. Shared by
+/// the programs of one instance.
+#[derive(Clone, Debug, Default)]
+pub struct Vars(Arc<Mutex<VarMap>>);
+
+/// Variable name (lower case) to its value and expiry.
+pub(crate) type VarMap = HashMap<String, (Value, Option<DateTime<Utc>>)>;
+
+/// The most variables one module instance may hold; more is a run-time
+/// error (a per-event name would otherwise grow without bound).
+pub const MAX_VARS: usize = 100_000;
+
+impl Vars {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut VarMap) -> T) -> T {
+        // A panic elsewhere while holding the lock leaves a usable map.
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
     }
 }

@@ -324,6 +324,7 @@ pub(crate) fn scope(
         instances,
         syslog: ext.syslog,
         extensions: ext.others,
+        vars: crate::lang::scope::Vars::default(),
         types: MODULES.iter().map(|t| (t.name, &t.exec)).collect(),
     }
 }
