@@ -18,9 +18,10 @@
 //! may exceed [`MAX_STRING_BYTES`].
 
 use crate::diag::{Errors, Location, LogLevel};
+use crate::fileop;
 use crate::lang::ast::*;
 use crate::lang::parser::{parse_program, ExecSource};
-use crate::lang::scope::ExecScope;
+use crate::lang::scope::{ExecScope, Vars, MAX_VARS};
 use crate::record::{JsonOptions, Record};
 use crate::syslog::SyslogEnv;
 use crate::value::{DateFormat, Value, Zone};
@@ -137,6 +138,8 @@ pub struct Program {
     /// Events this program has run over (NXLog's `evt_recvd` of its
     /// module: to_syslog_snare()'s counter); shared by clones.
     pub(crate) received: Arc<AtomicU64>,
+    /// The instance's module variables, shared with its other programs.
+    pub(crate) vars: Vars,
 }
 
 impl Program {
@@ -158,6 +161,7 @@ impl Program {
             json: scope.json.clone().unwrap_or_default(),
             date_format: scope.date_format.clone(),
             received: Arc::default(),
+            vars: scope.vars.clone(),
         }
     }
 
@@ -218,6 +222,11 @@ fn proc_name(p: &Proc) -> &str {
         Proc::Log(LogLevel::Warning) => "log_warning",
         Proc::Log(_) => "log_error",
         Proc::Host { name, .. } => name,
+        Proc::Format(f) => f.name(),
+        Proc::Rewrite(_) => "process",
+        Proc::CreateVar => "create_var",
+        Proc::SetVar => "set_var",
+        Proc::DeleteVar => "delete_var",
         Proc::Syslog { format, .. } => format.procedure(),
     }
 }
@@ -431,6 +440,19 @@ impl Eval<'_> {
                 };
                 format.apply(self.rec, &env, options);
             }
+            Proc::Format(f) => {
+                let line = f.format(self.rec, &self.prog.date_format, self.ctx.zone());
+                check_len(line.len())?;
+                self.rec.set("raw_event", line);
+            }
+            Proc::Rewrite(rw) => {
+                rw.fields.apply(self.rec);
+                // Its Exec runs on the same event; drop() in it drops the event.
+                if let Flow::Drop = self.block(&rw.exec) {
+                    return Ok(Flow::Drop);
+                }
+            }
+            Proc::CreateVar | Proc::SetVar | Proc::DeleteVar => self.var_proc(proc, args)?,
             Proc::Delete => {
                 let f = self.field_name(&args[0])?;
                 self.rec.remove(&f);
@@ -472,6 +494,73 @@ impl Eval<'_> {
             }
         }
         Ok(Flow::Go)
+    }
+
+    /// create_var(name[, lifetime]) (an existing variable is left as it
+    /// is; lifetime: seconds from now, or a datetime), set_var(name,
+    /// value) (created when missing; undef deletes), delete_var(name).
+    fn var_proc(&mut self, proc: &Proc, args: &[Expr]) -> R<()> {
+        let name = match self.expr(&args[0])? {
+            Value::String(s) => s.to_ascii_lowercase(),
+            Value::Undef => return Err("the variable name is undef".into()),
+            v => {
+                return Err(format!(
+                    "a variable name must be a string, found {}",
+                    v.type_name()
+                ))
+            }
+        };
+        let now = self.ctx.now();
+        let second = match args.get(1) {
+            Some(a) => self.expr(a)?,
+            None => Value::Undef,
+        };
+        self.prog.vars.with(|m| {
+            m.retain(|_, (_, exp)| exp.is_none_or(|e| e > now));
+            let room = |m: &std::collections::HashMap<_, _>| {
+                if m.len() >= MAX_VARS && !m.contains_key(&name) {
+                    return Err(format!("more than {MAX_VARS} module variables"));
+                }
+                Ok(())
+            };
+            match proc {
+                Proc::CreateVar => {
+                    let expiry = match second {
+                        Value::Undef => None,
+                        Value::Integer(n) => Some(
+                            now.checked_add_signed(secs(n)?)
+                                .ok_or("lifetime out of range")?,
+                        ),
+                        Value::DateTime(d) => Some(d),
+                        v => {
+                            return Err(format!(
+                            "create_var(): the lifetime must be seconds or a datetime, found {}",
+                            v.type_name()
+                        ))
+                        }
+                    };
+                    room(m)?;
+                    m.entry(name).or_insert((Value::Undef, expiry));
+                }
+                Proc::SetVar => {
+                    if second.is_undef() {
+                        m.remove(&name);
+                    } else {
+                        room(m)?;
+                        match m.get_mut(&name) {
+                            Some(slot) => slot.0 = second,
+                            None => {
+                                m.insert(name, (second, None));
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    m.remove(&name);
+                }
+            }
+            Ok(())
+        })
     }
 
     fn to_string(&self, v: &Value) -> Option<String> {
@@ -533,6 +622,11 @@ impl Eval<'_> {
                     Value::Boolean(b) => Value::Boolean(b != *negate),
                     o => o,
                 })
+            }
+            ExprKind::Format(f) => {
+                let line = f.format(self.rec, &self.prog.date_format, self.ctx.zone());
+                check_len(line.len())?;
+                Ok(Value::String(line))
             }
             ExprKind::Call(f, args) => {
                 let mut v = Vec::with_capacity(args.len());
@@ -901,6 +995,44 @@ impl Eval<'_> {
             Func::Minute => Value::Integer(i64::from(dt(0)?.minute())),
             Func::Second => Value::Integer(i64::from(dt(0)?.second())),
             Func::Dayofweek => Value::Integer(i64::from(dt(0)?.weekday().num_days_from_sunday())),
+            Func::Dayofyear => Value::Integer(i64::from(dt(0)?.ordinal())),
+            Func::Microsecond => Value::Integer(i64::from(dt(0)?.timestamp_subsec_micros())),
+            Func::GetVar => {
+                let name = s(0)?.to_ascii_lowercase();
+                let now = self.ctx.now();
+                self.prog.vars.with(|m| match m.get(&name) {
+                    Some((_, Some(exp))) if *exp <= now => {
+                        m.remove(&name);
+                        Value::Undef
+                    }
+                    Some((v, _)) => v.clone(),
+                    None => Value::Undef,
+                })
+            }
+            Func::Strptime => strptime(s(0)?, s(1)?, zone).map_or(Value::Undef, Value::DateTime),
+            Func::FileExists
+            | Func::DirExists
+            | Func::FileSize
+            | Func::FileBasename
+            | Func::FileDirname
+            | Func::FileMtime
+            | Func::FileCtime
+            | Func::FileType
+            | Func::FileRead
+            | Func::FileInode
+            | Func::DirTempGet => {
+                let path = if f == Func::DirTempGet { "" } else { s(0)? };
+                match fileop::function(f, path, MAX_STRING_BYTES) {
+                    Ok(v) => v,
+                    // NXLog: "on error undef is returned and an error is
+                    // logged"; the statement goes on.
+                    Err(e) => {
+                        let msg = format!("{}: {e}", fileop::name(f));
+                        self.ctx.log(LogLevel::Error, &self.prog.instance, &msg);
+                        Value::Undef
+                    }
+                }
+            }
             Func::ToJson => {
                 let opts = JsonOptions {
                     zone,
@@ -910,6 +1042,23 @@ impl Eval<'_> {
             }
         })
     }
+}
+
+/// strptime(): `text` read with a strftime-style `format`; a format with
+/// a zone (`%z`) gives that instant, one without is local time in `zone`.
+/// Text that does not match is undef.
+fn strptime(text: &str, format: &str, zone: Zone) -> Option<DateTime<Utc>> {
+    if let Ok(d) = DateTime::parse_from_str(text, format) {
+        return Some(d.with_timezone(&Utc));
+    }
+    if let Ok(n) = chrono::NaiveDateTime::parse_from_str(text, format) {
+        return zone.from_naive(&n);
+    }
+    // A date alone is midnight.
+    chrono::NaiveDate::parse_from_str(text, format)
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|n| zone.from_naive(&n))
 }
 
 #[inline(never)]

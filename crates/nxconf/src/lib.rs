@@ -18,6 +18,7 @@
 //! | `eval` | runs a [`Program`] over a [`Record`] through a host [`ExecContext`] |
 //! | `gelf` | a record as GELF 1.1 JSON (xm_gelf's output types) |
 //! | `record`, `value` | the event model ([`Record`], [`Value`]), JSON, the `Key=Value` raw event, datetime formats |
+//! | `extension` | xm_kvp's to_kvp(), xm_csv's to_csv() (NXLog's exact bytes), xm_rewrite's field operations |
 //! | `syslog` | xm_syslog's to_syslog_bsd(), to_syslog_ietf(), to_syslog_snare(): NXLog's exact bytes |
 //! | `schedule` | `When` (cron and `@daily`...), `Every`, `First` |
 //! | `diag` | [`Diagnostic`]s: `file:line[:col]: message` plus the quoted line |
@@ -41,6 +42,8 @@ pub mod config;
 pub mod diag;
 mod directive;
 pub mod eval;
+pub mod extension;
+mod fileop;
 pub mod gelf;
 pub mod lang;
 mod modules;

@@ -103,37 +103,6 @@ const ONLY_DROPPED: &str = "only routes regmon does not run reach it";
 /// Why an output or processor in no route at all changes nothing.
 const NO_ROUTE: &str = "not used in any route";
 
-/// Functions and procedures of NXLog extension modules, to say whose they
-/// are when Exec code that runs in regmon calls one regmon lacks
-/// (from the NXLog reference manual's module chapters).
-const EXTENSION_FUNCTIONS: &[(&str, &[&str])] = &[
-    ("xm_perl", &["perl_call", "call"]),
-    ("xm_python", &["python_call", "call"]),
-    ("xm_ruby", &["call"]),
-    ("xm_charconv", &["convert", "convert_fields"]),
-    ("xm_exec", &["exec", "exec_async"]),
-    ("xm_xml", &["parse_xml", "to_xml", "extract_xml"]),
-    ("xm_kvp", &["parse_kvp", "to_kvp", "reset_kvp"]),
-    ("xm_csv", &["parse_csv", "to_csv"]),
-    ("xm_cef", &["parse_cef", "to_cef"]),
-    ("xm_leef", &["parse_leef", "to_leef"]),
-    ("xm_w3c", &["parse_w3c"]),
-    (
-        "xm_resolver",
-        &[
-            "ipaddr_to_name",
-            "name_to_ipaddr",
-            "uid_to_name",
-            "gid_to_name",
-        ],
-    ),
-    ("xm_pattern", &["match_pattern"]),
-    (
-        "xm_syslog",
-        &["parse_syslog", "parse_syslog_bsd", "parse_syslog_ietf"],
-    ),
-];
-
 /// What a module block declares: a module type regmon has, or one it
 /// lacks (of the block's kind, by NXLog's name prefixes).
 #[derive(Clone, Copy)]
@@ -273,9 +242,10 @@ pub(crate) fn build(
         .enumerate()
         .find_map(|(i, b)| Some((b, known(i)?.json_options?)))
         .map(|(b, read)| read(b, &constants, &mut Vec::new()));
-    // to_syslog_*() compile with the settings of the xm_syslog instances.
+    // to_syslog_*(), to_kvp(), to_csv() and process() compile with the
+    // settings of their extension instances.
     let syslog =
-        modules::syslog_instances(st.blocks.iter().enumerate().map(|(i, b)| (b, known(i))));
+        modules::extension_settings(st.blocks.iter().enumerate().map(|(i, b)| (b, known(i))));
 
     let mut routes = Vec::new();
     for b in &st.blocks {
@@ -610,10 +580,10 @@ fn explain_extension_call(e: &mut Diagnostic, b: &RawBlock, others: &[(String, S
         return;
     }
     let lname = name.to_ascii_lowercase();
-    let owners: Vec<&str> = EXTENSION_FUNCTIONS
+    let owners: Vec<&str> = crate::lang::parser::FOREIGN
         .iter()
-        .filter(|(_, fs)| fs.contains(&lname.as_str()))
-        .map(|(m, _)| *m)
+        .filter(|(f, _)| *f == lname)
+        .map(|(_, m)| *m)
         .collect();
     // A module the file declares is the likely owner of a shared name (call()).
     let declared: Vec<&str> = owners
@@ -987,7 +957,8 @@ fn module(
         }
     }
 
-    if t.kind == ModuleKind::Extension {
+    // xm_rewrite's Exec runs inside its process().
+    if t.kind == ModuleKind::Extension && t.name != "xm_rewrite" {
         if let Some(e) = b.execs.first() {
             let s = &e.segs[0];
             errors.push(Diagnostic::new(

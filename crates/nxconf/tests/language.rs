@@ -474,3 +474,390 @@ fn xm_json_dateformat_in_config() {
         Some(r#"{"T":"2024-01-02 04:04:05","_h":1}"#)
     );
 }
+
+/// Run output `o`'s Exec of a configuration (an im_regmon input and an
+/// om_file output `o` are added around `extra`) over `rec`.
+fn run_config(extra: &str, exec: &str, rec: &mut Record) -> (Outcome, CollectingContext) {
+    let text = format!(
+        "{extra}\n<Input i>\nModule im_regmon\nRegValue 'HKLM\\x'\n</Input>\n\
+         <Output o>\nModule om_file\nFile 'x'\n{exec}\n</Output>\n"
+    );
+    let cfg = parse_str(&text, "t.conf").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut c = ctx();
+    let out = cfg
+        .module("o")
+        .unwrap()
+        .exec
+        .as_ref()
+        .unwrap()
+        .run(rec, &mut c);
+    (out, c)
+}
+
+fn load_err(text: &str) -> String {
+    match parse_str(text, "t.conf") {
+        Ok(_) => panic!("loaded: {text}"),
+        Err(e) => {
+            e.0.iter()
+                .map(|d| d.headline())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
+}
+
+fn reg_event() -> Record {
+    Record::new()
+        .with(
+            "EventTime",
+            Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap(),
+        )
+        .with("Hostname", "WIN-1")
+        .with("EventType", "CHANGE")
+        .with("RegistryValueName", "HKLM\\Software\\Run\\My App")
+        .with("ValueSize", 4i64)
+        .with("_hidden", "x")
+        .with("raw_event", "old")
+}
+
+#[test]
+fn xm_kvp_to_kvp() {
+    let ext = "<Extension kvp>\nModule xm_kvp\n</Extension>";
+    let mut rec = reg_event();
+    run_config(ext, "Exec to_kvp();", &mut rec);
+    assert_eq!(
+        rec.get_str("raw_event"),
+        Some("EventTime=2024-01-02 04:04:05;Hostname=WIN-1;EventType=CHANGE;RegistryValueName='HKLM\\\\Software\\\\Run\\\\My App';ValueSize=4;")
+    );
+    // Function form, instance-qualified forms, and the directives.
+    let ext = "<Extension kv>\nModule xm_kvp\nKVPDelimiter ,\nKVDelimiter :\nEscapeChar '/'\nValueQuoteChar '\"'\nQuoteMethod All\n</Extension>";
+    let mut rec = Record::new().with("A", "x/y").with("N", 1i64);
+    let (_, c) = run_config(ext, "Exec $k = kv->to_kvp();", &mut rec);
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(rec.get_str("k"), Some("A:\"x//y\",N:1,"));
+    for exec in ["Exec $k = to_kvp();", "Exec kv->to_kvp(); $k = $raw_event;"] {
+        let mut rec = Record::new().with("A", "x/y").with("N", 1i64);
+        run_config(ext, exec, &mut rec);
+        assert_eq!(rec.get_str("k"), Some("A:\"x//y\",N:1,"), "{exec}");
+    }
+    // Bad directive values name the line.
+    let e = load_err(&format!(
+        "<Extension kv>\nModule xm_kvp\nQuoteMethod Sometimes\n</Extension>\n{}",
+        "<Input i>\nModule im_regmon\nRegValue 'HKLM\\x'\n</Input>\n<Output o>\nModule om_file\nFile 'x'\n</Output>\n"
+    ));
+    assert!(
+        e.contains("t.conf:3: invalid QuoteMethod 'Sometimes' (expected All, Delimiter or None)"),
+        "{e}"
+    );
+    // Without an xm_kvp instance to_kvp() is a load error.
+    let e = load_err("<Input i>\nModule im_regmon\nRegValue 'HKLM\\x'\nExec to_kvp();\n</Input>\n<Output o>\nModule om_file\nFile 'x'\n</Output>\n");
+    assert!(
+        e.contains("to_kvp() needs an xm_kvp extension instance"),
+        "{e}"
+    );
+}
+
+#[test]
+fn xm_csv_to_csv() {
+    let ext = "<Extension csv>\nModule xm_csv\nFields $EventTime, $EventType, $Missing, RegistryValueName, $ValueSize\n</Extension>";
+    let mut rec = reg_event();
+    run_config(ext, "Exec to_csv();", &mut rec);
+    assert_eq!(
+        rec.get_str("raw_event"),
+        Some("2024-01-02 04:04:05,\"CHANGE\",,\"HKLM\\\\Software\\\\Run\\\\My App\",4")
+    );
+    let ext = "<Extension c2>\nModule xm_csv\nFields $EventType, $ValueSize\nDelimiter \\t\nQuoteMethod All\nQuoteChar \"'\"\n</Extension>";
+    let mut rec = reg_event();
+    run_config(ext, "Exec $line = c2->to_csv();", &mut rec);
+    assert_eq!(rec.get_str("line"), Some("'CHANGE'\t'4'"));
+    let ext = "<Extension c3>\nModule xm_csv\nFields EventType, RegistryValueName\nQuoteMethod None\nDelimiter ';'\n</Extension>";
+    let mut rec = Record::new()
+        .with("EventType", "a;b")
+        .with("RegistryValueName", "x\ny");
+    run_config(ext, "Exec c3->to_csv();", &mut rec);
+    assert_eq!(rec.get_str("raw_event"), Some("a\\;b;x\\ny"));
+    // Fields is required; FieldTypes must match it.
+    let tail = "<Input i>\nModule im_regmon\nRegValue 'HKLM\\x'\n</Input>\n<Output o>\nModule om_file\nFile 'x'\n</Output>\n";
+    let e = load_err(&format!(
+        "<Extension c>\nModule xm_csv\n</Extension>\n{tail}"
+    ));
+    assert!(
+        e.contains("t.conf:1: xm_csv needs a Fields directive"),
+        "{e}"
+    );
+    let e = load_err(&format!(
+        "<Extension c>\nModule xm_csv\nFields a, b\nFieldTypes string\n</Extension>\n{tail}"
+    ));
+    assert!(
+        e.contains("t.conf:4: FieldTypes lists 1 types but Fields lists 2 fields"),
+        "{e}"
+    );
+}
+
+#[test]
+fn xm_rewrite_process() {
+    let ext = "<Extension rw>\nModule xm_rewrite\nKeep EventTime, EventType, RegistryValueName, ValueSize\nDelete $ValueSize\nRename $RegistryValueName, $Target\nExec $Note = 'renamed ' + $Target;\n</Extension>";
+    let mut rec = reg_event();
+    let (out, c) = run_config(ext, "Exec rw->process(); $After = defined $Note;", &mut rec);
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(out, Outcome::Keep);
+    assert_eq!(
+        rec.names().collect::<Vec<_>>(),
+        ["EventTime", "EventType", "Target", "Note", "After"]
+    );
+    assert_eq!(
+        rec.get_str("Note"),
+        Some("renamed HKLM\\Software\\Run\\My App")
+    );
+    // drop() in the rewrite's Exec drops the event.
+    let ext =
+        "<Extension rw>\nModule xm_rewrite\nExec if $EventType == 'CHANGE' drop();\n</Extension>";
+    let (out, _) = run_config(ext, "Exec rw->process(); $x = 1;", &mut reg_event());
+    assert_eq!(out, Outcome::Drop);
+    let tail = "<Input i>\nModule im_regmon\nRegValue 'HKLM\\x'\n</Input>\n<Output o>\nModule om_file\nFile 'x'\n</Output>\n";
+    let e = load_err(&format!(
+        "<Extension rw>\nModule xm_rewrite\nRename a\n</Extension>\n{tail}"
+    ));
+    assert!(e.contains("t.conf:3: Rename takes two field names"), "{e}");
+    let e = load_err(&format!(
+        "<Extension rw>\nModule xm_rewrite\nExec rw->process();\n</Extension>\n{tail}"
+    ));
+    assert!(e.contains("cannot call process()"), "{e}");
+}
+
+#[test]
+fn issue_15_exec_idioms() {
+    // define lists with IN / NOT IN
+    let text =
+        "define WATCHED 'CHANGE', 'DELETE'\n<Extension syslog>\nModule xm_syslog\n</Extension>";
+    let exec = "Exec if $EventType IN (%WATCHED%) $w = TRUE; if $EventType NOT IN (%WATCHED%) drop();\n\
+                Exec $SyslogFacility = 'LOCAL4'; $SyslogSeverity = 'ERR'; $Message = 'n=' + string($ValueSize) + ' ' + $RegistryValueName;\n\
+                Exec if $RegistryValueName =~ /^HKLM\\\\Software\\\\(\\w+)\\\\(.*)$/ $Key = $1 + '/' + $2;\n\
+                Exec $Day = strftime($EventTime, '%Y%m%d'); $Big = integer('1' + '0') * 2; log_info('seen ', $Key);\n\
+                Exec $Host = hostname_fqdn(); $T = parsedate('2024-01-02 03:04:05'); $Cleaned = replace($RegistryValueName, \"\\\\\", '/');\n\
+                Exec to_syslog_bsd();";
+    let mut rec = reg_event();
+    let (out, c) = run_config(text, exec, &mut rec);
+    assert_eq!(out, Outcome::Keep);
+    assert_eq!(rec.get("w"), Some(&b(true)));
+    assert_eq!(rec.get_str("Key"), Some("Run/My App"));
+    assert_eq!(rec.get_str("Day"), Some("20240102"));
+    assert_eq!(rec.get("Big"), Some(&i(20)));
+    assert_eq!(rec.get_str("Host"), Some("winbox"));
+    assert_eq!(rec.get_str("Cleaned"), Some("HKLM/Software/Run/My App"));
+    assert!(matches!(rec.get("T"), Some(Value::DateTime(_))));
+    assert_eq!(
+        c.logs,
+        [(LogLevel::Info, "o".into(), "seen Run/My App".into())]
+    );
+    // LOCAL4 (20) * 8 + err (3) = 163
+    let raw = rec.get_str("raw_event").unwrap();
+    assert!(raw.starts_with("<163>Jan  2 04:04:05 WIN-1 "), "{raw}");
+    assert!(raw.ends_with("n=4 HKLM\\Software\\Run\\My App"), "{raw}");
+    // NOT IN drops the others
+    let mut rec = reg_event().with("EventType", "NEW");
+    assert_eq!(run_config(text, exec, &mut rec).0, Outcome::Drop);
+    // now()
+    assert_eq!(
+        eval("now()"),
+        Value::DateTime(Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).unwrap())
+    );
+}
+
+#[test]
+fn more_core_functions() {
+    let cases = [
+        ("dayofyear($EventTime)", i(2)),
+        ("dayofweek($EventTime)", i(2)),
+        ("microsecond($EventTime + 0)", i(0)),
+        ("year($EventTime) * 100 + month($EventTime)", i(202401)),
+        (
+            "day($EventTime) + hour($EventTime) + minute($EventTime) + second($EventTime)",
+            i(2 + 4 + 4 + 5),
+        ),
+        (
+            "strftime(strptime('02/01/2024 03:04', '%d/%m/%Y %H:%M'), '%Y-%m-%d %H:%M')",
+            s("2024-01-02 03:04"),
+        ),
+        ("strptime('nope', '%Y')", Value::Undef),
+        (
+            "integer(strptime('1970-01-01 00:00:00 +0000', '%Y-%m-%d %H:%M:%S %z'))",
+            i(0),
+        ),
+        ("string(datetime(0)) == '1970-01-01 01:00:00'", b(true)),
+        ("type(now())", s("datetime")),
+    ];
+    for (e, want) in cases {
+        assert_eq!(eval(e), want, "{e}");
+    }
+}
+
+#[test]
+fn xm_fileop_functions() {
+    let dir = std::env::temp_dir().join(format!("nxconf-lang-fileop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("out.log");
+    std::fs::write(&f, "12345").unwrap();
+    let ext = "<Extension fileop>\nModule xm_fileop\n</Extension>";
+    let exec = format!(
+        "Exec $e = file_exists('{p}'); $d = dir_exists('{d}'); $n = file_size('{p}'); $b = file_basename('{p}');\n\
+         Exec $t = file_type('{p}'); $r = file_read('{p}'); $m = type(file_mtime('{p}')); $tmp = size(dir_temp_get()) > 0;\n\
+         Exec $missing = file_size('{d}/nope'); $after = 1;",
+        p = f.display(),
+        d = dir.display()
+    );
+    let mut rec = Record::new();
+    let (_, c) = run_config(ext, &exec, &mut rec);
+    assert_eq!(rec.get("e"), Some(&b(true)));
+    assert_eq!(rec.get("d"), Some(&b(true)));
+    assert_eq!(rec.get("n"), Some(&i(5)));
+    assert_eq!(rec.get_str("b"), Some("out.log"));
+    assert_eq!(rec.get_str("t"), Some("FILE"));
+    assert_eq!(rec.get_str("r"), Some("12345"));
+    assert_eq!(rec.get_str("m"), Some("datetime"));
+    assert_eq!(rec.get("tmp"), Some(&b(true)));
+    // An error is logged, the value is undef and the code goes on (NXLog).
+    assert!(!rec.contains("missing"));
+    assert_eq!(rec.get("after"), Some(&i(1)));
+    assert_eq!(c.logs.len(), 1, "{:?}", c.logs);
+    assert!(c.logs[0].2.starts_with("file_size(): "), "{:?}", c.logs);
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Without an xm_fileop instance the functions are unknown to NXLog too.
+    let e = load_err("<Input i>\nModule im_regmon\nRegValue 'HKLM\\x'\nExec $x = file_exists('a');\n</Input>\n<Output o>\nModule om_file\nFile 'x'\n</Output>\n");
+    assert!(
+        e.contains("file_exists() needs an xm_fileop extension instance"),
+        "{e}"
+    );
+}
+
+#[test]
+fn foreign_names_say_where_they_come_from() {
+    let scope = ExecScope::new("test", "om_file", false);
+    let cases = [
+        ("exec_async('/bin/true');", "unknown procedure 'exec_async': exec_async() comes from NXLog's xm_exec module; regmon does not implement it"),
+        ("parse_csv();", "unknown procedure 'parse_csv': parse_csv() comes from NXLog's xm_csv module; regmon does not implement it"),
+        ("$x = convert($a, 'a', 'b');", "unknown function 'convert': convert() comes from NXLog's xm_charconv module; regmon does not implement it"),
+        ("process();", "unknown procedure 'process': call an xm_rewrite instance's process() by its name, e.g. rewrite->process();"),
+    ];
+    for (code, want) in cases {
+        let e = Program::compile(code, &scope, "t.conf").unwrap_err();
+        let h = e.0[0].headline();
+        assert!(h.ends_with(want), "{code}: {h}");
+    }
+}
+
+/// The idioms of helper E's public corpus (/work/notes/exec-corpus.md)
+/// that reach registry events.
+#[test]
+fn corpus_idioms() {
+    // rapid7/alienvault: EventTime as seconds, then to_syslog_bsd().
+    let ext = "<Extension syslog>\nModule xm_syslog\n</Extension>";
+    let mut rec = reg_event();
+    let (_, c) = run_config(
+        ext,
+        "Exec $EventTime = integer($EventTime) / 1000000; $Secs = $EventTime; to_syslog_bsd();",
+        &mut rec,
+    );
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(rec.get("Secs"), Some(&i(1704164645)));
+    assert!(rec.get_str("raw_event").unwrap().starts_with('<'));
+    // dhcp: facility by name, severity by number.
+    let mut rec = reg_event();
+    run_config(
+        ext,
+        "Exec $SyslogFacility = \"LOCAL4\"; $SyslogSeverityValue = 6; to_syslog_bsd();",
+        &mut rec,
+    );
+    assert!(
+        rec.get_str("raw_event").unwrap().starts_with("<166>"),
+        "{:?}",
+        rec.get_str("raw_event")
+    );
+    // datadog / es_sysmon_http: string + on both sides, datetime + string.
+    let mut rec = reg_event();
+    let (_, c) = run_config(
+        "",
+        "Exec $raw_event = \"<DATADOG_API_KEY> \" + $raw_event; $T = $EventTime + '.000'; $U = replace($T, ' ', 'T');",
+        &mut rec,
+    );
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(rec.get_str("raw_event"), Some("<DATADOG_API_KEY> old"));
+    assert_eq!(rec.get_str("T"), Some("2024-01-02 04:04:05.000"));
+    assert_eq!(rec.get_str("U"), Some("2024-01-02T04:04:05.000"));
+    // wef: not defined, upper-case OR, a block with drop(), `drop ()`.
+    let (out, _) = run_config(
+        "",
+        "Exec if not defined $PatternID OR not defined $Message { drop (); }",
+        &mut reg_event(),
+    );
+    assert_eq!(out, Outcome::Drop);
+    // blumira / graylog: a size literal in a fileop Schedule's test.
+    let ext = "define LOGFILE /nonexistent/regmon.log\n<Extension fileop>\nModule xm_fileop\n</Extension>";
+    let (out, c) = run_config(
+        ext,
+        "Exec if (file_exists('%LOGFILE%') and (file_size('%LOGFILE%') >= 5M)) $x = 1; $y = file_read(\"C:\\id.txt\");",
+        &mut reg_event(),
+    );
+    assert_eq!(out, Outcome::Keep);
+    // A missing file: an error logged, the value undef, the code goes on.
+    // `and` evaluates its right side even when the left is FALSE (NXLog
+    // CE's expr.c), so file_size() of the missing file is logged too.
+    assert_eq!(c.logs.len(), 2, "{:?}", c.logs);
+    assert!(
+        c.logs[0]
+            .2
+            .starts_with("file_size(): /nonexistent/regmon.log: "),
+        "{:?}",
+        c.logs
+    );
+    assert!(
+        c.logs[1].2.starts_with("file_read(): C:\\id.txt: "),
+        "{:?}",
+        c.logs
+    );
+}
+
+/// Module variables: create_var(), set_var(), get_var(), delete_var(),
+/// shared by an instance's Exec runs (and its Schedules), with lifetimes.
+#[test]
+fn module_variables() {
+    let p = compile(
+        "create_var('Seen', 60); if get_var('seen') == undef set_var('seen', 0); \
+         set_var('SEEN', get_var('seen') + 1); $n = get_var('seen'); \
+         if $n > 2 { delete_var('seen'); drop(); }",
+    );
+    let mut c = ctx();
+    let mut counts = Vec::new();
+    for _ in 0..4 {
+        let mut rec = Record::new();
+        let out = p.run(&mut rec, &mut c);
+        counts.push((out, rec.get("n").cloned()));
+    }
+    assert!(c.logs.is_empty(), "{:?}", c.logs);
+    assert_eq!(
+        counts,
+        [
+            (Outcome::Keep, Some(i(1))),
+            (Outcome::Keep, Some(i(2))),
+            (Outcome::Drop, Some(i(3))),
+            (Outcome::Keep, Some(i(1))),
+        ]
+    );
+    // A lifetime ends the variable; the clock is the context's. Programs
+    // compiled in one scope (an instance's Exec and Schedules) share them.
+    let scope = ExecScope::new("test", "im_regmon", false);
+    let p = Program::compile("create_var('x', 10); set_var('x', 'v');", &scope, "t.conf").unwrap();
+    let q = Program::compile("$v = get_var('x');", &scope, "t.conf").unwrap();
+    let mut c = ctx();
+    p.run(&mut Record::new(), &mut c);
+    let mut rec = Record::new();
+    q.run(&mut rec, &mut c);
+    assert_eq!(rec.get_str("v"), Some("v"));
+    c.now = Some(Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 11).unwrap());
+    let mut rec = Record::new();
+    q.run(&mut rec, &mut c);
+    assert!(!rec.contains("v"), "expired after 10 s");
+    let mut rec = Record::new();
+    compile("$v = get_var('seen');").run(&mut rec, &mut c);
+    assert!(!rec.contains("v"), "another instance has its own variables");
+}

@@ -87,8 +87,66 @@ pub enum Func {
     Minute,
     Second,
     Dayofweek,
+    Dayofyear,
+    Microsecond,
+    Strptime,
+    /// get_var(name): a module variable.
+    GetVar,
     ToJson,
+    // xm_fileop's functions (they read the file system, so never constant).
+    FileExists,
+    DirExists,
+    FileSize,
+    FileBasename,
+    FileDirname,
+    FileMtime,
+    FileCtime,
+    FileType,
+    FileRead,
+    FileInode,
+    DirTempGet,
 }
+
+impl Func {
+    /// Reads the environment (clock, host, files, the event): never folded
+    /// at load time.
+    pub fn is_environmental(self) -> bool {
+        matches!(
+            self,
+            Func::Hostname
+                | Func::HostnameFqdn
+                | Func::Now
+                | Func::ToJson
+                | Func::GetVar
+                | Func::FileExists
+                | Func::DirExists
+                | Func::FileSize
+                | Func::FileMtime
+                | Func::FileCtime
+                | Func::FileType
+                | Func::FileRead
+                | Func::FileInode
+                | Func::DirTempGet
+        )
+    }
+}
+
+/// An xm_rewrite instance as `instance->process()` applies it: its field
+/// operations, then its own Exec.
+#[derive(Clone, Debug)]
+pub struct Rewrite {
+    pub instance: String,
+    pub fields: crate::extension::RewriteFields,
+    pub exec: Vec<Stmt>,
+}
+
+/// Two calls of `process()` are equal when they name the same instance.
+impl PartialEq for Rewrite {
+    fn eq(&self, other: &Self) -> bool {
+        self.instance == other.instance
+    }
+}
+impl Eq for Rewrite {}
 
 /// Procedures (statements with effects).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +163,16 @@ pub enum Proc {
         format: crate::syslog::SyslogFormat,
         options: crate::syslog::SyslogOptions,
     },
+    /// xm_kvp's to_kvp() or xm_csv's to_csv(): `$raw_event` becomes the
+    /// record formatted with that instance's settings.
+    Format(Arc<crate::extension::Formatter>),
+    /// xm_rewrite's `instance->process()`.
+    Rewrite(Arc<Rewrite>),
+    /// Module variables: create_var(name[, lifetime]), set_var(name,
+    /// value), delete_var(name).
+    CreateVar,
+    SetVar,
+    DeleteVar,
     /// A procedure the host implements (e.g. im_regmon's start_scan()),
     /// with the module instance it belongs to.
     Host {
@@ -153,6 +221,8 @@ pub enum ExprKind {
         list: Vec<Expr>,
     },
     Call(Func, Vec<Expr>),
+    /// to_kvp() / to_csv() as a function: the record formatted.
+    Format(Arc<crate::extension::Formatter>),
 }
 
 #[derive(Clone, Debug)]
@@ -196,7 +266,8 @@ impl Expr {
             ExprKind::Lit(_)
             | ExprKind::Field(_)
             | ExprKind::Capture(_)
-            | ExprKind::Subst { .. } => 0,
+            | ExprKind::Subst { .. }
+            | ExprKind::Format(_) => 0,
             ExprKind::Unary(_, e) => h(e),
             ExprKind::Binary(_, a, b) => h(a).max(h(b)),
             ExprKind::Chain { first, rest } => {
@@ -223,7 +294,10 @@ impl Expr {
     pub fn is_constant(&self) -> bool {
         match &self.kind {
             ExprKind::Lit(_) => true,
-            ExprKind::Field(_) | ExprKind::Capture(_) | ExprKind::Subst { .. } => false,
+            ExprKind::Field(_)
+            | ExprKind::Capture(_)
+            | ExprKind::Subst { .. }
+            | ExprKind::Format(_) => false,
             ExprKind::Unary(_, e) => e.is_constant(),
             ExprKind::Binary(_, a, b) => a.is_constant() && b.is_constant(),
             ExprKind::Chain { first, rest } => {
@@ -233,19 +307,16 @@ impl Expr {
             ExprKind::In { lhs, list, .. } => {
                 lhs.is_constant() && list.iter().all(Expr::is_constant)
             }
-            ExprKind::Call(f, args) => {
-                !matches!(
-                    f,
-                    Func::Hostname | Func::HostnameFqdn | Func::Now | Func::ToJson
-                ) && args.iter().all(Expr::is_constant)
-            }
+            ExprKind::Call(f, args) => !f.is_environmental() && args.iter().all(Expr::is_constant),
         }
     }
 
     /// Whether evaluating this may set fields (regex named captures, s///).
     pub fn may_write(&self) -> bool {
         match &self.kind {
-            ExprKind::Lit(_) | ExprKind::Field(_) | ExprKind::Capture(_) => false,
+            ExprKind::Lit(_) | ExprKind::Field(_) | ExprKind::Capture(_) | ExprKind::Format(_) => {
+                false
+            }
             ExprKind::Subst { .. } | ExprKind::Match { .. } => true,
             ExprKind::Unary(_, e) => e.may_write(),
             ExprKind::Binary(_, a, b) => a.may_write() || b.may_write(),

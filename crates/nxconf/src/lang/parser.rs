@@ -7,7 +7,7 @@
 
 use super::ast::*;
 use super::lexer::{tokenize, Tok, Token};
-use super::scope::ExecScope;
+use super::scope::{ExecScope, Extension};
 use crate::diag::{Diagnostic, Location};
 use crate::syslog::SyslogFormat;
 use crate::value::{DateFormat, Type, Value};
@@ -349,6 +349,111 @@ const FUNCS: &[FnSig] = &[
         ret: T::Integer,
     },
     FnSig {
+        name: "dayofyear",
+        func: Func::Dayofyear,
+        params: &[T::DateTime],
+        required: 1,
+        ret: T::Integer,
+    },
+    FnSig {
+        name: "microsecond",
+        func: Func::Microsecond,
+        params: &[T::DateTime],
+        required: 1,
+        ret: T::Integer,
+    },
+    FnSig {
+        name: "strptime",
+        func: Func::Strptime,
+        params: &[T::String, T::String],
+        required: 2,
+        ret: T::DateTime,
+    },
+    FnSig {
+        name: "file_exists",
+        func: Func::FileExists,
+        params: &[T::String],
+        required: 1,
+        ret: T::Boolean,
+    },
+    FnSig {
+        name: "dir_exists",
+        func: Func::DirExists,
+        params: &[T::String],
+        required: 1,
+        ret: T::Boolean,
+    },
+    FnSig {
+        name: "file_size",
+        func: Func::FileSize,
+        params: &[T::String],
+        required: 1,
+        ret: T::Integer,
+    },
+    FnSig {
+        name: "file_basename",
+        func: Func::FileBasename,
+        params: &[T::String],
+        required: 1,
+        ret: T::String,
+    },
+    FnSig {
+        name: "file_dirname",
+        func: Func::FileDirname,
+        params: &[T::String],
+        required: 1,
+        ret: T::String,
+    },
+    FnSig {
+        name: "file_mtime",
+        func: Func::FileMtime,
+        params: &[T::String],
+        required: 1,
+        ret: T::DateTime,
+    },
+    FnSig {
+        name: "file_ctime",
+        func: Func::FileCtime,
+        params: &[T::String],
+        required: 1,
+        ret: T::DateTime,
+    },
+    FnSig {
+        name: "file_type",
+        func: Func::FileType,
+        params: &[T::String],
+        required: 1,
+        ret: T::String,
+    },
+    FnSig {
+        name: "file_read",
+        func: Func::FileRead,
+        params: &[T::String],
+        required: 1,
+        ret: T::String,
+    },
+    FnSig {
+        name: "file_inode",
+        func: Func::FileInode,
+        params: &[T::String],
+        required: 1,
+        ret: T::Integer,
+    },
+    FnSig {
+        name: "dir_temp_get",
+        func: Func::DirTempGet,
+        params: &[],
+        required: 0,
+        ret: T::String,
+    },
+    FnSig {
+        name: "get_var",
+        func: Func::GetVar,
+        params: &[T::String],
+        required: 1,
+        ret: T::Unknown,
+    },
+    FnSig {
         name: "to_json",
         func: Func::ToJson,
         params: &[],
@@ -363,7 +468,46 @@ pub fn function_names() -> Vec<&'static str> {
 }
 
 const BUILTIN_PROCS: &str =
-    "delete, rename_field, drop, log_debug, log_info, log_warning, log_error";
+    "delete, rename_field, drop, log_debug, log_info, log_warning, log_error, create_var, set_var, delete_var";
+
+/// Functions and procedures of NXLog modules regmon does not run (or
+/// whose regmon version lacks them), with the module, so messages can say
+/// where a name comes from (from the NXLog reference manual's module
+/// chapters). A name may belong to several modules (`call`).
+pub(crate) const FOREIGN: &[(&str, &str)] = &[
+    ("parse_syslog", "xm_syslog"),
+    ("parse_syslog_bsd", "xm_syslog"),
+    ("parse_syslog_ietf", "xm_syslog"),
+    ("parse_kvp", "xm_kvp"),
+    ("reset_kvp", "xm_kvp"),
+    ("parse_csv", "xm_csv"),
+    ("parse_xml", "xm_xml"),
+    ("to_xml", "xm_xml"),
+    ("extract_xml", "xm_xml"),
+    ("convert", "xm_charconv"),
+    ("convert_fields", "xm_charconv"),
+    ("exec", "xm_exec"),
+    ("exec_async", "xm_exec"),
+    ("perl_call", "xm_perl"),
+    ("call", "xm_perl"),
+    ("python_call", "xm_python"),
+    ("call", "xm_python"),
+    ("call", "xm_ruby"),
+    ("parse_leef", "xm_leef"),
+    ("to_leef", "xm_leef"),
+    ("parse_cef", "xm_cef"),
+    ("to_cef", "xm_cef"),
+    ("parse_w3c", "xm_w3c"),
+    ("ipaddr_to_name", "xm_resolver"),
+    ("name_to_ipaddr", "xm_resolver"),
+    ("uid_to_name", "xm_resolver"),
+    ("gid_to_name", "xm_resolver"),
+    ("match_pattern", "xm_pattern"),
+];
+
+fn foreign_owner(name: &str) -> Option<&'static str> {
+    FOREIGN.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+}
 
 fn known(t: Type) -> bool {
     !matches!(t, Type::Unknown | Type::Undef)
@@ -816,6 +960,17 @@ impl Parser<'_> {
                     format!("unknown module instance '{inst}' in '{inst}->{name}()'"),
                 );
             };
+            match self.scope.extension(iname) {
+                Some(Extension::Format(f)) if f.name() == lname => {
+                    self.arity(name, args, 0, 0, off)?;
+                    return Ok(Proc::Format(f.clone()));
+                }
+                Some(Extension::Rewrite(r)) if lname == "process" => {
+                    self.arity(name, args, 0, 0, off)?;
+                    return Ok(Proc::Rewrite(r.clone()));
+                }
+                _ => {}
+            }
             let api = self.scope.api(module);
             if api.json && (lname == "to_json" || lname == "parse_json") {
                 return self.resolve_proc(None, name, args, off);
@@ -856,6 +1011,12 @@ impl Parser<'_> {
                 options: options.clone(),
             });
         }
+        if let Some(f) = self.scope.first_formatter(&lname) {
+            // As to_syslog_*(): without an instance name the first
+            // instance of the type applies.
+            self.arity(name, args, 0, 0, off)?;
+            return Ok(Proc::Format(f.clone()));
+        }
         let p = match lname.as_str() {
             "to_json" => {
                 self.need_json(name, off)?;
@@ -884,6 +1045,26 @@ impl Parser<'_> {
             "drop" => {
                 self.arity(name, args, 0, 0, off)?;
                 Proc::Drop
+            }
+            "create_var" => {
+                self.arity(name, args, 1, 2, off)?;
+                self.check_arg(name, 1, &args[0], T::String, off)?;
+                if let Some(a) = args.get(1) {
+                    if known(a.ty) && !matches!(a.ty, T::Integer | T::DateTime) {
+                        return self.err(off, format!("type error: argument 2 of {name}() is {}, expected integer (seconds) or datetime", a.ty.name()));
+                    }
+                }
+                Proc::CreateVar
+            }
+            "set_var" => {
+                self.arity(name, args, 2, 2, off)?;
+                self.check_arg(name, 1, &args[0], T::String, off)?;
+                Proc::SetVar
+            }
+            "delete_var" => {
+                self.arity(name, args, 1, 1, off)?;
+                self.check_arg(name, 1, &args[0], T::String, off)?;
+                Proc::DeleteVar
             }
             "log_debug" | "log_info" | "log_warning" | "log_error" => {
                 self.arity(name, args, 1, usize::MAX, off)?;
@@ -935,6 +1116,20 @@ impl Parser<'_> {
                     avail.push_str(p);
                 }
                 let mut msg = format!("unknown procedure '{name}' (available here: {avail})");
+                if let Some(module) = foreign_owner(&lname) {
+                    msg = format!("unknown procedure '{name}': {name}() comes from NXLog's {module} module; regmon does not implement it");
+                } else if lname == "process" {
+                    msg = format!("unknown procedure '{name}': call an xm_rewrite instance's process() by its name, e.g. rewrite->process();");
+                } else if matches!(lname.as_str(), "to_kvp" | "to_csv") {
+                    msg = format!(
+                        "{name}() needs an {} extension instance",
+                        if lname == "to_kvp" {
+                            "xm_kvp"
+                        } else {
+                            "xm_csv"
+                        }
+                    );
+                }
                 if let Some((owner, _)) = self.scope.hinted_types().find(|(_, a)| a.has(&lname)) {
                     msg = format!("unknown procedure '{name}' here: {name}() belongs to {owner}; call it inside an {owner} block or as <instance>->{name}()");
                 }
@@ -1274,6 +1469,26 @@ impl Parser<'_> {
                 if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(&name)) {
                     return self.err(t.start, format!("expected a value, found '{name}'"));
                 }
+                if self.is_op("->") {
+                    // `instance->function()`: to_kvp()/to_csv() of that instance.
+                    self.next();
+                    let f = self.next();
+                    let Tok::Ident(fname) = f.tok else {
+                        return self.err(
+                            f.start,
+                            format!(
+                                "expected a function name after '->', found {}",
+                                describe(&f.tok)
+                            ),
+                        );
+                    };
+                    if !self.is_op("(") {
+                        let n = self.peek();
+                        return self.err(n.start, format!("expected '(' after '{name}->{fname}'"));
+                    }
+                    let args = self.args()?;
+                    return self.instance_func(&name, &fname, &args, f.start);
+                }
                 if !self.is_op("(") {
                     return self.err(t.start, format!("unknown identifier '{name}' (field names start with '$'; strings need quotes)"));
                 }
@@ -1288,13 +1503,66 @@ impl Parser<'_> {
         }
     }
 
+    /// `instance->name()` in an expression: the formatting functions of
+    /// xm_kvp and xm_csv instances.
+    fn instance_func(&self, inst: &str, name: &str, args: &[Expr], off: usize) -> PResult<Expr> {
+        let lname = name.to_ascii_lowercase();
+        let Some((iname, module)) = self
+            .scope
+            .instances
+            .iter()
+            .find(|(i, _)| i.eq_ignore_ascii_case(inst))
+        else {
+            return self.err(
+                off,
+                format!("unknown module instance '{inst}' in '{inst}->{name}()'"),
+            );
+        };
+        if let Some(Extension::Format(f)) = self.scope.extension(iname) {
+            if f.name() == lname {
+                self.arity(name, args, 0, 0, off)?;
+                return self.mk(ExprKind::Format(f.clone()), T::String, off);
+            }
+        }
+        if self.scope.api(module).json && lname == "to_json" {
+            return self.resolve_func(name, args.to_vec(), off);
+        }
+        self.err(
+            off,
+            format!("module {module} (instance '{iname}') has no function '{name}'"),
+        )
+    }
+
     fn resolve_func(&self, name: &str, args: Vec<Expr>, off: usize) -> PResult<Expr> {
         let lname = name.to_ascii_lowercase();
+        if let Some(f) = self.scope.first_formatter(&lname) {
+            self.arity(name, &args, 0, 0, off)?;
+            return self.mk(ExprKind::Format(f.clone()), T::String, off);
+        }
         let Some(sig) = FUNCS.iter().find(|f| f.name == lname) else {
+            if let Some(module) = foreign_owner(&lname) {
+                return self.err(off, format!("unknown function '{name}': {name}() comes from NXLog's {module} module; regmon does not implement it"));
+            }
+            if matches!(lname.as_str(), "to_kvp" | "to_csv") {
+                return self.err(
+                    off,
+                    format!(
+                        "{name}() needs an {} extension instance",
+                        if lname == "to_kvp" {
+                            "xm_kvp"
+                        } else {
+                            "xm_csv"
+                        }
+                    ),
+                );
+            }
             let is_proc = matches!(
                 lname.as_str(),
                 "parse_json"
                     | "delete"
+                    | "create_var"
+                    | "set_var"
+                    | "delete_var"
                     | "rename_field"
                     | "drop"
                     | "log_debug"
@@ -1316,6 +1584,13 @@ impl Parser<'_> {
         };
         if sig.func == Func::ToJson {
             self.need_json(name, off)?;
+        }
+        if (sig.name.starts_with("file_") || sig.name.starts_with("dir_"))
+            && !self.scope.has_instance_of("xm_fileop")
+        {
+            return self.err(off, format!(
+                "{name}() needs an xm_fileop extension instance (add <Extension fileop> with Module xm_fileop)"
+            ));
         }
         self.arity(name, &args, sig.required, sig.params.len(), off)?;
         for (i, (a, want)) in args.iter().zip(sig.params).enumerate() {

@@ -3,9 +3,15 @@
 //! only through the scope, so it does not depend on the module table
 //! (`modules`, which builds scopes and itself needs the parser).
 
+use super::ast::Rewrite;
+use crate::extension::Formatter;
 use crate::record::JsonOptions;
 use crate::syslog::SyslogOptions;
 use crate::value::DateFormat;
+use crate::value::Value;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// What one module type offers Exec code; one per entry of the module table.
 #[derive(Clone, Copy, Debug)]
@@ -68,11 +74,51 @@ pub struct ExecScope {
     /// Every xm_syslog instance with its settings, in file order: to_syslog_*()
     /// use the first one's, `instance->to_syslog_*()` that instance's.
     pub syslog: Vec<(String, SyslogOptions)>,
+    /// The settings of every xm_kvp, xm_csv and xm_rewrite instance, in
+    /// file order: to_kvp(), to_csv() and process() compile with them.
+    pub extensions: Vec<(String, Extension)>,
+    /// The module variables (create_var()...) of the instance: shared by
+    /// every program compiled in this scope (its Exec and Schedules).
+    pub(crate) vars: Vars,
     /// Every supported module type's name and Exec interface, in table order.
     pub(crate) types: Vec<(&'static str, &'static ExecApi)>,
 }
 
+/// What an extension instance gives the Exec code that calls it.
+#[derive(Clone, Debug)]
+pub enum Extension {
+    /// to_kvp() (xm_kvp) or to_csv() (xm_csv).
+    Format(Arc<Formatter>),
+    /// process() (xm_rewrite).
+    Rewrite(Arc<Rewrite>),
+}
+
 impl ExecScope {
+    /// The settings of extension instance `instance` (any case).
+    pub(crate) fn extension(&self, instance: &str) -> Option<&Extension> {
+        self.extensions
+            .iter()
+            .find(|(i, _)| i.eq_ignore_ascii_case(instance))
+            .map(|(_, e)| e)
+    }
+
+    /// The first instance's formatter whose procedure is `name`
+    /// (to_kvp/to_csv), for calls that name no instance.
+    pub(crate) fn first_formatter(&self, name: &str) -> Option<&Arc<Formatter>> {
+        self.extensions.iter().find_map(|(_, e)| match e {
+            Extension::Format(f) if f.name() == name => Some(f),
+            _ => None,
+        })
+    }
+
+    /// Whether an instance of module type `module` exists (xm_fileop's
+    /// functions need one, as in NXLog).
+    pub(crate) fn has_instance_of(&self, module: &str) -> bool {
+        self.instances
+            .iter()
+            .any(|(_, m)| m.eq_ignore_ascii_case(module))
+    }
+
     /// The Exec interface of module type `module` (any case); unknown types
     /// offer nothing.
     pub(crate) fn api(&self, module: &str) -> &'static ExecApi {
@@ -92,5 +138,26 @@ impl ExecScope {
         &self,
     ) -> impl Iterator<Item = (&'static str, &'static ExecApi)> + '_ {
         self.types.iter().copied().filter(|(_, a)| a.owner_hint)
+    }
+}
+
+/// A module instance's variables (create_var(), set_var(), get_var()):
+/// name (lower case) to value and the time it expires, if any. Shared by
+/// the programs of one instance.
+#[derive(Clone, Debug, Default)]
+pub struct Vars(Arc<Mutex<VarMap>>);
+
+/// Variable name (lower case) to its value and expiry.
+pub(crate) type VarMap = HashMap<String, (Value, Option<DateTime<Utc>>)>;
+
+/// The most variables one module instance may hold; more is a run-time
+/// error (a per-event name would otherwise grow without bound).
+pub const MAX_VARS: usize = 100_000;
+
+impl Vars {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut VarMap) -> T) -> T {
+        // A panic elsewhere while holding the lock leaves a usable map.
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
     }
 }

@@ -19,6 +19,8 @@
 //! | `xm_syslog` | to_syslog_*() settings: [`XmSyslog`](xm_syslog::XmSyslog) |
 //! | `im_internal` | regmon's own log as events |
 //! | `pm_buffer` | a route's buffer: bounds the outbox ([`PmBuffer`](pm_buffer::PmBuffer)) |
+//! | `xm_kvp`, `xm_csv` | to_kvp() and to_csv() settings (`crate::extension` formats) |
+//! | `xm_rewrite` | Keep, Delete, Rename and Exec, applied by `instance->process()` |
 //!
 //! ## Adding a module type (say om_udp)
 //!
@@ -48,9 +50,12 @@ pub mod om_udp;
 pub mod pm_buffer;
 mod spec;
 pub mod tls;
+pub mod xm_csv;
 pub mod xm_fileop;
 pub mod xm_gelf;
 pub mod xm_json;
+pub mod xm_kvp;
+pub mod xm_rewrite;
 pub mod xm_syslog;
 
 pub(crate) use spec::Build;
@@ -59,10 +64,13 @@ pub use spec::{DirectiveSpec, ModuleKind, ValueType};
 use crate::block::RawBlock;
 use crate::diag::Diagnostic;
 use crate::directive::{constant_string, Directive};
-use crate::lang::scope::{ExecApi, ExecScope};
+use crate::extension::Formatter;
+use crate::lang::ast::Rewrite;
+use crate::lang::scope::{ExecApi, ExecScope, Extension};
 use crate::record::JsonOptions;
 use crate::syslog::SyslogOptions;
 use crate::value::DateFormat;
+use std::sync::Arc;
 
 /// Typed settings per module type.
 #[derive(Clone, Debug)]
@@ -81,6 +89,9 @@ pub enum ModuleSettings {
     OmKafka(om_kafka::OmKafka),
     ImInternal(im_internal::ImInternal),
     PmBuffer(pm_buffer::PmBuffer),
+    XmKvp(xm_kvp::XmKvp),
+    XmCsv(xm_csv::XmCsv),
+    XmRewrite(xm_rewrite::XmRewrite),
 }
 
 /// Reads to_json()/parse_json() settings from a block (constant values
@@ -229,6 +240,33 @@ pub const MODULES: &[ModuleType] = &[
         json_options: None,
         build: |cx| pm_buffer::build(cx).map(ModuleSettings::PmBuffer),
     },
+    ModuleType {
+        name: "xm_kvp",
+        kind: ModuleKind::Extension,
+        directives: xm_kvp::DIRECTIVES,
+        unsupported: &[],
+        exec: xm_kvp::EXEC,
+        json_options: None,
+        build: |cx| xm_kvp::build(cx).map(ModuleSettings::XmKvp),
+    },
+    ModuleType {
+        name: "xm_csv",
+        kind: ModuleKind::Extension,
+        directives: xm_csv::DIRECTIVES,
+        unsupported: &[],
+        exec: xm_csv::EXEC,
+        json_options: None,
+        build: |cx| xm_csv::build(cx).map(ModuleSettings::XmCsv),
+    },
+    ModuleType {
+        name: "xm_rewrite",
+        kind: ModuleKind::Extension,
+        directives: xm_rewrite::DIRECTIVES,
+        unsupported: &[],
+        exec: xm_rewrite::EXEC,
+        json_options: None,
+        build: |cx| xm_rewrite::build(cx).map(ModuleSettings::XmRewrite),
+    },
 ];
 
 /// Supported module types, for messages.
@@ -264,7 +302,7 @@ impl ExecScope {
             with_json.then(JsonOptions::default),
             DateFormat::default(),
             vec![(instance.to_string(), module.to_string())],
-            Vec::new(),
+            ExtensionSettings::default(),
         )
     }
 }
@@ -276,7 +314,7 @@ pub(crate) fn scope(
     json: Option<JsonOptions>,
     date_format: DateFormat,
     instances: Vec<(String, String)>,
-    syslog: Vec<(String, SyslogOptions)>,
+    ext: ExtensionSettings,
 ) -> ExecScope {
     ExecScope {
         instance: instance.to_string(),
@@ -284,26 +322,93 @@ pub(crate) fn scope(
         json,
         date_format,
         instances,
-        syslog,
+        syslog: ext.syslog,
+        extensions: ext.others,
+        vars: crate::lang::scope::Vars::default(),
         types: MODULES.iter().map(|t| (t.name, &t.exec)).collect(),
     }
 }
 
-/// The settings of every xm_syslog instance, (instance, settings) in file
-/// order, read before any Exec is compiled: to_syslog_*() compile with
-/// them. Errors are discarded here and reported when the block is built.
-pub(crate) fn syslog_instances<'b>(
-    blocks: impl Iterator<Item = (&'b RawBlock, Option<&'static ModuleType>)>,
-) -> Vec<(String, SyslogOptions)> {
-    blocks
-        .filter(|(_, t)| t.is_some_and(|t| t.name == "xm_syslog"))
-        .map(|(b, _)| {
-            (
-                b.name.clone(),
-                xm_syslog::syslog_options(b, &mut Vec::new()),
-            )
-        })
-        .collect()
+/// The settings of the extension instances whose procedures the Exec
+/// language implements itself, read before any Exec is compiled.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ExtensionSettings {
+    /// xm_syslog instances (to_syslog_*()).
+    pub syslog: Vec<(String, SyslogOptions)>,
+    /// xm_kvp, xm_csv and xm_rewrite instances.
+    pub others: Vec<(String, Extension)>,
+}
+
+/// The settings of every xm_syslog, xm_kvp, xm_csv and xm_rewrite
+/// instance, in file order, read before any Exec is compiled:
+/// to_syslog_*(), to_kvp(), to_csv() and process() compile with them.
+/// Errors are discarded here and reported when the block is built.
+///
+/// An xm_rewrite's Exec is compiled here, in a scope with every other
+/// extension but no xm_rewrite instance (its Exec runs inside process()).
+pub(crate) fn extension_settings<'b>(
+    blocks: impl Iterator<Item = (&'b RawBlock, Option<&'static ModuleType>)> + Clone,
+) -> ExtensionSettings {
+    let of = |name: &'static str| {
+        blocks
+            .clone()
+            .filter(move |(_, t)| t.is_some_and(|t| t.name == name))
+            .map(|(b, _)| b)
+    };
+    let mut ext = ExtensionSettings {
+        syslog: of("xm_syslog")
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    xm_syslog::syslog_options(b, &mut Vec::new()),
+                )
+            })
+            .collect(),
+        others: Vec::new(),
+    };
+    for (b, t) in blocks.clone() {
+        let f = match t.map(|t| t.name) {
+            Some("xm_kvp") => Formatter::Kvp(xm_kvp::kvp_options(b, &mut Vec::new())),
+            Some("xm_csv") => Formatter::Csv(xm_csv::csv_options(b, &mut Vec::new())),
+            _ => continue,
+        };
+        ext.others
+            .push((b.name.clone(), Extension::Format(Arc::new(f))));
+    }
+    let instances: Vec<(String, String)> = blocks
+        .clone()
+        .filter_map(|(b, t)| Some((b.name.clone(), t?.name.to_string())))
+        .collect();
+    let constants = constant_scope();
+    let json = blocks
+        .clone()
+        .find_map(|(b, t)| Some((b, t?.json_options?)))
+        .map(|(b, read)| read(b, &constants, &mut Vec::new()));
+    let mut rewrites = Vec::new();
+    for b in of("xm_rewrite") {
+        let sc = scope(
+            &b.name,
+            "xm_rewrite",
+            json.clone(),
+            DateFormat::default(),
+            instances.clone(),
+            ext.clone(),
+        );
+        let exec = b
+            .execs
+            .iter()
+            .filter_map(|src| crate::lang::parser::parse_program(src, &sc).ok())
+            .flatten()
+            .collect();
+        let rw = Rewrite {
+            instance: b.name.clone(),
+            fields: xm_rewrite::rewrite_fields(b, &mut Vec::new()),
+            exec,
+        };
+        rewrites.push((b.name.clone(), Extension::Rewrite(Arc::new(rw))));
+    }
+    ext.others.extend(rewrites);
+    ext
 }
 
 /// The scope constant directive values compile in (no instance, no xm_json).
@@ -355,7 +460,10 @@ mod tests {
                 "om_ssl",
                 "om_kafka",
                 "im_internal",
-                "pm_buffer"
+                "pm_buffer",
+                "xm_kvp",
+                "xm_csv",
+                "xm_rewrite"
             ]
         );
     }
@@ -410,6 +518,7 @@ mod tests {
                 "om_http" => "URL http://127.0.0.1/\n",
                 "om_kafka" => "BrokerList 127.0.0.1:9092\nTopic t\n",
                 "pm_buffer" => "MaxSize 1024\nType Disk\n",
+                "xm_csv" => "Fields $EventType\n",
                 _ => "",
             };
             let tag = t.kind.block_name();

@@ -434,7 +434,10 @@ mod tests {
             ("CHANGEME", "CHANGEME"),
             ("changeme.example.com", "changeme"),
             ("[Graylog.Server.IP.Address]", "[Graylog.Server.IP.Address]"),
-            ("[Graylog.Server.IP.Address]:12201", "[Graylog.Server.IP.Address]"),
+            (
+                "[Graylog.Server.IP.Address]:12201",
+                "[Graylog.Server.IP.Address]",
+            ),
         ] {
             assert_eq!(placeholder(value).as_deref(), Some(found), "{value}");
         }

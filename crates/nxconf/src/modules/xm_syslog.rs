@@ -35,7 +35,7 @@ pub struct XmSyslog {
 /// One character as NXLog CE's xm_syslog reads it: the character itself,
 /// a backslash escape (`\t`, `\n`, `\r`, `\a`, `\b`, `\v`, `\f`), or one
 /// character in single or double quotes.
-fn config_char(d: &Directive) -> Result<char, Diagnostic> {
+pub(crate) fn config_char(d: &Directive) -> Result<char, Diagnostic> {
     let v = d.value.as_str();
     let mut cs = v.chars();
     let got = match (cs.next(), cs.next(), cs.next(), cs.next()) {

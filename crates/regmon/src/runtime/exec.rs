@@ -1,5 +1,6 @@
 //! Exec's view of the host (logging, module procedures: start_scan(),
-//! reopen(), rotate_to(), file_cycle()) and the Schedule blocks.
+//! reopen(), rotate_to(), xm_fileop's file_cycle(), file_rename()... in
+//! `fileop`) and the Schedule blocks.
 
 use crate::runtime::clock::{Jump, Tick};
 use crate::runtime::input::{Input, OutputSlot};
@@ -10,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Exec's view of the host: logging, start_scan() for im_regmon, reopen()
-/// and rotate_to() for om_file, file_cycle() for xm_fileop.
+/// and rotate_to() for om_file, xm_fileop's procedures.
 pub(crate) struct Ctx<'a> {
     pub(crate) inputs: &'a [Input],
     pub(crate) outputs: &'a [OutputSlot],
@@ -49,28 +50,19 @@ impl ExecContext for Ctx<'_> {
                 };
                 sink.procedure(call.name, call.args)
             }
-            ("xm_fileop", "file_cycle") => {
-                let path = match call.args.first() {
-                    Some(nxconf::Value::String(s)) => s.clone(),
-                    _ => return Some(Err("file_cycle() expects a file name (a string)".into())),
-                };
-                let max = match call.args.get(1) {
-                    None => None,
-                    Some(nxconf::Value::Integer(n)) if *n >= 0 => Some(*n as u64),
-                    Some(v) => {
-                        return Some(Err(format!(
-                            "file_cycle(): the second argument must be a count of files, not {v:?}"
-                        )))
+            ("xm_fileop", name) => {
+                let r = super::fileop::run(name, call.args)?;
+                Some(r.map(|touched| {
+                    // A renamed, removed or cycled file an output holds open
+                    // is closed now, not at its next batch.
+                    for path in &touched {
+                        for o in self.outputs {
+                            if let Ok(mut sink) = o.sink.try_borrow_mut() {
+                                sink.forget(path);
+                            }
+                        }
                     }
-                };
-                let r = crate::output::file::file_cycle(&path, max);
-                // A cycled file we hold open is closed now, not at the next batch.
-                for o in self.outputs {
-                    if let Ok(mut sink) = o.sink.try_borrow_mut() {
-                        sink.forget(&path);
-                    }
-                }
-                Some(r)
+                }))
             }
             _ => None,
         }

@@ -6,6 +6,7 @@ mod clock;
 mod deliver;
 mod error;
 mod exec;
+mod fileop;
 mod input;
 
 pub use error::RunError;
