@@ -101,12 +101,18 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for CaptureLayer {
             input: v.input,
             output: v.output,
         };
-        let mut buf = CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
-        if buf.records.len() >= CAPTURE_LIMIT {
-            buf.dropped += 1;
-        } else {
-            buf.records.push_back(logged);
-        }
+        push(logged);
+    }
+}
+
+/// Keeps `logged` for the runtime, or counts it when [`CAPTURE_LIMIT`]
+/// records already wait.
+fn push(logged: Logged) {
+    let mut buf = CAPTURE.lock().unwrap_or_else(|e| e.into_inner());
+    if buf.records.len() >= CAPTURE_LIMIT {
+        buf.dropped += 1;
+    } else {
+        buf.records.push_back(logged);
     }
 }
 
@@ -257,6 +263,18 @@ mod tests {
         assert_eq!(r.get_str("ModuleType"), Some("im_regmon"));
         let raw = r.get_str("raw_event").unwrap();
         assert!(raw.ends_with(" host WARNING scan done"), "{raw}");
+    }
+
+    /// The only test touching the capture (no layer is installed in unit
+    /// tests, so nothing else fills it).
+    #[test]
+    fn the_capture_is_bounded_and_counts_what_it_drops() {
+        for _ in 0..CAPTURE_LIMIT + 5 {
+            push(dropped_notice(1));
+        }
+        let (records, dropped) = take();
+        assert_eq!((records.len(), dropped), (CAPTURE_LIMIT, 5));
+        assert_eq!(take().1, 0, "reported once");
     }
 
     #[test]
