@@ -210,7 +210,7 @@ impl Runtime {
         };
         if self.internals[k].db.is_none() {
             let path = self.internals[k].path.clone();
-            let b = match Baseline::open(&path, &self.guard) {
+            let mut b = match Baseline::open(&path, &self.guard) {
                 Ok(b) => b,
                 // Only log records wait there: one that cannot be trusted
                 // is moved aside and a new one started.
@@ -238,7 +238,6 @@ impl Runtime {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let mut b = b;
             b.set_outbox_limit(self.internals[k].bound.limit);
             self.internals[k].db = Some(b);
         }
