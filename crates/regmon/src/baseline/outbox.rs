@@ -184,6 +184,11 @@ impl Outbox<'_> {
             .map_err(|e| self.err(e))
     }
 
+    /// The bytes the outbox holds (what its bound counts).
+    pub fn bytes(&self) -> Result<u64, super::BaselineError> {
+        bytes(self.conn).map_err(|e| self.err(e))
+    }
+
     /// Up to `limit` events committed but not yet confirmed delivered,
     /// oldest first, after the one numbered `after` (0: from the first).
     pub fn page(&self, after: i64, limit: usize) -> Result<Vec<Pending>, super::BaselineError> {

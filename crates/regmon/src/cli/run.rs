@@ -136,9 +136,12 @@ fn init_logging(config: &nxconf::Config, verify: bool) -> Result<(), String> {
         LogLevel::Warning => tracing::Level::WARN,
         _ => tracing::Level::ERROR,
     };
+    use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false);
+    // im_internal: records at or above LogLevel become events too.
+    let internal = regmon::runtime::internal::layer(config, verify);
     match config.globals.log_file.as_ref().filter(|_| !verify) {
         Some(f) => {
             let base = Path::new(&config.path).parent().unwrap_or(Path::new("."));
@@ -151,6 +154,8 @@ fn init_logging(config: &nxconf::Config, verify: bool) -> Result<(), String> {
             let _ = builder
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(file))
+                .finish()
+                .with(internal)
                 .try_init();
         }
         None => {
@@ -158,6 +163,8 @@ fn init_logging(config: &nxconf::Config, verify: bool) -> Result<(), String> {
             let _ = builder
                 .with_ansi(ansi)
                 .with_writer(std::io::stderr)
+                .finish()
+                .with(internal)
                 .try_init();
         }
     }

@@ -5,13 +5,16 @@
 
 use super::exec::Ctx;
 use super::input::OutputSlot;
-use super::{RunError, Runtime};
+use super::{Queue, RunError, Runtime};
 use crate::baseline::outbox::Pending;
 use crate::output::{Prepared, Sent, Sink};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// The meta key saying an outbox is past its WarnLimit.
+const WARN_META: &str = "outbox_warn";
 
 /// Outbox rows read at a time: memory stays flat however many are queued.
 const PAGE: usize = 10_000;
@@ -60,6 +63,12 @@ impl Runtime {
     /// confirmations after), not two per file. Stream groups are sent and
     /// what the transport took is forgotten.
     pub(super) fn deliver(&mut self, i: usize, attempt: Attempt) -> Result<(), RunError> {
+        self.deliver_queue(Queue::Input(i), attempt)
+    }
+
+    /// Delivers queue `q`'s events (see [`Runtime::deliver`]); then says
+    /// when its outbox crossed a pm_buffer's WarnLimit.
+    pub(super) fn deliver_queue(&mut self, q: Queue, attempt: Attempt) -> Result<(), RunError> {
         let now = Instant::now();
         // Outputs not to try now (backing off, or failed in this delivery):
         // their later events wait too, so each output sees them in order.
@@ -75,26 +84,43 @@ impl Runtime {
         let mut after = 0;
         let mut left = false;
         loop {
-            let page = self.baseline(i)?.outbox().page(after, PAGE)?;
+            let page = self.db(q)?.outbox().page(after, PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.id;
             let full = page.len() == PAGE;
-            left |= self.deliver_page(i, &page, attempt, &mut blocked)?;
+            left |= self.deliver_page(q, &page, attempt, &mut blocked)?;
             if !full {
                 break;
             }
         }
-        self.inputs[i].undelivered = left;
-        if self.report_overflow(i)? {
-            self.inputs[i].undelivered = true;
+        self.set_undelivered(q, left);
+        if self.report_overflow(q)? {
+            self.set_undelivered(q, true);
+        }
+        self.watch_warn_limit(q)
+    }
+
+    /// Says when queue `q`'s outbox crossed its pm_buffer's WarnLimit, once
+    /// per crossing, also across restarts (the state is kept in the
+    /// database's meta `outbox_warn`).
+    fn watch_warn_limit(&mut self, q: Queue) -> Result<(), RunError> {
+        if self.bound(q).warn.is_none() {
+            return Ok(());
+        }
+        let db = self.db(q)?;
+        let bytes = db.outbox().bytes()?;
+        let over = db.meta(WARN_META)?.is_some();
+        let name = self.queue_name(q).to_string();
+        if let Some(now) = self.bound(q).watch(&name, bytes, over) {
+            self.db(q)?.set_meta(WARN_META, now.then_some("1"))?;
         }
         Ok(())
     }
 
     /// Queues an OUTBOX_OVERFLOW event for each output that lost events to
     /// a full outbox, once there is room; true when one was queued.
-    fn report_overflow(&mut self, i: usize) -> Result<bool, RunError> {
-        let b = self.baseline(i)?;
+    fn report_overflow(&mut self, q: Queue) -> Result<bool, RunError> {
+        let b = self.db(q)?;
         let limit = b.outbox_limit();
         let lost = b.outbox().overflow(limit)?;
         if lost.is_empty() {
@@ -105,38 +131,41 @@ impl Runtime {
                 .map_or(nxconf::Value::Undef, nxconf::Value::DateTime)
         };
         let mut notices = Vec::new();
+        let bound = self.bound(q).describe();
+        let name = self.queue_name(q).to_string();
         for o in &lost {
             let message = format!(
-                "{} events for output '{}' were dropped between {} and {}: the outbox of input '{}' was full (OutboxMaxSize {limit} bytes)",
+                "{} events for output '{}' were dropped between {} and {}: the outbox of input '{name}' was full ({bound})",
                 o.dropped,
                 o.output,
                 when(o.first).to_string_with(&self.config.globals.date_format, nxconf::Zone::Local).unwrap_or_default(),
                 when(o.last).to_string_with(&self.config.globals.date_format, nxconf::Zone::Local).unwrap_or_default(),
-                self.inputs[i].name,
             );
-            tracing::warn!(input = %self.inputs[i].name, "{message}");
+            tracing::warn!(input = %name, "{message}");
             let fields = [
                 ("OutboxDropped", nxconf::Value::Integer(o.dropped as i64)),
                 ("OutboxDroppedFirst", when(o.first)),
                 ("OutboxDroppedLast", when(o.last)),
                 ("OutboxMaxSize", nxconf::Value::Integer(limit as i64)),
             ];
+            let rendered = match q {
+                Queue::Input(i) => self.render_notice_with(i, "OUTBOX_OVERFLOW", &message, &fields),
+                Queue::Internal(k) => self.render_internal_notice(k, &message, &fields),
+            };
             notices.extend(
-                self.render_notice_with(i, "OUTBOX_OVERFLOW", &message, &fields)
+                rendered
                     .into_iter()
-                    .filter(|q| q.output.eq_ignore_ascii_case(&o.output)),
+                    .filter(|e| e.output.eq_ignore_ascii_case(&o.output)),
             );
         }
-        self.baseline(i)?
-            .outbox()
-            .report_overflow(&lost, &notices)?;
+        self.db(q)?.outbox().report_overflow(&lost, &notices)?;
         Ok(true)
     }
 
     /// One page of the outbox; true when some of it stays queued.
     fn deliver_page(
         &mut self,
-        i: usize,
+        q: Queue,
         page: &[Pending],
         attempt: Attempt,
         blocked: &mut [bool],
@@ -183,10 +212,14 @@ impl Runtime {
         let (files, streams): (Vec<_>, Vec<_>) = groups.into_iter().partition(|((o, _), _)| {
             matches!(self.outputs[*o].sink.borrow_mut().sink(), Sink::File(_))
         });
-        let dead_dir = self.inputs[i].baseline_path.parent().map(PathBuf::from);
-        self.baseline(i)?;
+        let dead_dir = self.queue_path(q).parent().map(PathBuf::from);
+        self.db(q)?;
         let outputs = &self.outputs;
-        let Some(outbox_db) = self.inputs[i].baseline.as_mut() else {
+        let db = match q {
+            Queue::Input(i) => self.inputs[i].baseline.as_mut(),
+            Queue::Internal(k) => self.internals[k].db.as_mut(),
+        };
+        let Some(outbox_db) = db else {
             return Ok(true);
         };
         for chunk in files.chunks(crate::output::TARGETS_PER_ROUND) {

@@ -42,6 +42,93 @@ pub struct Input {
     pub(crate) undelivered: bool,
     /// Values found by the last scan (a capacity hint for the next).
     pub(crate) last_count: usize,
+    /// Its outbox's bound (OutboxMaxSize or a pm_buffer on its routes).
+    pub(crate) bound: Bound,
+}
+
+/// The bound of one outbox: the global OutboxMaxSize, lowered by the
+/// MaxSize of a pm_buffer on a route the outbox's events take, and the
+/// WarnLimit of such a pm_buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Bound {
+    /// Bytes of lines and records the outbox may hold.
+    pub(crate) limit: u64,
+    /// The pm_buffer whose MaxSize is `limit` (none: OutboxMaxSize).
+    pub(crate) by: Option<String>,
+    /// The pm_buffer whose WarnLimit applies, and that limit in bytes.
+    pub(crate) warn: Option<(String, u64)>,
+}
+
+impl Bound {
+    /// The bound of the outbox of input (or im_internal instance) `name`:
+    /// the smallest of OutboxMaxSize (or its default) and the MaxSize of
+    /// every pm_buffer on a route from it; the smallest WarnLimit of those.
+    pub(crate) fn of(config: &nxconf::Config, name: &str) -> Bound {
+        let mut b = Bound {
+            limit: config
+                .globals
+                .outbox_max_size
+                .unwrap_or(crate::baseline::OUTBOX_LIMIT),
+            by: None,
+            warn: None,
+        };
+        let routes = config
+            .routes
+            .iter()
+            .filter(|r| r.inputs.iter().any(|i| i.eq_ignore_ascii_case(name)));
+        for p in routes.flat_map(|r| &r.processors) {
+            let Some((m, pb)) = config
+                .modules
+                .iter()
+                .find(|m| m.name.eq_ignore_ascii_case(p))
+                .and_then(|m| Some((m, m.pm_buffer()?)))
+            else {
+                continue;
+            };
+            if pb.max_size < b.limit {
+                b.limit = pb.max_size;
+                b.by = Some(m.name.clone());
+            }
+            if let Some(w) = pb.warn_limit {
+                if b.warn.as_ref().is_none_or(|(_, cur)| w < *cur) {
+                    b.warn = Some((m.name.clone(), w));
+                }
+            }
+        }
+        b
+    }
+
+    /// The bound as messages name it.
+    pub(crate) fn describe(&self) -> String {
+        match &self.by {
+            Some(p) => format!("pm_buffer '{p}' MaxSize {} bytes", self.limit),
+            None => format!("OutboxMaxSize {} bytes", self.limit),
+        }
+    }
+
+    /// Says when an outbox holding `bytes` crossed the WarnLimit, up
+    /// (a warning) or back down (a note), once per crossing: `over` is
+    /// whether it was past it when last looked at; the new state when it
+    /// changed.
+    pub(crate) fn watch(&self, queue: &str, bytes: u64, over: bool) -> Option<bool> {
+        let (buffer, warn) = self.warn.as_ref()?;
+        if bytes > *warn && !over {
+            tracing::warn!(
+                input = %queue,
+                "pm_buffer '{buffer}': the outbox of '{queue}' holds {bytes} bytes of undelivered events, over WarnLimit {warn} bytes (MaxSize {} bytes)",
+                self.limit
+            );
+            Some(true)
+        } else if bytes <= *warn && over {
+            tracing::info!(
+                input = %queue,
+                "pm_buffer '{buffer}': the outbox of '{queue}' is back under WarnLimit {warn} bytes ({bytes} bytes undelivered)"
+            );
+            Some(false)
+        } else {
+            None
+        }
+    }
 }
 
 /// An output of the configuration, as the runtime holds it.

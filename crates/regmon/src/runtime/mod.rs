@@ -8,6 +8,7 @@ mod error;
 mod exec;
 mod fileop;
 mod input;
+pub mod internal;
 
 pub use error::RunError;
 
@@ -24,7 +25,8 @@ use crate::source::Source;
 use chrono::Utc;
 use deliver::Attempt;
 use exec::{Ctx, Intervals, Schedules};
-use input::{claim, sanitize, Input, OutputSlot};
+use input::{claim, sanitize, Bound, Input, OutputSlot};
+use internal::{Internal, Quiet};
 use nxconf::{Config, Outcome, Record};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -40,9 +42,19 @@ enum Reconciled {
     Changes(Compared),
 }
 
+/// Whose outbox: an im_regmon input's (in its baseline) or an im_internal
+/// instance's (a file of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Queue {
+    Input(usize),
+    Internal(usize),
+}
+
 pub struct Runtime {
     config: Config,
     pub inputs: Vec<Input>,
+    /// im_internal instances.
+    internals: Vec<Internal>,
     outputs: Vec<OutputSlot>,
     host: String,
     /// The baseline key and side records (see [`crate::baseline::seal`]).
@@ -72,9 +84,23 @@ impl Runtime {
             std::fs::canonicalize(&config.path).unwrap_or_else(|_| PathBuf::from(&config.path));
         let mut errors = Vec::new();
         let mut inputs = Vec::new();
+        let mut internals = Vec::new();
         let mut outputs = Vec::new();
         for (i, m) in config.modules.iter().enumerate() {
-            if let Some(rm) = m.im_regmon() {
+            if m.module.eq_ignore_ascii_case("im_internal") {
+                internals.push(Internal {
+                    name: m.name.clone(),
+                    module: i,
+                    routes: Vec::new(),
+                    path: cache_dir.join(own_name(
+                        &format!("internal-{}", sanitize(&m.name)),
+                        &config_file,
+                    )),
+                    db: None,
+                    bound: Bound::of(&config, &m.name),
+                    undelivered: true,
+                });
+            } else if let Some(rm) = m.im_regmon() {
                 match scope_of(m, rm, &config_dir) {
                     Ok(s) => inputs.push(Input {
                         name: m.name.clone(),
@@ -93,6 +119,7 @@ impl Runtime {
                         changed: Arc::new(Mutex::new(Vec::new())),
                         undelivered: true,
                         last_count: 0,
+                        bound: Bound::of(&config, &m.name),
                     }),
                     Err(mut e) => errors.append(&mut e),
                 }
@@ -109,19 +136,26 @@ impl Runtime {
         }
         for r in &config.routes {
             for iname in &r.inputs {
-                let Some(inp) = inputs
+                let routes = match inputs
                     .iter_mut()
                     .find(|x| x.name.eq_ignore_ascii_case(iname))
-                else {
-                    continue;
+                {
+                    Some(inp) => &mut inp.routes,
+                    None => match internals
+                        .iter_mut()
+                        .find(|x| x.name.eq_ignore_ascii_case(iname))
+                    {
+                        Some(x) => &mut x.routes,
+                        None => continue,
+                    },
                 };
                 for oname in &r.outputs {
                     if let Some(oi) = outputs
                         .iter()
                         .position(|o| config.modules[o.module].name.eq_ignore_ascii_case(oname))
                     {
-                        if !inp.routes.contains(&oi) {
-                            inp.routes.push(oi);
+                        if !routes.contains(&oi) {
+                            routes.push(oi);
                         }
                     }
                 }
@@ -139,6 +173,7 @@ impl Runtime {
         Ok(Runtime {
             config,
             inputs,
+            internals,
             outputs,
             host: event::short_hostname(),
             guard: Guard::load(),
@@ -161,15 +196,84 @@ impl Runtime {
         Ok(self.inputs[i].baseline.as_mut().expect("opened above"))
     }
 
-    /// Makes `b` input `i`'s baseline, with the configuration's outbox bound.
+    /// Makes `b` input `i`'s baseline, with its outbox bound
+    /// (OutboxMaxSize, or a pm_buffer's MaxSize).
     fn set_baseline(&mut self, i: usize, mut b: Baseline) {
-        let limit = self
-            .config
-            .globals
-            .outbox_max_size
-            .unwrap_or(crate::baseline::OUTBOX_LIMIT);
-        b.set_outbox_limit(limit);
+        b.set_outbox_limit(self.inputs[i].bound.limit);
         self.inputs[i].baseline = Some(b);
+    }
+
+    /// The database holding queue `q`'s outbox, opened on first use.
+    fn db(&mut self, q: Queue) -> Result<&mut Baseline, RunError> {
+        let k = match q {
+            Queue::Input(i) => return self.baseline(i),
+            Queue::Internal(k) => k,
+        };
+        if self.internals[k].db.is_none() {
+            let path = self.internals[k].path.clone();
+            let mut b = match Baseline::open(&path, &self.guard) {
+                Ok(b) => b,
+                // Only log records wait there: one that cannot be trusted
+                // is moved aside and a new one started.
+                Err(e) if e.fault().is_some() => {
+                    let moved = match path.exists() {
+                        true => move_aside(&path, "damaged", Utc::now()).map_err(|source| {
+                            RunError::Lock {
+                                path: path.clone(),
+                                what: "cannot move aside the damaged im_internal outbox",
+                                source,
+                            }
+                        })?,
+                        false => path.clone(),
+                    };
+                    if let Some(l) = self.guard.ledger(&path) {
+                        l.clear();
+                    }
+                    tracing::warn!(
+                        input = %self.internals[k].name,
+                        "im_internal outbox {} {e}: moved aside to {}; its records are not delivered",
+                        path.display(),
+                        moved.display()
+                    );
+                    Baseline::open(&path, &self.guard)?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            b.set_outbox_limit(self.internals[k].bound.limit);
+            self.internals[k].db = Some(b);
+        }
+        Ok(self.internals[k].db.as_mut().expect("opened above"))
+    }
+
+    /// Queue `q`'s name (its instance's), for messages.
+    fn queue_name(&self, q: Queue) -> &str {
+        match q {
+            Queue::Input(i) => &self.inputs[i].name,
+            Queue::Internal(k) => &self.internals[k].name,
+        }
+    }
+
+    /// Queue `q`'s file (the folder beside it keeps dead letters).
+    fn queue_path(&self, q: Queue) -> &Path {
+        match q {
+            Queue::Input(i) => &self.inputs[i].baseline_path,
+            Queue::Internal(k) => &self.internals[k].path,
+        }
+    }
+
+    /// Queue `q`'s bound (OutboxMaxSize or a pm_buffer).
+    fn bound(&self, q: Queue) -> &Bound {
+        match q {
+            Queue::Input(i) => &self.inputs[i].bound,
+            Queue::Internal(k) => &self.internals[k].bound,
+        }
+    }
+
+    fn set_undelivered(&mut self, q: Queue, left: bool) {
+        match q {
+            Queue::Input(i) => self.inputs[i].undelivered = left,
+            Queue::Internal(k) => self.internals[k].undelivered = left,
+        }
     }
 
     /// Opens input `i`'s baseline and claims it; one that another
@@ -319,56 +423,7 @@ impl Runtime {
     /// process at a time, so no change is reported twice.
     fn lock(&self, i: usize) -> Result<std::fs::File, RunError> {
         let inp = &self.inputs[i];
-        let path = inp.baseline_path.with_extension("sqlite.lock");
-        if let Some(dir) = path.parent() {
-            crate::platform::perms::create_dir_private(dir).map_err(|source| RunError::Lock {
-                path: dir.to_path_buf(),
-                what: "cannot create cache folder",
-                source,
-            })?;
-        }
-        // SQLite follows links to the baseline and its journals: none may be another user's.
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = inp.baseline_path.clone().into_os_string();
-            p.push(suffix);
-            crate::platform::perms::check_path(Path::new(&p)).map_err(|source| RunError::Lock {
-                path: p.into(),
-                what: "refusing baseline",
-                source,
-            })?;
-        }
-        let f = crate::platform::perms::open_private(
-            &path,
-            std::fs::OpenOptions::new().truncate(false).write(true),
-        )
-        .map_err(|source| RunError::Lock {
-            path: path.clone(),
-            what: "cannot open lock",
-            source,
-        })?;
-        match f.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                tracing::info!(
-                    input = %inp.name,
-                    "waiting for another regmon process that is using {}",
-                    inp.baseline_path.display()
-                );
-                f.lock().map_err(|source| RunError::Lock {
-                    path: path.clone(),
-                    what: "cannot lock",
-                    source,
-                })?;
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(RunError::Lock {
-                    path,
-                    what: "cannot lock",
-                    source: e,
-                })
-            }
-        }
-        Ok(f)
+        lock_file(&inp.baseline_path, &inp.name)
     }
 
     /// Delivers events left in every outbox by an earlier run that stopped
@@ -378,7 +433,95 @@ impl Runtime {
             let _lock = self.locked(i)?;
             self.deliver(i, Attempt::Recover)?;
         }
+        for k in 0..self.internals.len() {
+            self.deliver_internal(k, Attempt::Recover);
+        }
         Ok(())
+    }
+
+    /// Delivers what im_internal instance `k`'s outbox holds; a failure is
+    /// logged (not captured: see [`Quiet`]).
+    fn deliver_internal(&mut self, k: usize, attempt: Attempt) {
+        let _quiet = Quiet::new();
+        let r = lock_file(&self.internals[k].path, &self.internals[k].name)
+            .and_then(|_lock| self.deliver_queue(Queue::Internal(k), attempt));
+        if let Err(e) = r {
+            tracing::error!(input = %self.internals[k].name, "delivery failed: {e}");
+        }
+    }
+
+    /// Turns the log records captured since the last call into events of
+    /// every im_internal instance, queues and delivers them.
+    fn pump_internal(&mut self, attempt: Attempt) {
+        if self.internals.is_empty() {
+            return;
+        }
+        let _quiet = Quiet::new();
+        let (mut logged, dropped) = internal::take();
+        if dropped > 0 {
+            let notice = internal::dropped_notice(dropped);
+            tracing::warn!("{}", notice.message);
+            logged.push(notice);
+        }
+        if logged.is_empty() {
+            return;
+        }
+        let now = Utc::now();
+        for k in 0..self.internals.len() {
+            let records = logged
+                .iter()
+                .map(|l| {
+                    let about = self.about(l);
+                    internal::record(l, about, &self.host, &self.internals[k].name, now)
+                })
+                .collect();
+            let internal = &self.internals[k];
+            let events = self.render_through(internal.module, &internal.routes, records);
+            let r = lock_file(&internal.path, &internal.name).and_then(|_lock| {
+                let dropped = self.db(Queue::Internal(k))?.queue(&events)?;
+                self.warn_dropped(Queue::Internal(k), dropped);
+                self.deliver_queue(Queue::Internal(k), attempt)
+            });
+            if let Err(e) = r {
+                tracing::error!(input = %self.internals[k].name, "im_internal: {e}");
+            }
+        }
+    }
+
+    /// A notice about im_internal instance `k`'s own outbox, as one of its
+    /// events with `fields` added.
+    fn render_internal_notice(
+        &self,
+        k: usize,
+        message: &str,
+        fields: &[(&str, nxconf::Value)],
+    ) -> Vec<Queued> {
+        let now = Utc::now();
+        let logged = internal::Logged {
+            time: now,
+            level: tracing::Level::WARN,
+            message: message.to_string(),
+            input: None,
+            output: None,
+        };
+        let internal = &self.internals[k];
+        let mut r = internal::record(&logged, None, &self.host, &internal.name, now);
+        for (name, v) in fields {
+            r.set(name, v.clone());
+        }
+        self.render_through(internal.module, &internal.routes, vec![r])
+    }
+
+    /// The instance a log record names (its `input=` or `output=` field):
+    /// (ModuleName, ModuleType).
+    fn about(&self, l: &internal::Logged) -> internal::About<'_> {
+        let name = l.input.as_deref().or(l.output.as_deref())?;
+        let m = self
+            .config
+            .modules
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))?;
+        Some((&m.name, &m.module))
     }
 
     fn take_snapshot(&self, scope: &Scope, size_hint: usize) -> Snapshot {
@@ -573,7 +716,7 @@ impl Runtime {
                         ],
                     );
                     let dropped = self.baseline(i)?.queue(&events)?;
-                    self.warn_dropped(i, dropped);
+                    self.warn_dropped(Queue::Input(i), dropped);
                     return self.deliver(i, Attempt::Scan);
                 }
             }
@@ -600,7 +743,7 @@ impl Runtime {
         let mut b = self.inputs[i].baseline.take().expect("opened above");
         let r = b.commit(&changes, &compared.refreshed, &mut |c| self.render(i, c));
         self.inputs[i].baseline = Some(b);
-        self.warn_dropped(i, r?);
+        self.warn_dropped(Queue::Input(i), r?);
         if refresh {
             self.baseline(i)?.set_meta("data", Some(&data_key))?;
         }
@@ -625,15 +768,14 @@ impl Runtime {
         self.deliver(i, Attempt::Scan)
     }
 
-    /// Says that `dropped` events of input `i` did not fit in its outbox
+    /// Says that `dropped` events of queue `q` did not fit in its outbox
     /// (an OUTBOX_OVERFLOW event follows when there is room).
-    fn warn_dropped(&self, i: usize, dropped: usize) {
+    fn warn_dropped(&self, q: Queue, dropped: usize) {
         if dropped > 0 {
-            let limit = self.inputs[i].baseline.as_ref().map(Baseline::outbox_limit);
+            let bound = self.bound(q).describe();
             tracing::error!(
-                input = %self.inputs[i].name,
-                "outbox full (OutboxMaxSize {} bytes): {dropped} new events dropped; the oldest undelivered are kept, and an OUTBOX_OVERFLOW event reports the loss when there is room",
-                limit.unwrap_or_default()
+                input = %self.queue_name(q),
+                "outbox full ({bound}): {dropped} new events dropped; the oldest undelivered are kept, and an OUTBOX_OVERFLOW event reports the loss when there is room",
             );
         }
     }
@@ -663,7 +805,13 @@ impl Runtime {
     /// and the output's File expression: (output, file, line).
     fn render_records(&self, i: usize, records: Vec<Record>) -> Vec<Queued> {
         let inp = &self.inputs[i];
-        let module = &self.config.modules[inp.module];
+        self.render_through(inp.module, &inp.routes, records)
+    }
+
+    /// Event records through the Exec of module `module` (their input),
+    /// each route's output Exec and the output's File expression.
+    fn render_through(&self, module: usize, routes: &[usize], records: Vec<Record>) -> Vec<Queued> {
+        let module = &self.config.modules[module];
         let mut ctx = Ctx {
             inputs: &self.inputs,
             outputs: &self.outputs,
@@ -676,7 +824,7 @@ impl Runtime {
                     continue;
                 }
             }
-            for &o in &inp.routes {
+            for &o in routes {
                 let output = &self.outputs[o];
                 let omod = &self.config.modules[output.module];
                 let mut r = rec.clone();
@@ -769,6 +917,13 @@ impl Runtime {
                 tracing::error!(input = %self.inputs[i].name, "delivery failed: {e}");
             }
         }
+        for k in 0..self.internals.len() {
+            if self.internals[k].undelivered
+                && self.outputs.iter().any(|o| o.backoff.borrow().ready(now))
+            {
+                self.deliver_internal(k, Attempt::Retry);
+            }
+        }
     }
 
     /// Closes output files not written for a while.
@@ -785,6 +940,8 @@ impl Runtime {
         for i in 0..self.inputs.len() {
             self.scan(i)?;
         }
+        // What this run logged goes out before it ends.
+        self.pump_internal(Attempt::Scan);
         self.flush();
         Ok(())
     }
@@ -795,6 +952,9 @@ impl Runtime {
         let mut n = 0;
         for i in 0..self.inputs.len() {
             n += self.baseline(i)?.outbox().count()?;
+        }
+        for k in 0..self.internals.len() {
+            n += self.db(Queue::Internal(k))?.outbox().count()?;
         }
         Ok(n)
     }
@@ -818,6 +978,17 @@ impl Runtime {
         for inp in &self.inputs {
             if inp.scope.source == Source::Live {
                 crate::scan::live::warn_hkcu_once(&inp.scope);
+            }
+        }
+        for m in &self.config.modules {
+            if m.pm_buffer()
+                .is_some_and(|b| b.kind == nxconf::BufferType::Mem)
+            {
+                tracing::info!(
+                    "{}: pm_buffer '{}': Type Mem is kept on disk by regmon (the outbox)",
+                    m.location,
+                    m.name
+                );
             }
         }
     }
@@ -878,10 +1049,12 @@ impl Runtime {
                     tracing::error!(input = %self.inputs[i].name, "scan failed: {e}");
                 }
             }
+            self.pump_internal(Attempt::Scan);
             self.retry_deliveries();
             self.close_idle();
             clock.sleep(Duration::from_millis(50));
         }
+        self.pump_internal(Attempt::Scan);
         self.flush();
         tracing::info!("stopped");
         Ok(())
@@ -912,6 +1085,62 @@ impl Runtime {
         }
         out
     }
+}
+
+/// Takes the lock of the database at `db` (`<db>.lock` beside it), waiting
+/// while another regmon process holds it; `name` is the instance, for the
+/// message.
+fn lock_file(db: &Path, name: &str) -> Result<std::fs::File, RunError> {
+    let path = db.with_extension("sqlite.lock");
+    if let Some(dir) = path.parent() {
+        crate::platform::perms::create_dir_private(dir).map_err(|source| RunError::Lock {
+            path: dir.to_path_buf(),
+            what: "cannot create cache folder",
+            source,
+        })?;
+    }
+    // SQLite follows links to the baseline and its journals: none may be another user's.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.to_path_buf().into_os_string();
+        p.push(suffix);
+        crate::platform::perms::check_path(Path::new(&p)).map_err(|source| RunError::Lock {
+            path: p.into(),
+            what: "refusing baseline",
+            source,
+        })?;
+    }
+    let f = crate::platform::perms::open_private(
+        &path,
+        std::fs::OpenOptions::new().truncate(false).write(true),
+    )
+    .map_err(|source| RunError::Lock {
+        path: path.clone(),
+        what: "cannot open lock",
+        source,
+    })?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::info!(
+                input = %name,
+                "waiting for another regmon process that is using {}",
+                db.display()
+            );
+            f.lock().map_err(|source| RunError::Lock {
+                path: path.clone(),
+                what: "cannot lock",
+                source,
+            })?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(RunError::Lock {
+                path,
+                what: "cannot lock",
+                source: e,
+            })
+        }
+    }
+    Ok(f)
 }
 
 /// The name of input `input`'s own baseline when another configuration
