@@ -58,7 +58,8 @@ pub struct Runtime {
     outputs: Vec<OutputSlot>,
     host: String,
     /// The baseline key and side records (see [`crate::baseline::seal`]).
-    guard: Guard,
+    /// Loaded at first use, so `--verify` never creates the key.
+    guard: std::cell::OnceCell<Guard>,
 }
 
 impl Runtime {
@@ -176,12 +177,17 @@ impl Runtime {
             internals,
             outputs,
             host: event::short_hostname(),
-            guard: Guard::load(),
+            guard: std::cell::OnceCell::new(),
         })
     }
 
     /// Input `i`'s baseline, opened (and claimed) on first use. One that
     /// cannot be trusted is moved aside and replaced (see [`Runtime::restart`]).
+    /// The baseline key and side records, loaded (or created) at first use.
+    fn guard(&self) -> &Guard {
+        self.guard.get_or_init(Guard::load)
+    }
+
     fn baseline(&mut self, i: usize) -> Result<&mut Baseline, RunError> {
         if self.inputs[i].baseline.is_none() {
             let b = match self.open_claimed(i) {
@@ -211,7 +217,7 @@ impl Runtime {
         };
         if self.internals[k].db.is_none() {
             let path = self.internals[k].path.clone();
-            let mut b = match Baseline::open(&path, &self.guard) {
+            let mut b = match Baseline::open(&path, self.guard()) {
                 Ok(b) => b,
                 // Only log records wait there: one that cannot be trusted
                 // is moved aside and a new one started.
@@ -226,7 +232,7 @@ impl Runtime {
                         })?,
                         false => path.clone(),
                     };
-                    if let Some(l) = self.guard.ledger(&path) {
+                    if let Some(l) = self.guard().ledger(&path) {
                         l.clear();
                     }
                     tracing::warn!(
@@ -235,7 +241,7 @@ impl Runtime {
                         path.display(),
                         moved.display()
                     );
-                    Baseline::open(&path, &self.guard)?
+                    Baseline::open(&path, self.guard())?
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -280,8 +286,10 @@ impl Runtime {
     /// configuration (still there) owns is left alone and this input
     /// switches to a file of its own.
     fn open_claimed(&mut self, i: usize) -> Result<Baseline, BaselineError> {
+        // the field, not guard(): inputs is borrowed mutably beside it
+        let guard = self.guard.get_or_init(Guard::load);
         let inp = &mut self.inputs[i];
-        let mut b = Baseline::open(&inp.baseline_path, &self.guard)?;
+        let mut b = Baseline::open(&inp.baseline_path, guard)?;
         match claim(&mut b, &inp.owner) {
             Err(BaselineError::Foreign(f)) => {
                 drop(b);
@@ -301,7 +309,7 @@ impl Runtime {
                     own.display()
                 );
                 inp.baseline_path = own;
-                let mut b = Baseline::open(&inp.baseline_path, &self.guard)?;
+                let mut b = Baseline::open(&inp.baseline_path, guard)?;
                 claim(&mut b, &inp.owner)?;
                 Ok(b)
             }
@@ -319,7 +327,7 @@ impl Runtime {
         self.inputs[i].baseline = None;
         let name = self.inputs[i].name.clone();
         let path = self.inputs[i].baseline_path.clone();
-        let ledger = self.guard.ledger(&path);
+        let ledger = self.guard().ledger(&path);
         let recorded = ledger.as_ref().and_then(|l| l.read());
         let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let now = Utc::now();
@@ -342,7 +350,7 @@ impl Runtime {
         if let Some(l) = &ledger {
             l.clear();
         }
-        let mut b = Baseline::open(&path, &self.guard)?;
+        let mut b = Baseline::open(&path, self.guard())?;
         claim(&mut b, &self.inputs[i].owner)?;
         // Undelivered events of a damaged file are taken over where they can
         // be read; those of a file that may be forged or foreign are not.
