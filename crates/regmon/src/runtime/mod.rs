@@ -162,6 +162,22 @@ impl Runtime {
                 }
             }
         }
+        // Names become file names with other characters as '_': two inputs
+        // must not end up sharing one baseline ('a b' and 'a_b').
+        for (k, a) in inputs.iter().enumerate() {
+            if let Some(b) = inputs[..k]
+                .iter()
+                .find(|b| b.baseline_path == a.baseline_path)
+            {
+                errors.push(format!(
+                    "{}: inputs '{}' and '{}' would share the baseline file {} (names differ only in characters other than letters and digits); rename one",
+                    config.modules[a.module].location,
+                    b.name,
+                    a.name,
+                    a.baseline_path.display()
+                ));
+            }
+        }
         if inputs.is_empty() && errors.is_empty() {
             errors.push(format!(
                 "{}: no im_regmon input: nothing to monitor",
@@ -1212,6 +1228,31 @@ mod tests {
             .with_subkey(KeyNode::new("Other").with_value("D", ValueType::DWORD, dword(4)));
         edit(&mut root);
         std::fs::write(path, to_bytes(&root, &WriteOptions::default())).unwrap();
+    }
+
+    #[test]
+    fn inputs_whose_names_make_one_file_name_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("r.conf");
+        let input = |name: &str| {
+            format!("<Input {name}>\nModule im_regmon\nRegValue 'HKLM\\SOFTWARE\\*'\nHiveFile 'HKLM\\SOFTWARE' 'h.hive'\n</Input>\n")
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "{}{}<Output o>\nModule om_file\nFile 'out.log'\n</Output>\n",
+                input("a b"),
+                input("a_b")
+            ),
+        )
+        .unwrap();
+        let errors = Runtime::new(nxconf::load(&conf).unwrap())
+            .err()
+            .expect("refused");
+        assert!(
+            errors[0].contains("r.conf:6") && errors[0].contains("'a b' and 'a_b'"),
+            "{errors:?}"
+        );
     }
 
     fn runtime(dir: &Path, pattern: &str, extra: &str) -> Runtime {
