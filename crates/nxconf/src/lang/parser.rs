@@ -949,17 +949,7 @@ impl Parser<'_> {
     ) -> PResult<Proc> {
         let lname = name.to_ascii_lowercase();
         if let Some(inst) = instance {
-            let Some((iname, module)) = self
-                .scope
-                .instances
-                .iter()
-                .find(|(i, _)| i.eq_ignore_ascii_case(inst))
-            else {
-                return self.err(
-                    off,
-                    format!("unknown module instance '{inst}' in '{inst}->{name}()'"),
-                );
-            };
+            let (iname, module) = self.instance(inst, name, off)?;
             match self.scope.extension(iname) {
                 Some(Extension::Format(f)) if f.name() == lname => {
                     self.arity(name, args, 0, 0, off)?;
@@ -1503,21 +1493,27 @@ impl Parser<'_> {
         }
     }
 
-    /// `instance->name()` in an expression: the formatting functions of
-    /// xm_kvp and xm_csv instances.
-    fn instance_func(&self, inst: &str, name: &str, args: &[Expr], off: usize) -> PResult<Expr> {
-        let lname = name.to_ascii_lowercase();
-        let Some((iname, module)) = self
+    /// The (instance, module type) `inst` names in `inst->name()`.
+    fn instance(&self, inst: &str, name: &str, off: usize) -> PResult<(&String, &String)> {
+        match self
             .scope
             .instances
             .iter()
             .find(|(i, _)| i.eq_ignore_ascii_case(inst))
-        else {
-            return self.err(
+        {
+            Some((i, m)) => Ok((i, m)),
+            None => self.err(
                 off,
                 format!("unknown module instance '{inst}' in '{inst}->{name}()'"),
-            );
-        };
+            ),
+        }
+    }
+
+    /// `instance->name()` in an expression: the formatting functions of
+    /// xm_kvp and xm_csv instances.
+    fn instance_func(&self, inst: &str, name: &str, args: &[Expr], off: usize) -> PResult<Expr> {
+        let lname = name.to_ascii_lowercase();
+        let (iname, module) = self.instance(inst, name, off)?;
         if let Some(Extension::Format(f)) = self.scope.extension(iname) {
             if f.name() == lname {
                 self.arity(name, args, 0, 0, off)?;
