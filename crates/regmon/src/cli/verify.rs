@@ -257,7 +257,7 @@ im_regmon inputs:
 
 Notes:
   WHERE      LEVEL    MESSAGE
-  r.conf:1   DEBUG    Panic has no effect in regmon
+  r.conf:1   INFO     Panic has no effect in regmon
   r.conf:6   WARNING  regmon runs im_regmon inputs only; this input is left to NXLog
   r.conf:26  WARNING  route 'events' is dropped: its inputs are left to NXLog (eventlog)
 
