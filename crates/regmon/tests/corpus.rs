@@ -711,12 +711,7 @@ fn runs_only_reach_localhost() {
     };
     for case in CASES {
         let text = localized(&joined(case.name), &certs, &dest);
-        for published in [
-            ".invalid",
-            "logdna.com",
-            "logentries.com",
-            "datadoghq",
-        ] {
+        for published in [".invalid", "logdna.com", "logentries.com", "datadoghq"] {
             let active: Vec<&str> = text
                 .lines()
                 .filter(|l| {

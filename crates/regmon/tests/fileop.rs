@@ -6,21 +6,11 @@ mod common;
 
 use common::*;
 use hive::write::KeyNode;
-use hive::ValueType;
 use std::time::Duration;
 
 /// `HKLM\SOFTWARE\P` with `n` DWORD values whose data depend on `generation`.
 fn tree(n: u32, generation: u32) -> KeyNode {
-    let mut root = KeyNode::new("ROOT");
-    let p = root.key_mut("P");
-    for i in 0..n {
-        p.values.push(hive::write::ValueNode {
-            name: format!("v{i:05}").encode_utf16().collect(),
-            value_type: ValueType::DWORD,
-            data: dword(generation * 1000 + i),
-        });
-    }
-    root
+    dword_tree("P", n, |i| format!("v{i:05}"), |i| generation * 1000 + i)
 }
 
 fn conf(env: &Env, output: &str, extra: &str) -> String {

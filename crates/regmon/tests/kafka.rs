@@ -10,7 +10,6 @@ mod common;
 
 use common::*;
 use hive::write::KeyNode;
-use hive::ValueType;
 use rskafka::client::partition::UnknownTopicHandling;
 use rskafka::client::ClientBuilder;
 use std::collections::BTreeMap;
@@ -135,16 +134,12 @@ impl Drop for Tansu {
 }
 
 fn tree(generation: u32) -> KeyNode {
-    let mut root = KeyNode::new("ROOT");
-    let k = root.key_mut("Test");
-    for i in 0..N {
-        k.set_value(
-            &format!("v{i:02}"),
-            ValueType::DWORD,
-            dword(generation * 100 + i as u32),
-        );
-    }
-    root
+    dword_tree(
+        "Test",
+        N as u32,
+        |i| format!("v{i:02}"),
+        |i| generation * 100 + i,
+    )
 }
 
 /// A configuration shipping `HKLM\SOFTWARE\Test` changes as JSON to

@@ -6,15 +6,9 @@ mod common;
 
 use common::*;
 use hive::write::KeyNode;
-use hive::ValueType;
 
 fn tree(n: u32, gen: u32) -> KeyNode {
-    let mut root = KeyNode::new("ROOT");
-    let k = root.key_mut("Watched");
-    for i in 0..n {
-        k.set_value(&format!("V{i:03}"), ValueType::DWORD, dword(i + gen));
-    }
-    root
+    dword_tree("Watched", n, |i| format!("V{i:03}"), |i| i + gen)
 }
 
 #[test]

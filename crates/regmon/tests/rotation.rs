@@ -14,16 +14,7 @@ use std::time::{Duration, Instant};
 /// `HKLM\SOFTWARE\P` with `n` DWORD values `v00000`... whose data depends
 /// on `generation` (each generation changes every value).
 fn tree(n: u32, generation: u32) -> KeyNode {
-    let mut root = KeyNode::new("ROOT");
-    let p = root.key_mut("P");
-    for i in 0..n {
-        p.values.push(hive::write::ValueNode {
-            name: format!("v{i:05}").encode_utf16().collect(),
-            value_type: ValueType::DWORD,
-            data: dword(data(generation, i)),
-        });
-    }
-    root
+    dword_tree("P", n, |i| format!("v{i:05}"), |i| data(generation, i))
 }
 
 fn data(generation: u32, i: u32) -> u32 {

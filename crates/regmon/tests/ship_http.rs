@@ -10,7 +10,6 @@ mod common;
 use common::http::{make_certs, HttpReceiver};
 use common::*;
 use hive::write::KeyNode;
-use hive::ValueType;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,16 +17,12 @@ use std::time::Duration;
 const N: usize = 20;
 
 fn tree(generation: u32) -> KeyNode {
-    let mut root = KeyNode::new("ROOT");
-    let k = root.key_mut("Test");
-    for i in 0..N {
-        k.set_value(
-            &format!("v{i:02}"),
-            ValueType::DWORD,
-            dword(generation * 100 + i as u32),
-        );
-    }
-    root
+    dword_tree(
+        "Test",
+        N as u32,
+        |i| format!("v{i:02}"),
+        |i| generation * 100 + i,
+    )
 }
 
 /// A configuration watching `HKLM\SOFTWARE\Test` (baseline recorded by a

@@ -291,6 +291,27 @@ pub fn dword(n: u32) -> Vec<u8> {
     n.to_le_bytes().to_vec()
 }
 
+/// A hive tree with `n` DWORD values under `ROOT\key`, value `i` named
+/// `name(i)` with data `data(i)` (names are unique, so values are pushed
+/// without the lookup `set_value` does for each).
+pub fn dword_tree(
+    key: &str,
+    n: u32,
+    name: impl Fn(u32) -> String,
+    data: impl Fn(u32) -> u32,
+) -> KeyNode {
+    let mut root = KeyNode::new("ROOT");
+    let k = root.key_mut(key);
+    for i in 0..n {
+        k.values.push(hive::write::ValueNode {
+            name: name(i).encode_utf16().collect(),
+            value_type: ValueType::DWORD,
+            data: dword(data(i)),
+        });
+    }
+    root
+}
+
 /// The standard output section of the tests' configurations: JSON lines to `file`.
 pub fn json_output(file: &str) -> String {
     format!(
