@@ -17,7 +17,7 @@ pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
     DirectiveSpec::many("RegValue", V::String),
     DirectiveSpec::many("Exclude", V::String),
     DirectiveSpec::once("Recursive", V::Bool, Some("FALSE")),
-    DirectiveSpec::once("64BitView", V::Bool, Some("TRUE")),
+    DirectiveSpec::once("64BitView", V::Special, Some("TRUE")),
     DirectiveSpec::once("Digest", V::Word, Some("sha1")),
     DirectiveSpec::once("ScanInterval", V::Integer, Some("86400")),
     DirectiveSpec::many("HiveFile", V::Special),
@@ -27,6 +27,9 @@ pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
     DirectiveSpec::many("NoDataFor", V::String),
     DirectiveSpec::once("KeyEvents", V::Bool, Some("FALSE")),
     DirectiveSpec::once("Schema", V::String, None),
+    DirectiveSpec::once("WindowsImage", V::String, None),
+    DirectiveSpec::once("User", V::String, None),
+    DirectiveSpec::once("ExcludeClasses", V::Bool, Some("FALSE")),
 ];
 
 /// start_scan(): scan now (regmon runs it).
@@ -138,8 +141,10 @@ pub struct ImRegmon {
     pub excludes: Vec<PathPattern>,
     /// Default FALSE.
     pub recursive: bool,
-    /// 64BitView, default TRUE.
+    /// 64BitView, default TRUE (FALSE: the 32-bit view).
     pub view_64bit: bool,
+    /// regmon extension: `64BitView BOTH` (then `view_64bit` is TRUE too).
+    pub both_views: bool,
     /// Default sha1.
     pub digest: DigestAlgorithm,
     /// Seconds, default 86400; 0 = scans only through start_scan().
@@ -157,6 +162,14 @@ pub struct ImRegmon {
     pub key_events: bool,
     /// regmon extension: event schema name, validated by the runtime.
     pub schema: Option<String>,
+    /// regmon extension: `WindowsImage 'DIR'`, a Windows volume whose hives
+    /// are mounted where Windows mounts them (relative to the config's folder).
+    pub windows_image: Option<PathPattern>,
+    /// regmon extension: `User 'SID or profile name'`, whose hives HKCU (and
+    /// the user part of HKCR) are in an image.
+    pub user: Option<PathPattern>,
+    /// regmon extension: `ExcludeClasses TRUE` skips `HKU\*_Classes`.
+    pub exclude_classes: bool,
 }
 
 impl Default for ImRegmon {
@@ -166,6 +179,7 @@ impl Default for ImRegmon {
             excludes: Vec::new(),
             recursive: false,
             view_64bit: true,
+            both_views: false,
             digest: DigestAlgorithm::Sha1,
             scan_interval: 86400,
             hive_files: Vec::new(),
@@ -175,6 +189,9 @@ impl Default for ImRegmon {
             no_data_for: Vec::new(),
             key_events: false,
             schema: None,
+            windows_image: None,
+            user: None,
+            exclude_classes: false,
         }
     }
 }
@@ -258,7 +275,20 @@ pub(crate) fn build(cx: &mut Build) -> Option<ImRegmon> {
         }
     }
     cx.bool_into("Recursive", &mut x.recursive);
-    cx.bool_into("64BitView", &mut x.view_64bit);
+    if let Some(d) = cx.one("64BitView") {
+        if d.value.trim().eq_ignore_ascii_case("BOTH") {
+            x.view_64bit = true;
+            x.both_views = true;
+        } else if let Some(v) = cx.keep(d.as_bool().map_err(|_| {
+            d.err(format!(
+                "64BitView takes TRUE, FALSE or BOTH (both views, a regmon extension), not '{}'",
+                d.value.trim()
+            ))
+        })) {
+            x.view_64bit = v;
+        }
+    }
+    cx.bool_into("ExcludeClasses", &mut x.exclude_classes);
     cx.bool_into("Realtime", &mut x.realtime);
     cx.bool_into("ReportData", &mut x.report_data);
     cx.bool_into("KeyEvents", &mut x.key_events);
@@ -292,6 +322,27 @@ pub(crate) fn build(cx: &mut Build) -> Option<ImRegmon> {
     }
     if let Some(d) = cx.one("Schema") {
         x.schema = cx.constant_string(d);
+    }
+    for (name, what, slot) in [
+        (
+            "WindowsImage",
+            "the folder of a Windows volume",
+            &mut x.windows_image,
+        ),
+        ("User", "a SID or a profile name", &mut x.user),
+    ] {
+        if let Some(d) = cx.one(name) {
+            match cx.constant_string(d) {
+                Some(s) if s.trim().is_empty() => cx.error(d, format!("{name} needs {what}")),
+                Some(s) => {
+                    *slot = Some(PathPattern {
+                        pattern: s,
+                        location: d.location.clone(),
+                    })
+                }
+                None => {}
+            }
+        }
     }
     Some(x)
 }

@@ -119,6 +119,9 @@ fn whole_hive(file: &Path, opts: &Options, paths: &Paths) -> Result<Snapshot, St
         excludes: Excludes::default(),
         recursive: true,
         view64: true,
+        both_views: false,
+        user: None,
+        exclude_classes: false,
         digest: opts.digest,
         source: HiveSource::Hives(vec![mount]),
         capture: opts.report_data.map(|max| Capture {

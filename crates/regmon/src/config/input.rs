@@ -153,7 +153,12 @@ pub fn scope_of(
     mt.sort();
     key_parts.extend(mt);
     key_parts.push(format!("recursive:{}", rm.recursive));
-    key_parts.push(format!("64bit:{}", rm.view_64bit));
+    // `both` only when set: older baselines keep their scope text.
+    if rm.both_views {
+        key_parts.push("64bit:both".to_string());
+    } else {
+        key_parts.push(format!("64bit:{}", rm.view_64bit));
+    }
     key_parts.push(format!("digest:{}", rm.digest.config_name()));
     // What the baseline keeps beside digests.
     let mut data_parts: Vec<String> = Vec::new();
@@ -173,6 +178,9 @@ pub fn scope_of(
             excludes: Excludes::new(&excludes),
             recursive: rm.recursive,
             view64: rm.view_64bit,
+            both_views: rm.both_views,
+            user: None,
+            exclude_classes: rm.exclude_classes,
             digest: rm.digest,
             // The one place the source is decided: HiveFile lines or none.
             source: if mounts.is_empty() {

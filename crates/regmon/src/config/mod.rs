@@ -26,6 +26,13 @@ pub struct Scope {
     pub recursive: bool,
     /// `64BitView`: false reads the 32-bit view (WOW64 redirection).
     pub view64: bool,
+    /// `64BitView BOTH`: the 32-bit view is scanned too (`view64` is true).
+    pub both_views: bool,
+    /// `User`: the SID whose hives `HKCU` and the user part of `HKCR` are,
+    /// offline (an image or hive files mounted under `HKU\<SID>`).
+    pub user: Option<String>,
+    /// `ExcludeClasses TRUE`: `HKU\*_Classes` is not scanned.
+    pub exclude_classes: bool,
     pub digest: DigestAlgorithm,
     /// Hive files or the live registry.
     pub source: Source,
@@ -47,6 +54,9 @@ impl Scope {
             excludes: Excludes::default(),
             recursive,
             view64: true,
+            both_views: false,
+            user: None,
+            exclude_classes: false,
             digest: DigestAlgorithm::parse("sha1").unwrap(),
             source: Source::Live,
             capture: None,

@@ -77,6 +77,56 @@ pub struct Snapshot {
     pub warnings: Vec<String>,
     /// What is worth a line in the log (e.g. transaction logs replayed).
     pub notes: Vec<String>,
+    /// What each `RegValue` pattern matched, in the scope's pattern order
+    /// (empty for a scan that does not count, e.g. a region rescan).
+    pub coverage: Vec<Coverage>,
+    /// Per `Exclude` rule (configuration order): the keys and values it
+    /// pruned from the scan.
+    pub pruned: Vec<Pruned>,
+}
+
+/// How many keys a few of them shown, [`Coverage::sample`] keeps.
+pub const COVERAGE_SAMPLE: usize = 5;
+
+/// What one `RegValue` pattern matched in a scan: the keys whose values it
+/// took (with `Recursive`, their subkeys too), the values and their bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub keys: u64,
+    pub values: u64,
+    /// Bytes of data of those values.
+    pub bytes: u64,
+    /// The first keys covered, as shown (`HKLM\...`), at most [`COVERAGE_SAMPLE`].
+    pub sample: Vec<String>,
+    /// The deepest existing key on the pattern's way (as shown): where a
+    /// pattern that matches nothing stops finding keys.
+    pub nearest: Option<String>,
+}
+
+impl Coverage {
+    /// Adds `other` (the same pattern's count from another part of a scan).
+    pub fn add(&mut self, other: &Coverage) {
+        self.keys += other.keys;
+        self.values += other.values;
+        self.bytes += other.bytes;
+        for k in &other.sample {
+            if self.sample.len() < COVERAGE_SAMPLE && !self.sample.contains(k) {
+                self.sample.push(k.clone());
+            }
+        }
+        let depth = |s: &Option<String>| s.as_ref().map_or(0, |s| s.matches('\\').count() + 1);
+        if depth(&other.nearest) > depth(&self.nearest) {
+            self.nearest = other.nearest.clone();
+        }
+    }
+}
+
+/// What one `Exclude` rule pruned in a scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Keys excluded with their subtrees (each counted once, where the rule cut).
+    pub keys: u64,
+    pub values: u64,
 }
 
 impl Snapshot {

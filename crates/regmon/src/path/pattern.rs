@@ -185,6 +185,17 @@ pub struct Excludes {
 }
 
 impl Excludes {
+    /// How many rules there are.
+    pub fn len(&self) -> usize {
+        self.pats.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pats.is_empty()
+    }
+}
+
+impl Excludes {
     pub fn new(patterns: &[Pattern]) -> Excludes {
         Excludes {
             pats: patterns
@@ -201,7 +212,13 @@ impl Excludes {
     /// Whether the key at `path` (components below `root`) is excluded with
     /// its subtree: some pattern matches the key path or one of its ancestors.
     pub fn excludes_key(&self, root: Root, path: &[String]) -> bool {
-        self.pats.iter().any(|(r, comps)| {
+        self.key_rule(root, path).is_some()
+    }
+
+    /// The first rule (its index, in configuration order) that excludes
+    /// the key at `path` with its subtree.
+    pub fn key_rule(&self, root: Root, path: &[String]) -> Option<usize> {
+        self.pats.iter().position(|(r, comps)| {
             *r == root
                 && comps.len() <= path.len()
                 && comps.iter().zip(path).all(|(g, s)| g.matches(s))
@@ -211,8 +228,17 @@ impl Excludes {
     /// Whether the value `name` of the key at `path` is excluded (the key
     /// itself being excluded is checked separately, once per key).
     pub fn excludes_value(&self, root: Root, path: &[String], name: &str) -> bool {
+        self.value_rule(root, path, name).is_some()
+    }
+
+    /// The first rule (its index) that excludes the value `name` of the
+    /// key at `path`.
+    pub fn value_rule(&self, root: Root, path: &[String], name: &str) -> Option<usize> {
+        if self.pats.is_empty() {
+            return None;
+        }
         let shown = if name.is_empty() { "(Default)" } else { name };
-        self.pats.iter().any(|(r, comps)| {
+        self.pats.iter().position(|(r, comps)| {
             *r == root
                 && comps.len() == path.len() + 1
                 && comps[..path.len()]

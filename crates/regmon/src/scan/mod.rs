@@ -14,7 +14,7 @@ pub mod live;
 
 use crate::config::Scope;
 use crate::model::digest::Digest;
-use crate::model::{Entry, Item, KeyEntry, Snapshot};
+use crate::model::{Coverage, Entry, Item, KeyEntry, Pruned, Snapshot, COVERAGE_SAMPLE};
 use crate::path::ident;
 use crate::path::pattern::{Pattern, Root};
 use crate::source::hive::with_hive_roots;
@@ -78,6 +78,8 @@ pub fn scan_streamed<R>(
             snap.warnings.extend(part.warnings);
             snap.unreadable.extend(part.unreadable);
             snap.keys = part.keys;
+            snap.coverage = part.coverage;
+            snap.pruned = part.pruned;
             r
         })
     });
@@ -120,19 +122,29 @@ fn run_scanner<K: RegKey + Clone>(
         unreadable: Vec::new(),
         id: Vec::new(),
         marks: Vec::new(),
+        coverage: vec![Coverage::default(); scope.patterns.len()],
+        pruned: vec![Pruned::default(); scope.excludes.len()],
+        current: 0,
+        nearest_depth: 0,
+        pending_link: None,
     };
-    for p in &scope.patterns {
+    for (i, p) in scope.patterns.iter().enumerate() {
+        scanner.current = i;
+        scanner.nearest_depth = 0;
         let Some((_, vroot)) = roots.iter().find(|(r, _)| *r == p.root) else {
             continue;
         };
         let mut path = Vec::new();
         scanner.id = ident::key_id(&[p.root.short()]);
         scanner.marks.clear();
+        scanner.pending_link = None;
         scanner.resolve(p, Node::Virtual(vroot), 0, &mut path);
     }
     scanner.out.flush();
     snap.warnings.append(&mut scanner.warnings);
     snap.unreadable.append(&mut scanner.unreadable);
+    merge_counts(&mut snap.coverage, scanner.coverage);
+    merge_pruned(&mut snap.pruned, scanner.pruned);
     let mut keys = scanner.keys;
     if !keys.is_sorted_by(|a, b| a.id <= b.id) {
         keys.sort_by(|a, b| a.id.cmp(&b.id));
@@ -141,6 +153,34 @@ fn run_scanner<K: RegKey + Clone>(
     snap.keys = keys;
     scanner.out
 }
+
+/// Adds one part's pattern counts to a snapshot's (same pattern order).
+pub fn merge_counts(into: &mut Vec<Coverage>, from: Vec<Coverage>) {
+    if into.is_empty() {
+        *into = from;
+        return;
+    }
+    for (a, b) in into.iter_mut().zip(&from) {
+        a.add(b);
+    }
+}
+
+/// Adds one part's `Exclude` counts to a snapshot's.
+pub fn merge_pruned(into: &mut Vec<Pruned>, from: Vec<Pruned>) {
+    if into.is_empty() {
+        *into = from;
+        return;
+    }
+    for (a, b) in into.iter_mut().zip(&from) {
+        a.keys += b.keys;
+        a.values += b.values;
+    }
+}
+
+/// The value a registry link is reported as (see [`RegKey::link`]).
+pub const LINK_VALUE: &str = "SymbolicLinkValue";
+/// REG_LINK.
+const REG_LINK: u32 = 6;
 
 /// Where a scanner puts values: a vector, or a channel to a consumer.
 enum Sink {
@@ -191,6 +231,17 @@ struct Scanner<'s> {
     /// in step with the path: `marks[i]` is its length before component i.
     id: Vec<u8>,
     marks: Vec<usize>,
+    /// Per pattern: what it matched ([`Snapshot::coverage`]).
+    coverage: Vec<Coverage>,
+    /// Per `Exclude` rule: what it pruned.
+    pruned: Vec<Pruned>,
+    /// The pattern being resolved (index into `scope.patterns`).
+    current: usize,
+    /// Depth of [`Coverage::nearest`] of the current pattern.
+    nearest_depth: usize,
+    /// The link entry of the key just entered, reported with its values
+    /// (so entries stay in identity order) or when the walk goes on below.
+    pending_link: Option<Entry>,
 }
 
 /// Sorts sibling keys in identity order (their exact names' bytes).
@@ -243,14 +294,66 @@ impl Scanner<'_> {
     /// Enters child `name` of the current key (path and identity).
     fn enter<K: RegKey>(&mut self, path: &mut Vec<String>, name: String, node: &Node<'_, K>) {
         self.marks.push(self.id.len());
+        self.pending_link = None;
         match node {
-            Node::Real(k) => match k.exact_name() {
-                Some(exact) => ident::push_key(&mut self.id, &exact),
-                None => ident::push_key(&mut self.id, name.as_bytes()),
-            },
+            Node::Real(k) => {
+                match k.exact_name() {
+                    Some(exact) => ident::push_key(&mut self.id, &exact),
+                    None => ident::push_key(&mut self.id, name.as_bytes()),
+                }
+                if let Some(target) = k.link() {
+                    self.pending_link = Some(self.link_entry(&target));
+                }
+            }
             Node::Virtual(_) => ident::push_key(&mut self.id, name.as_bytes()),
         }
         path.push(name);
+    }
+
+    /// The entry a link is reported as: the value [`LINK_VALUE`] of the
+    /// key at the current path, REG_LINK, its data the target in UTF-16LE
+    /// (as Windows stores it), always kept so events can name the target.
+    fn link_entry(&self, target: &str) -> Entry {
+        let data: Vec<u8> = target.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        Entry {
+            id: ident::value_id(&self.id, LINK_VALUE.as_bytes()),
+            value_type: REG_LINK,
+            size: data.len() as u64,
+            digest: Digest::of(self.scope.digest, &data),
+            data: Some(data),
+        }
+    }
+
+    /// Reports the pending link entry now (the walk goes on below the link
+    /// without taking the link key's own values).
+    fn flush_link(&mut self) {
+        if let Some(e) = self.pending_link.take() {
+            self.out.push(e);
+        }
+    }
+
+    /// Whether an `Exclude` rule cuts the key at `path` (counted).
+    fn key_excluded(&mut self, root: Root, path: &[String]) -> bool {
+        match self.scope.excludes.key_rule(root, path) {
+            Some(i) => {
+                if let Some(c) = self.pruned.get_mut(i) {
+                    c.keys += 1;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The key at `path` exists on the way of the current pattern: the
+    /// deepest such key is where a pattern that matches nothing stops.
+    fn reached(&mut self, root: Root, path: &[String]) {
+        if path.len() >= self.nearest_depth {
+            self.nearest_depth = path.len() + 1;
+            if let Some(c) = self.coverage.get_mut(self.current) {
+                c.nearest = Some(path_string(root, path));
+            }
+        }
     }
 
     /// Goes back up to `level` components.
@@ -343,13 +446,15 @@ impl Scanner<'_> {
         i: usize,
         path: &mut Vec<String>,
     ) {
-        if !path.is_empty() && self.scope.excludes.excludes_key(p.root, path) {
+        if !path.is_empty() && self.key_excluded(p.root, path) {
             return;
         }
+        self.reached(p.root, path);
         if i == p.keys.len() {
             self.collect(p, node, path);
             return;
         }
+        self.flush_link();
         let g = &p.keys[i];
         let next: Vec<(String, Node<'t, K>)> = if g.is_literal() {
             self.child(p.root, &node, g.text(), path)
@@ -393,7 +498,7 @@ impl Scanner<'_> {
             self.leave(path, level);
             if let Some(n) = name {
                 self.enter(path, n, &node);
-                if self.scope.excludes.excludes_key(p.root, path) {
+                if self.key_excluded(p.root, path) {
                     continue;
                 }
             }
@@ -416,8 +521,24 @@ impl Scanner<'_> {
                     });
                 }
                 values = self.values(p, k, path);
+                if let Some(c) = self.coverage.get_mut(self.current) {
+                    c.keys += 1;
+                    c.values += values.len() as u64;
+                    c.bytes += values.iter().map(|v| v.size).sum::<u64>();
+                    if c.sample.len() < COVERAGE_SAMPLE {
+                        c.sample.push(path_string(p.root, path));
+                    }
+                }
+                // A link key's own entry goes with its values (a real value
+                // of that name would be the same one).
+                if let Some(l) = self.pending_link.take() {
+                    if !values.iter().any(|v| v.id == l.id) {
+                        values.push(l);
+                    }
+                }
                 values.sort_unstable_by(|a, b| a.id.cmp(&b.id));
             }
+            self.pending_link = None;
             // Identity order (see crate::path::ident): a key's values, then each
             // subkey's subtree in turn. The scan's output is then sorted
             // already (see `scan_tree`).
@@ -442,12 +563,18 @@ impl Scanner<'_> {
     fn values<K: RegKey>(&mut self, p: &Pattern, key: &K, path: &[String]) -> Vec<Entry> {
         let scope = self.scope;
         let key_id = &self.id;
+        let pruned = &mut self.pruned;
         let mut out = Vec::new();
         let mut warnings = Vec::new();
         let r = key.for_each_value(
             &mut |name, exact, ty, data| {
-                if !p.matches_value_name(name) || scope.excludes.excludes_value(p.root, path, name)
-                {
+                if !p.matches_value_name(name) {
+                    return;
+                }
+                if let Some(i) = scope.excludes.value_rule(p.root, path, name) {
+                    if let Some(c) = pruned.get_mut(i) {
+                        c.values += 1;
+                    }
                     return;
                 }
                 let kept = scope.capture.as_ref().and_then(|c| {

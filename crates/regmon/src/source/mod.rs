@@ -68,6 +68,14 @@ pub trait RegKey: Sized {
     fn last_written(&self) -> Option<u64> {
         None
     }
+    /// When this key was reached through a registry link (a symbolic link,
+    /// or `CurrentControlSet` offline): the target as Windows writes it
+    /// (`\REGISTRY\MACHINE\SYSTEM\ControlSet001`). The key's contents are
+    /// the target's; the scanner reports the link itself as the value
+    /// `SymbolicLinkValue` (REG_LINK), so a retargeted link is one CHANGE.
+    fn link(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A node of the virtual tree.
