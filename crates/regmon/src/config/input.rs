@@ -118,6 +118,7 @@ pub fn scope_of(
             );
         }
     }
+    crate::path::pattern::note_recursive(&m.name, &patterns, rm.recursive);
     if !errors.is_empty() {
         return Err(errors);
     }

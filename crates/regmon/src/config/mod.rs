@@ -67,10 +67,10 @@ impl Scope {
 
 impl Scope {
     /// The scope narrowed to `regions`: patterns whose key components are
-    /// pinned to each region's key, so a scan walks only there. Recursion,
-    /// excludes and everything else stay as they are. A recursive scope
-    /// has only subtree regions; a region that is not a subtree is the key's
-    /// own values, which only a non-recursive pattern ending there reaches.
+    /// pinned to each region's key, so a scan walks only there. Where
+    /// `Recursive` reaches is spelled out in the narrowed patterns (see
+    /// [`Region::narrow`]); excludes and everything else stay as they are.
+    /// A region that is not a subtree is the key's own values.
     /// Scanning the result yields the whole scope's values inside the
     /// regions (callers still filter by [`Region::contains_value`], which
     /// also drops anything a pinned name would match as a glob).
@@ -78,7 +78,7 @@ impl Scope {
         let mut patterns: Vec<Pattern> = Vec::new();
         for r in regions {
             for p in &self.patterns {
-                if let Some(q) = r.narrow(p, self.recursive) {
+                for q in r.narrow(p, self.recursive) {
                     if !patterns.contains(&q) {
                         patterns.push(q);
                     }

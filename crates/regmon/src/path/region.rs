@@ -4,7 +4,7 @@
 //! baseline untouched.
 
 use crate::path::ident;
-use crate::path::pattern::{same_name, Glob, Pattern, Root};
+use crate::path::pattern::{same_name, Glob, KeyPath, Pattern, Root};
 use std::fmt;
 
 /// The values of key `root\path` (and, when `subtree`, of every key below
@@ -56,41 +56,49 @@ impl Region {
         self.contains_key(&id[..ident::key_len(id)])
     }
 
-    /// The pattern covering what `p` covers inside the region, if anything
-    /// (see [`Scope::within`]).
-    pub fn narrow(&self, p: &Pattern, recursive: bool) -> Option<Pattern> {
+    /// Patterns covering together what `p` covers inside the region (see
+    /// [`Scope::within`]): the region's key pinned by exact names, then
+    /// what of `p` is still to match there. Recursion is spelled out (an
+    /// explicit `**`) and the results do not recurse again, so a pattern
+    /// that Recursive does not extend (wildcard key components) is not
+    /// extended by narrowing either. A `**` may leave several ways to go on
+    /// (e.g. `HKLM\**\Run\*` at `HKLM\Software\Run`: the region's own
+    /// values, and every `Run` below): one pattern each.
+    ///
+    /// [`Scope::within`]: crate::config::Scope::within
+    pub fn narrow(&self, p: &Pattern, recursive: bool) -> Vec<Pattern> {
         if p.root != self.root {
-            return None;
+            return Vec::new();
         }
-        let m = self.path.len();
-        if p.keys.iter().zip(&self.path).any(|(g, k)| !g.matches(k)) {
-            return None;
+        let kp = KeyPath::new(p.walked_keys(recursive));
+        let mut s = kp.start();
+        for name in &self.path {
+            s = kp.step(&s, name);
+            if s.is_empty() {
+                return Vec::new();
+            }
         }
-        let n = p.keys.len();
-        let keys: Vec<Glob> = if n <= m {
-            // The pattern's keys end at or above the region's key: it
-            // reaches the region only by recursion, or exactly at it.
-            if n < m && !recursive {
-                return None;
-            }
-            self.path.iter().map(|k| Glob::literal(k)).collect()
-        } else {
-            // The pattern goes deeper: only a subtree region holds that.
-            if !self.subtree {
-                return None;
-            }
-            self.path
-                .iter()
-                .map(|k| Glob::literal(k))
-                .chain(p.keys[m..].iter().cloned())
-                .collect()
-        };
-        Some(Pattern {
+        let pinned = || self.path.iter().map(|k| Glob::literal(k));
+        let make = |rest: &[Glob]| Pattern {
             root: p.root,
-            keys,
+            keys: pinned().chain(rest.iter().cloned()).collect(),
             value: p.value.clone(),
             text: p.text.clone(),
-        })
+            recurses: false,
+        };
+        if !self.subtree {
+            // The region's own values only.
+            return if kp.accepts(&s) {
+                vec![make(&[])]
+            } else {
+                Vec::new()
+            };
+        }
+        s.iter()
+            // A position right after an active `**` is covered by it.
+            .filter(|&i| !(i > 0 && kp.is_deep(i - 1) && s.contains(i - 1)))
+            .map(|i| make(kp.comps().get(i..).unwrap_or_default()))
+            .collect()
     }
 }
 
@@ -162,8 +170,16 @@ mod tests {
         let w = s.within(&[region(r"HKLM\Software\Microsoft", true)]);
         assert_eq!(texts(&w), [r"HKLM\Software\Microsoft\Run\*"]);
         let w = s.within(&[region(r"HKLM\Software\Policies\Sub", true)]);
-        // Only the second pattern reaches there (by recursion).
-        assert_eq!(texts(&w), [r"HKLM\Software\Policies\Sub\*"]);
+        // Only the second pattern reaches there (by recursion, spelled out).
+        assert_eq!(texts(&w), [r"HKLM\Software\Policies\Sub\**\*"]);
+        // Recursive does not extend a pattern with wildcard key components
+        // (NXLog's rule): nothing below `Run`, and the pinned pattern does
+        // not recurse either.
+        assert!(s
+            .within(&[region(r"HKLM\Software\Microsoft\Run\Sub", true)])
+            .patterns
+            .is_empty());
+        assert!(w.patterns.iter().all(|p| !p.recurses));
         // Not recursive: a key deeper than the pattern's is out of reach.
         let s = scope(&[r"HKLM\Software\Policies\*"], false);
         assert!(s
@@ -183,5 +199,45 @@ mod tests {
             .within(&[region(r"HKLM\Software\Other", false)])
             .patterns
             .is_empty());
+    }
+
+    #[test]
+    fn narrowing_any_depth() {
+        let s = scope(&[r"HKLM\Software\**\Run\*"], false);
+        // Above the `**`: the rest of the pattern, pinned.
+        assert_eq!(
+            texts(&s.within(&[region(r"HKLM\Software", true)])),
+            [r"HKLM\Software\**\Run\*"]
+        );
+        // Inside its reach: still any depth below.
+        assert_eq!(
+            texts(&s.within(&[region(r"HKLM\Software\Microsoft", true)])),
+            [r"HKLM\Software\Microsoft\**\Run\*"]
+        );
+        // At a `Run`: its own values, and every `Run` below.
+        assert_eq!(
+            texts(&s.within(&[region(r"HKLM\Software\M\Run", true)])),
+            [r"HKLM\Software\M\Run\**\Run\*", r"HKLM\Software\M\Run\*"]
+        );
+        // The key alone: only a `Run` has values there.
+        assert_eq!(
+            texts(&s.within(&[region(r"HKLM\Software\M\Run", false)])),
+            [r"HKLM\Software\M\Run\*"]
+        );
+        assert!(s
+            .within(&[region(r"HKLM\Software\M", false)])
+            .patterns
+            .is_empty());
+        assert!(s.within(&[region(r"HKLM\Other", true)]).patterns.is_empty());
+        // A last `**`: everything at and below the region.
+        let s = scope(&[r"HKLM\Software\**"], true);
+        assert_eq!(
+            texts(&s.within(&[region(r"HKLM\Software\A\B", true)])),
+            [r"HKLM\Software\A\B\**\*"]
+        );
+        assert_eq!(
+            texts(&s.within(&[region(r"HKLM\Software\A\B", false)])),
+            [r"HKLM\Software\A\B\*"]
+        );
     }
 }

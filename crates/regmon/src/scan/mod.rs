@@ -3,8 +3,9 @@
 //!
 //! The registry a scan sees is a virtual tree: the predefined roots, the
 //! mount points of `HiveFile` (e.g. `HKLM\SOFTWARE`) and, below each, the
-//! mounted hive's keys. Patterns resolve through it component by component;
-//! `Recursive` walks whole subtrees; `Exclude` prunes keys and values.
+//! mounted hive's keys. Patterns resolve through it component by component
+//! (`**`, and `Recursive` on a pattern with a literal key path, walk whole
+//! subtrees); `Exclude` prunes keys and values.
 //!
 //! The scanner does not know where keys come from: a backend gives it
 //! [`RegKey`]s (offline hive keys here, live registry keys on Windows).
@@ -16,7 +17,7 @@ use crate::config::Scope;
 use crate::model::digest::Digest;
 use crate::model::{Coverage, Entry, Item, KeyEntry, Pruned, Snapshot, COVERAGE_SAMPLE};
 use crate::path::ident;
-use crate::path::pattern::{Pattern, Root};
+use crate::path::pattern::{same_name, KeyPath, Pattern, Root, States};
 use crate::source::hive::with_hive_roots;
 use crate::source::{Node, RegKey, VNode};
 use std::collections::HashSet;
@@ -134,11 +135,10 @@ fn run_scanner<K: RegKey + Clone>(
         let Some((_, vroot)) = roots.iter().find(|(r, _)| *r == p.root) else {
             continue;
         };
-        let mut path = Vec::new();
         scanner.id = ident::key_id(&[p.root.short()]);
         scanner.marks.clear();
         scanner.pending_link = None;
-        scanner.resolve(p, Node::Virtual(vroot), 0, &mut path);
+        scanner.walk(p, Node::Virtual(vroot));
     }
     scanner.out.flush();
     snap.warnings.append(&mut scanner.warnings);
@@ -383,16 +383,6 @@ impl Scanner<'_> {
             Node::Real(k) => (Vec::new(), Some(k)),
         };
         if let Some(k) = key {
-            if path.len() >= MAX_DEPTH {
-                // Deeper chains are corrupt or hostile: not walked, and
-                // what they hold keeps its baseline (no DELETE for it).
-                self.broken(
-                    root,
-                    path,
-                    format!("key nesting deeper than {MAX_DEPTH} levels (the Windows limit); its subkeys are not scanned and keep their baseline"),
-                );
-                return out;
-            }
             match k.subkeys(path) {
                 Ok(list) => {
                     for r in list {
@@ -418,11 +408,7 @@ impl Scanner<'_> {
     ) -> Option<(String, Node<'t, K>)> {
         let key = match node {
             Node::Virtual(v) => {
-                if let Some(c) = v
-                    .children
-                    .iter()
-                    .find(|c| crate::path::pattern::same_name(&c.name, name))
-                {
+                if let Some(c) = v.children.iter().find(|c| same_name(&c.name, name)) {
                     return Some((c.name.clone(), Node::Virtual(c)));
                 }
                 v.key.as_ref()?
@@ -438,67 +424,44 @@ impl Scanner<'_> {
         }
     }
 
-    /// Follows the key components of `p` from `node` (at component `i`).
-    fn resolve<'t, K: RegKey + Clone>(
-        &mut self,
-        p: &Pattern,
-        node: Node<'t, K>,
-        i: usize,
-        path: &mut Vec<String>,
-    ) {
-        if !path.is_empty() && self.key_excluded(p.root, path) {
-            return;
+    /// Walks the keys `p` covers from the root `node` and takes their
+    /// matching values. Depth first on an explicit stack (no recursion to
+    /// overflow on deep trees), siblings in identity order, so the output
+    /// is in identity order; each key carries the set of pattern positions
+    /// its path is at ([`KeyPath`]), so a key is visited once however many
+    /// ways `**` matches it. Children are looked up by name where every
+    /// component still to match is a literal name, listed otherwise.
+    fn walk<'t, K: RegKey + Clone>(&mut self, p: &Pattern, node: Node<'t, K>) {
+        /// A key still to visit: at a path level, under a name, at these
+        /// pattern positions.
+        struct Visit<'t, K> {
+            node: Node<'t, K>,
+            level: usize,
+            name: Option<String>,
+            states: States,
         }
-        self.reached(p.root, path);
-        if i == p.keys.len() {
-            self.collect(p, node, path);
-            return;
-        }
-        self.flush_link();
-        let g = &p.keys[i];
-        let next: Vec<(String, Node<'t, K>)> = if g.is_literal() {
-            self.child(p.root, &node, g.text(), path)
-                .into_iter()
-                .collect()
-        } else {
-            let mut m: Vec<(String, Node<'t, K>)> = self
-                .children(p.root, &node, path)
-                .into_iter()
-                .filter(|(n, _)| g.matches(n))
-                .collect();
-            sort_siblings(&mut m);
-            m
-        };
-        let level = path.len();
-        for (name, child) in next {
-            self.enter(path, name, &child);
-            self.resolve(p, child, i + 1, path);
-            self.leave(path, level);
-        }
-    }
-
-    /// Takes the matching values of `node` and, when recursive, of its
-    /// whole subtree (iteratively: no recursion to overflow on deep trees).
-    fn collect<'t, K: RegKey + Clone>(
-        &mut self,
-        p: &Pattern,
-        node: Node<'t, K>,
-        path: &mut Vec<String>,
-    ) {
-        /// Work left on the explicit stack: a key to visit (at a path
-        /// level, under a name).
-        enum Work<'t, K> {
-            Visit(Node<'t, K>, usize, Option<String>),
-        }
+        let kp = KeyPath::new(p.walked_keys(self.scope.recursive));
+        // Keys at most this deep are on the pattern's way (before `**`).
+        let way = (0..kp.len()).find(|&i| kp.is_deep(i)).unwrap_or(kp.len());
+        let mut path: Vec<String> = Vec::new();
         let mut seen: HashSet<(usize, u64)> = HashSet::new();
-        let base = path.len();
-        let mut stack: Vec<Work<'t, K>> = vec![Work::Visit(node, base, None)];
-        while let Some(work) = stack.pop() {
-            let Work::Visit(node, level, name) = work;
-            self.leave(path, level);
+        let mut stack: Vec<Visit<'t, K>> = vec![Visit {
+            node,
+            level: 0,
+            name: None,
+            states: kp.start(),
+        }];
+        while let Some(Visit {
+            node,
+            level,
+            name,
+            states,
+        }) = stack.pop()
+        {
+            self.leave(&mut path, level);
             if let Some(n) = name {
-                self.enter(path, n, &node);
-                if self.key_excluded(p.root, path) {
+                self.enter(&mut path, n, &node);
+                if self.key_excluded(p.root, &path) {
                     continue;
                 }
             }
@@ -506,58 +469,112 @@ impl Scanner<'_> {
                 Node::Virtual(v) => v.key.as_ref(),
                 Node::Real(k) => Some(k),
             };
-            let mut values = Vec::new();
-            if let Some(k) = key {
-                if let Some(id) = k.identity() {
-                    if !seen.insert(id) {
-                        self.warn(p.root, path, "subkey cycle; key already visited");
-                        continue;
-                    }
+            if let Some(id) = key.and_then(|k| k.identity()) {
+                // A cycle in a damaged hive, or a link to a key this
+                // pattern already walked: each key once.
+                if !seen.insert(id) {
+                    // The link itself is there all the same.
+                    self.flush_link();
+                    let why = match key.and_then(|k| k.link()) {
+                        Some(t) => format!("link to {t}, a key already walked; not walked again"),
+                        None => "subkey cycle; key already visited".to_string(),
+                    };
+                    self.warn(p.root, &path, why);
+                    continue;
                 }
-                if self.scope.key_events {
-                    self.keys.push(KeyEntry {
-                        id: self.id.clone(),
-                        last_written: k.last_written(),
-                    });
-                }
-                values = self.values(p, k, path);
-                if let Some(c) = self.coverage.get_mut(self.current) {
-                    c.keys += 1;
-                    c.values += values.len() as u64;
-                    c.bytes += values.iter().map(|v| v.size).sum::<u64>();
-                    if c.sample.len() < COVERAGE_SAMPLE {
-                        c.sample.push(path_string(p.root, path));
-                    }
-                }
-                // A link key's own entry goes with its values (a real value
-                // of that name would be the same one).
-                if let Some(l) = self.pending_link.take() {
-                    if !values.iter().any(|v| v.id == l.id) {
-                        values.push(l);
-                    }
-                }
-                values.sort_unstable_by(|a, b| a.id.cmp(&b.id));
             }
-            self.pending_link = None;
-            // Identity order (see crate::path::ident): a key's values, then each
-            // subkey's subtree in turn. The scan's output is then sorted
-            // already (see `scan_tree`).
-            for v in values {
-                self.out.push(v);
+            if path.len() <= way {
+                self.reached(p.root, &path);
             }
-            if !self.scope.recursive {
+            if kp.accepts(&states) {
+                if let Some(k) = key {
+                    self.take_values(p, k, &path);
+                }
+            }
+            // Still here (no values taken): the walk passes through it.
+            self.flush_link();
+            if !kp.goes_on(&states) {
                 continue;
             }
-            let mut kids = self.children(p.root, &node, path);
-            sort_siblings(&mut kids);
+            if key.is_some() && path.len() >= MAX_DEPTH {
+                // Deeper chains are corrupt or hostile: not walked, and
+                // what they hold keeps its baseline (no DELETE for it).
+                self.broken(
+                    p.root,
+                    &path,
+                    format!("key nesting deeper than {MAX_DEPTH} levels (the Windows limit); its subkeys are not scanned and keep their baseline"),
+                );
+                continue;
+            }
+            let mut kids: Vec<(String, Node<'t, K>)> = match kp.next_names(&states) {
+                Some(names) => {
+                    let mut found: Vec<(String, Node<'t, K>)> = Vec::new();
+                    for n in names {
+                        if let Some(c) = self.child(p.root, &node, n, &path) {
+                            // Two names of one key (`A\a`): one visit.
+                            if !found.iter().any(|(f, _)| same_name(f, &c.0)) {
+                                found.push(c);
+                            }
+                        }
+                    }
+                    found
+                }
+                None => self.children(p.root, &node, &path),
+            };
+            if kids.len() > 1 {
+                sort_siblings(&mut kids);
+            }
             let level = path.len();
-            stack.extend(
-                kids.into_iter()
-                    .rev()
-                    .map(|(n, c)| Work::Visit(c, level, Some(n))),
-            );
+            let at = stack.len();
+            for (n, c) in kids {
+                let states = kp.step(&states, &n);
+                if !states.is_empty() {
+                    stack.push(Visit {
+                        node: c,
+                        level,
+                        name: Some(n),
+                        states,
+                    });
+                }
+            }
+            // First sibling on top.
+            stack[at..].reverse();
         }
-        self.leave(path, base);
+        self.leave(&mut path, 0);
+    }
+
+    /// Takes the matching values of the key `k` at `path` (the current
+    /// key), with its link entry, and counts them for the pattern.
+    fn take_values<K: RegKey>(&mut self, p: &Pattern, k: &K, path: &[String]) {
+        if self.scope.key_events {
+            self.keys.push(KeyEntry {
+                id: self.id.clone(),
+                last_written: k.last_written(),
+            });
+        }
+        let mut values = self.values(p, k, path);
+        if let Some(c) = self.coverage.get_mut(self.current) {
+            c.keys += 1;
+            c.values += values.len() as u64;
+            c.bytes += values.iter().map(|v| v.size).sum::<u64>();
+            if c.sample.len() < COVERAGE_SAMPLE {
+                c.sample.push(path_string(p.root, path));
+            }
+        }
+        // A link key's own entry goes with its values (a real value of
+        // that name would be the same one).
+        if let Some(l) = self.pending_link.take() {
+            if !values.iter().any(|v| v.id == l.id) {
+                values.push(l);
+            }
+        }
+        values.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        // Identity order (see crate::path::ident): a key's values, then
+        // each subkey's subtree in turn. The scan's output is then sorted
+        // already (see `scan_tree`).
+        for v in values {
+            self.out.push(v);
+        }
     }
 
     fn values<K: RegKey>(&mut self, p: &Pattern, key: &K, path: &[String]) -> Vec<Entry> {
