@@ -2,6 +2,7 @@
 
 mod diff;
 mod edit;
+mod explain;
 mod hive;
 mod run;
 #[cfg(windows)]
@@ -31,6 +32,12 @@ struct Cli {
     /// part faithfully, 1 with every error listed.
     #[arg(long, requires = "config", conflicts_with = "once")]
     verify: bool,
+    /// Scan each im_regmon input as a run would and print what each
+    /// RegValue pattern covers (keys, values, bytes, a sample), what each
+    /// Exclude pruned, the scan's cost, and the patterns that match
+    /// nothing; write nothing. Exit 0 when every pattern matches something.
+    #[arg(long, requires = "config", conflicts_with_all = ["once", "verify"])]
+    explain: bool,
     /// Refuse modules regmon would leave to NXLog (other inputs, outputs
     /// only they reach) instead of warning about them.
     #[arg(long, requires = "config")]
@@ -164,6 +171,7 @@ pub fn main() -> ExitCode {
             &run::Mode {
                 once: cli.once,
                 verify: cli.verify,
+                explain: cli.explain,
                 strict: cli.strict,
             },
         );

@@ -1,4 +1,4 @@
-//! `regmon -c FILE [--once | --verify] [--strict]`: load the configuration, then monitor.
+//! `regmon -c FILE [--once | --verify | --explain] [--strict]`: load the configuration, then monitor.
 
 use nxconf::LogLevel;
 use regmon::platform::perms::{create_dir_private, open_private};
@@ -14,18 +14,26 @@ pub struct Mode {
     pub once: bool,
     /// `--verify`: print what regmon does with the configuration, exit.
     pub verify: bool,
+    /// `--explain`: scan without writing anything, print what each
+    /// pattern covers, exit.
+    pub explain: bool,
     /// `--strict`: modules regmon would leave to NXLog are errors.
     pub strict: bool,
 }
 
 pub fn run(path: &Path, mode: &Mode) -> ExitCode {
-    let (mut rt, report) = match start_with(path, mode.verify, mode.strict) {
+    // --explain touches no file either: it logs to stderr, as --verify.
+    let quiet = mode.verify || mode.explain;
+    let (mut rt, report) = match start_with(path, quiet, mode.verify, mode.strict) {
         Ok(x) => x,
         Err(code) => return code,
     };
     if let Some(report) = report {
         print!("{report}");
         return ExitCode::SUCCESS;
+    }
+    if mode.explain {
+        return super::explain::run(&rt);
     }
     let result = if mode.once {
         // The edge: errors become text here.
@@ -72,14 +80,16 @@ pub fn finish(result: Result<(), String>) -> ExitCode {
 /// (The Windows service's entry; `-c` goes through [`run`].)
 #[cfg(windows)]
 pub fn start(path: &Path, verify: bool) -> Result<Runtime, ExitCode> {
-    start_with(path, verify, false).map(|(rt, _)| rt)
+    start_with(path, verify, verify, false).map(|(rt, _)| rt)
 }
 
-/// [`start`] with `--strict`; with `verify`, also the `--verify` report
-/// (made before the runtime takes the configuration, printed only when
-/// the runtime could be built).
+/// [`start`] with `--strict`; `quiet`: log to stderr only (no LogFile,
+/// no im_internal); with `verify`, also the `--verify` report (made before
+/// the runtime takes the configuration, printed only when the runtime
+/// could be built).
 fn start_with(
     path: &Path,
+    quiet: bool,
     verify: bool,
     strict: bool,
 ) -> Result<(Runtime, Option<String>), ExitCode> {
@@ -95,7 +105,7 @@ fn start_with(
             return Err(ExitCode::FAILURE);
         }
     };
-    if let Err(e) = init_logging(&config, verify) {
+    if let Err(e) = init_logging(&config, quiet) {
         eprintln!("regmon: {e}");
         return Err(ExitCode::FAILURE);
     }

@@ -3,6 +3,7 @@
 //! until a signal stops it.
 
 mod clock;
+pub mod coverage;
 mod deliver;
 mod error;
 mod exec;
@@ -60,6 +61,8 @@ pub struct Runtime {
     /// The baseline key and side records (see [`crate::baseline::seal`]).
     /// Loaded at first use, so `--verify` never creates the key.
     guard: std::cell::OnceCell<Guard>,
+    /// Per input: its patterns' counts at the last scan (see [`coverage`]).
+    seen: Vec<coverage::Seen>,
 }
 
 impl Runtime {
@@ -189,6 +192,7 @@ impl Runtime {
         }
         Ok(Runtime {
             config,
+            seen: inputs.iter().map(|_| coverage::Seen::default()).collect(),
             inputs,
             internals,
             outputs,
@@ -699,6 +703,11 @@ impl Runtime {
                 "hive mounted at {m} could not be read; its baseline is kept and it is retried at the next scan"
             );
         }
+        // A region rescan counts only inside its regions: not a pattern's
+        // whole coverage.
+        if within.is_none() {
+            self.judge_coverage(i, &snap)?;
+        }
         let compared = match outcome {
             Reconciled::Rebuilt(_) if !snap.failed_mounts.is_empty() => {
                 // Recording a hive that could not be read as empty would make
@@ -790,6 +799,108 @@ impl Runtime {
             ),
         }
         self.deliver(i, Attempt::Scan)
+    }
+
+    /// Logs what each pattern of input `i` matched in a whole scan and
+    /// queues a `NO_MATCH` event for each pattern that matches nothing
+    /// (see [`coverage`]).
+    fn judge_coverage(&mut self, i: usize, snap: &Snapshot) -> Result<(), RunError> {
+        let locations = self.pattern_locations(i);
+        let verdict = self.seen[i].judge(&self.inputs[i].scope, snap, &locations);
+        let name = &self.inputs[i].name;
+        for (level, line) in &verdict.lines {
+            match level {
+                coverage::Level::Debug => tracing::debug!(input = %name, "{line}"),
+                coverage::Level::Info => tracing::info!(input = %name, "{line}"),
+                coverage::Level::Warn => tracing::warn!(input = %name, "{line}"),
+            }
+        }
+        if verdict.no_match.is_empty() {
+            return Ok(());
+        }
+        let mut events = Vec::new();
+        for m in &verdict.no_match {
+            let mut fields: Vec<(&str, nxconf::Value)> =
+                vec![("RegValuePattern", m.pattern.clone().into())];
+            if let Some(l) = &m.location {
+                fields.push(("RegValueLocation", l.clone().into()));
+            }
+            if let Some(n) = &m.nearest {
+                fields.push(("NearestKey", n.clone().into()));
+            }
+            if let Some(b) = m.before {
+                fields.push(("PrevMatchedValues", (b as i64).into()));
+            }
+            events.extend(self.render_notice_with(i, coverage::NO_MATCH, &m.message, &fields));
+        }
+        let dropped = self.baseline(i)?.queue(&events)?;
+        self.warn_dropped(Queue::Input(i), dropped);
+        Ok(())
+    }
+
+    /// `file:line` of each pattern of input `i` (its RegValue directive).
+    pub fn pattern_locations(&self, i: usize) -> Vec<Option<String>> {
+        let inp = &self.inputs[i];
+        let rm = self.config.modules[inp.module].im_regmon();
+        inp.scope
+            .patterns
+            .iter()
+            .map(|p| {
+                rm.and_then(|rm| rm.reg_values.iter().find(|r| r.pattern == p.text))
+                    .map(|r| r.location.to_string())
+            })
+            .collect()
+    }
+
+    /// Where input `i`'s block starts (`file:line`).
+    pub fn input_location(&self, i: usize) -> String {
+        self.config.modules[self.inputs[i].module]
+            .location
+            .to_string()
+    }
+
+    /// The configuration file's path, as given.
+    pub fn config_path(&self) -> &str {
+        &self.config.path
+    }
+
+    /// `file:line` of each `Exclude` rule of input `i`, with its text.
+    pub fn exclude_rules(&self, i: usize) -> Vec<(String, String)> {
+        self.config.modules[self.inputs[i].module]
+            .im_regmon()
+            .map(|rm| {
+                rm.excludes
+                    .iter()
+                    .map(|e| (e.pattern.clone(), e.location.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The input `i`'s scope (its `Scope`), scanned as a run would scan it
+    /// (hive files, or the live registry), without its values: what
+    /// `--explain` shows. Nothing is written. Also the values' count and
+    /// bytes (each value once).
+    pub fn dry_scan(&self, i: usize) -> (Snapshot, u64, u64) {
+        let scope = &self.inputs[i].scope;
+        let tally = |items: &mut dyn Iterator<Item = Item>| {
+            let (mut n, mut b) = (0u64, 0u64);
+            for it in items {
+                if let Item::Entry(e) = it {
+                    n += 1;
+                    b += e.size;
+                }
+            }
+            (n, b)
+        };
+        if crate::scan::can_stream(scope) {
+            let (snap, (n, b)) = crate::scan::scan_streamed(scope, |_, items| tally(items));
+            return (snap, n, b);
+        }
+        let mut snap = self.take_snapshot(scope, 0);
+        let entries = std::mem::take(&mut snap.entries);
+        let (n, b) = tally(&mut entries.into_iter().map(Item::Entry));
+        (snap, n, b)
     }
 
     /// Says that `dropped` events of queue `q` did not fit in its outbox

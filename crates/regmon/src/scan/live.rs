@@ -3,7 +3,7 @@
 //! subkey's subtree, scanned side by side and merged in identity order.
 
 use crate::config::Scope;
-use crate::model::Snapshot;
+use crate::model::{Coverage, Snapshot};
 use crate::path::pattern::Root;
 use crate::path::region::Region;
 use crate::platform::account::service_account;
@@ -39,7 +39,7 @@ pub fn scan_live(scope: &Scope) -> Snapshot {
                 "live registry scan in {} parts on {workers} threads",
                 parts.len()
             );
-            scan_parts(&parts, workers)
+            scan_parts(&parts, scope.patterns.len(), workers)
         }
         _ => scan_one(scope),
     };
@@ -71,25 +71,55 @@ fn scan_one(scope: &Scope) -> Snapshot {
     snap
 }
 
+/// One part of a split scan: a narrowed scope, and for each of its
+/// patterns the indexes of the input's patterns it was narrowed from (so
+/// the part's counts add up to each input pattern's coverage).
+struct Part {
+    scope: Scope,
+    origins: Vec<Vec<usize>>,
+}
+
+impl Part {
+    /// `scope` narrowed to `region` (then `edit`ed), with its origins.
+    fn new(scope: &Scope, region: &Region, edit: impl FnOnce(&mut Scope)) -> Part {
+        let mut part = scope.within(std::slice::from_ref(region));
+        edit(&mut part);
+        let mut origins = vec![Vec::new(); part.patterns.len()];
+        for (k, p) in scope.patterns.iter().enumerate() {
+            let Some(q) = region.narrow(p, scope.recursive) else {
+                continue;
+            };
+            if let Some(j) = part.patterns.iter().position(|x| *x == q) {
+                origins[j].push(k);
+            }
+        }
+        Part {
+            scope: part,
+            origins,
+        }
+    }
+}
+
 /// The parts of a recursive scope that together cover it: for each
 /// monitored key (the literal prefix of a pattern), its own values and each
 /// of its subkeys' subtrees. None when the scope is not recursive or a
 /// monitored key cannot be listed (one scan then reports it as usual).
-fn split(scope: &Scope) -> Option<Vec<Scope>> {
+fn split(scope: &Scope) -> Option<Vec<Part>> {
     if !scope.recursive {
         return None;
     }
     let sam = KEY_QUERY_VALUE | KEY_ENUMERATE_SUB_KEYS | view_bits(scope.view64);
     let mut parts = Vec::new();
     for p in watch_points(scope) {
-        let own = Scope {
-            recursive: false,
-            ..scope.within(&[Region {
+        let own = Part::new(
+            scope,
+            &Region {
                 subtree: false,
                 ..p.clone()
-            }])
-        };
-        if !own.patterns.is_empty() {
+            },
+            |s| s.recursive = false,
+        );
+        if !own.scope.patterns.is_empty() {
             parts.push(own);
         }
         let key = open(predefined(p.root), &wide(&p.path.join("\\")), sam).ok()?;
@@ -103,12 +133,13 @@ fn split(scope: &Scope) -> Option<Vec<Scope>> {
         for sub in listed.subs.unwrap_or_default() {
             let mut path = p.path.clone();
             path.push(String::from_utf16(&sub.name).ok()?);
-            let part = scope.within(&[Region {
+            let region = Region {
                 root: p.root,
                 path,
                 subtree: true,
-            }]);
-            if !part.patterns.is_empty() {
+            };
+            let part = Part::new(scope, &region, |_| {});
+            if !part.scope.patterns.is_empty() {
                 parts.push(part);
             }
         }
@@ -117,8 +148,9 @@ fn split(scope: &Scope) -> Option<Vec<Scope>> {
 }
 
 /// Scans `parts` on `workers` threads, each taking the next part when done,
-/// and merges the results as one scan of the whole would give them.
-fn scan_parts(parts: &[Scope], workers: usize) -> Snapshot {
+/// and merges the results as one scan of the whole (of `patterns`
+/// patterns) would give them.
+fn scan_parts(parts: &[Part], patterns: usize, workers: usize) -> Snapshot {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut done: Vec<(usize, Snapshot)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
@@ -130,7 +162,7 @@ fn scan_parts(parts: &[Scope], workers: usize) -> Snapshot {
                         let Some(part) = parts.get(i) else {
                             return mine;
                         };
-                        mine.push((i, scan_one(part)));
+                        mine.push((i, scan_one(&part.scope)));
                     }
                 })
             })
@@ -142,8 +174,22 @@ fn scan_parts(parts: &[Scope], workers: usize) -> Snapshot {
     });
     // Parts in their order, so warnings read as a single scan's would.
     done.sort_by_key(|(i, _)| *i);
-    let mut snap = Snapshot::default();
-    for (_, p) in done {
+    let mut snap = Snapshot {
+        coverage: vec![Coverage::default(); patterns],
+        ..Snapshot::default()
+    };
+    for (i, p) in done {
+        // Each part's counts go to the input's patterns it came from.
+        if let Some(part) = parts.get(i) {
+            for (c, from) in p.coverage.iter().zip(&part.origins) {
+                for &k in from {
+                    if let Some(into) = snap.coverage.get_mut(k) {
+                        into.add(c);
+                    }
+                }
+            }
+        }
+        crate::scan::merge_pruned(&mut snap.pruned, p.pruned);
         snap.entries.extend(p.entries);
         snap.keys.extend(p.keys);
         snap.unreadable.extend(p.unreadable);
