@@ -602,6 +602,50 @@ impl Baseline {
             .map_err(|e| self.err(e))
     }
 
+    /// The keys directly below the key `parent` (an identity) under which
+    /// the baseline holds rows (values, or keys for `KeyEvents`): their
+    /// identities, in order. One index seek per key found, so a large
+    /// subtree costs no more than a small one.
+    pub fn child_keys(&self, parent: &[u8]) -> Result<Vec<Vec<u8>>, BaselineError> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for table in ["value", "key"] {
+            let mut st = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT id FROM {table} WHERE id >= ?1 ORDER BY id LIMIT 1"
+                ))
+                .map_err(|e| self.err(e))?;
+            // A name's first byte is at least 2 (0 and 1 are separators and
+            // are escaped): this skips the parent's own rows.
+            let mut from = parent.to_vec();
+            from.push(2);
+            loop {
+                let id: Option<Vec<u8>> = st
+                    .query_row([&from], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| self.err(e))?;
+                let Some(id) = id.filter(|id| id.starts_with(parent)) else {
+                    break;
+                };
+                let Some(end) = component_end(&id[parent.len()..]) else {
+                    break;
+                };
+                let child = id[..parent.len() + end].to_vec();
+                // Past every row under `child`: its last byte (the key end,
+                // 1) raised to 2.
+                from = child.clone();
+                if let Some(last) = from.last_mut() {
+                    *last = 2;
+                }
+                if !out.contains(&child) {
+                    out.push(child);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Sets (or, with None, forgets) a `meta` setting.
     pub fn set_meta(&mut self, key: &str, value: Option<&str>) -> Result<(), BaselineError> {
         let path = self.path.clone();
@@ -1039,6 +1083,23 @@ impl Baseline {
     }
 }
 
+/// The length of the first key component of `rest` (a part of an
+/// identity), its end byte included; None when `rest` starts a value name
+/// or holds no whole component. (0 starts a value, 1 ends a key, 2 escapes
+/// the next byte: see [`crate::path::ident`].)
+fn component_end(rest: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            0 => return None,
+            1 => return Some(i + 1),
+            2 => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// A row's identity as a path, for messages.
 fn row_name(id: &[u8]) -> String {
     match crate::path::ident::parse(id) {
@@ -1082,6 +1143,46 @@ mod tests {
 
     fn items(v: Vec<Entry>) -> impl Iterator<Item = Item> {
         v.into_iter().map(Item::Entry)
+    }
+
+    #[test]
+    fn child_keys_lists_each_key_below_a_parent_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Baseline::open(&dir.path().join("b.sqlite"), &Guard::none()).unwrap();
+        let rows = vec![
+            e("HKLM\\X\\a", 1),
+            e("HKU\\own", 1),
+            e("HKU\\S-1\\Software\\a", 1),
+            e("HKU\\S-1\\Software\\Sub\\b", 1),
+            e("HKU\\S-1\\z", 1),
+            e("HKU\\S-1_Classes\\c", 1),
+            e("HKU\\S-12\\d", 1),
+            // A name with an escaped byte (0x01) sorts after its prefix.
+            e("HKU\\S-1\u{1}x\\e", 1),
+            e("HKUX\\f", 1),
+        ];
+        let mut rows = rows;
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        let n = b.rebuild_values(&mut items(rows)).unwrap();
+        let snap = Snapshot {
+            keys: vec![KeyEntry {
+                id: k("HKU\\OnlyKey"),
+                last_written: None,
+            }],
+            ..Snapshot::default()
+        };
+        b.finish_rebuild("s", "", &snap, true, n).unwrap();
+        let got = b.child_keys(&k("HKU")).unwrap();
+        let mut want = vec![
+            k("HKU\\S-1"),
+            k("HKU\\S-1_Classes"),
+            k("HKU\\S-12"),
+            k("HKU\\S-1\u{1}x"),
+            k("HKU\\OnlyKey"),
+        ];
+        want.sort();
+        assert_eq!(got, want);
+        assert!(b.child_keys(&k("HKCU")).unwrap().is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod deliver;
 mod error;
 mod exec;
 mod fileop;
+mod hives;
 mod input;
 pub mod internal;
 
@@ -672,7 +673,7 @@ impl Runtime {
                 } else {
                     self.inputs[i].last_count
                 };
-                let mut snap = self.take_snapshot(&scope, hint);
+                let mut snap = self.snapshot_following_hives(i, &scope, hint, rebuild.is_some())?;
                 let mut items = std::mem::take(&mut snap.entries)
                     .into_iter()
                     .map(Item::Entry)

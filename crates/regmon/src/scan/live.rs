@@ -64,7 +64,11 @@ fn scan_one(scope: &Scope) -> Snapshot {
             continue;
         }
         let mut v = VNode::new(p.root.short());
-        v.mount(&[], LiveKey::root(p.root, scope.view64, scope.recursive));
+        v.mount(
+            &[],
+            LiveKey::root(p.root, scope.view64, scope.recursive)
+                .skipping_classes(scope.exclude_classes),
+        );
         roots.push((p.root, v));
     }
     crate::scan::scan_tree(scope, &roots, &mut snap);

@@ -490,6 +490,9 @@ struct Inner {
     pending: RefCell<Contents>,
     /// Whether a failure to open or read the key was already reported.
     reported: Cell<bool>,
+    /// `ExcludeClasses TRUE` on the `HKU` root: its `*_Classes` hives are
+    /// neither listed nor looked up.
+    skip_classes: bool,
 }
 
 /// A key of the live registry, opened when first used.
@@ -510,7 +513,17 @@ impl LiveKey {
             both,
             pending: RefCell::new(Contents::default()),
             reported: Cell::new(false),
+            skip_classes: false,
         }))
+    }
+
+    /// `ExcludeClasses TRUE`: when this is the `HKU` root, its
+    /// `HKU\*_Classes` hives (the users' classes) are left out of the scan.
+    pub(crate) fn skipping_classes(mut self, skip: bool) -> LiveKey {
+        if let Some(i) = Rc::get_mut(&mut self.0) {
+            i.skip_classes = skip && i.parent.is_none() && i.root == HKEY_USERS;
+        }
+        self
     }
 
     fn child(&self, parent: Rc<Handle>, name: &[u16], last_write: Option<u64>) -> LiveKey {
@@ -525,6 +538,7 @@ impl LiveKey {
             both: self.0.both,
             pending: RefCell::new(Contents::default()),
             reported: Cell::new(false),
+            skip_classes: false,
         }))
     }
 
@@ -618,16 +632,24 @@ impl RegKey for LiveKey {
             .subs
             .unwrap_or_default();
         let mut out: Children<Self> = warnings.into_iter().map(Err).collect();
-        out.extend(subs.into_iter().map(|s| {
-            Ok((
-                String::from_utf16_lossy(&s.name),
-                self.child(h.clone(), &s.name, Some(s.last_write)),
-            ))
-        }));
+        let skip = self.0.skip_classes;
+        out.extend(
+            subs.into_iter()
+                .filter(|s| !(skip && hives::is_classes_units(&s.name)))
+                .map(|s| {
+                    Ok((
+                        String::from_utf16_lossy(&s.name),
+                        self.child(h.clone(), &s.name, Some(s.last_write)),
+                    ))
+                }),
+        );
         Ok(out)
     }
 
     fn subkey(&self, name: &str, _path: &[String]) -> Result<Option<(String, Self)>, String> {
+        if self.0.skip_classes && hives::is_classes(name) {
+            return Ok(None);
+        }
         let Some(h) = self.handle()? else {
             return Ok(None);
         };
@@ -719,4 +741,5 @@ impl RegKey for LiveKey {
     }
 }
 
+pub mod hives;
 pub mod watch;

@@ -6,6 +6,7 @@ use crate::config::Scope;
 use crate::path::region::Region;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
+use windows_sys::Win32::Foundation::ERROR_KEY_DELETED;
 
 /// Where to listen: a key path (the literal prefix of a pattern) and
 /// whether changes anywhere below it matter; a notification there names
@@ -90,7 +91,7 @@ impl Drop for Watcher {
 
 /// A point's registration: the key listened on, and how.
 struct Armed {
-    _key: Handle,
+    key: Handle,
     /// The point's own key (false: an ancestor, waiting for it to appear).
     exact: bool,
 }
@@ -100,9 +101,16 @@ struct Armed {
 /// ancestor exists: the key may be created later).
 fn arm(p: &Point, sam: u32, event: &Event) -> Result<Armed, String> {
     let mut depth = p.path.len();
+    // Inside a user's hive, the handle is also queried (is the key still
+    // there, or was its hive unloaded?).
+    let query = if p.root == Root::Hku && !p.path.is_empty() {
+        KEY_QUERY_VALUE
+    } else {
+        0
+    };
     loop {
         let sub = wide(&p.path[..depth].join("\\"));
-        match open(predefined(p.root), &sub, KEY_NOTIFY | sam) {
+        match open(predefined(p.root), &sub, KEY_NOTIFY | query | sam) {
             Ok(k) => {
                 let exact = depth == p.path.len();
                 let subtree = p.subtree || !exact;
@@ -121,7 +129,7 @@ fn arm(p: &Point, sam: u32, event: &Event) -> Result<Armed, String> {
                 if rc != ERROR_SUCCESS {
                     return Err(format!("RegNotifyChangeKeyValue: {}", describe(rc)));
                 }
-                return Ok(Armed { _key: k, exact });
+                return Ok(Armed { key: k, exact });
             }
             Err(rc) if depth == 0 => {
                 return Err(format!("cannot open {}: {}", p.root.short(), describe(rc)));
@@ -182,11 +190,22 @@ fn watch_thread(
     let _ = ready.send(Ok(()));
     let mut handles: Vec<HANDLE> = vec![stop.0];
     handles.extend(events.iter().map(|e| e.0));
+    // Points inside a user's hive (`HKU\<SID>\...`): the hive may be
+    // unloaded under the registration (logoff), leaving a handle to a
+    // deleted key that never fires again; checked on the timer.
+    let in_hive: Vec<bool> = points
+        .iter()
+        .map(|p| p.root == Root::Hku && !p.path.is_empty())
+        .collect();
     loop {
         // Unarmed points, or points waiting on an ancestor, are retried
         // on a timer as well as on events.
         let waiting = armed.iter().any(|a| a.as_ref().is_none_or(|a| !a.exact));
-        let timeout = if waiting { 2000 } else { u32::MAX };
+        let timeout = if waiting || in_hive.contains(&true) {
+            2000
+        } else {
+            u32::MAX
+        };
         // SAFETY: `handles` holds live event handles (at most 64).
         let r =
             unsafe { WaitForMultipleObjects(handles.len() as u32, handles.as_ptr(), 0, timeout) };
@@ -200,6 +219,18 @@ fn watch_thread(
             for (i, p) in points.iter().enumerate() {
                 let was = armed[i].as_ref().map(|a| a.exact);
                 if was == Some(true) {
+                    // A key that is gone (its hive unloaded): watched
+                    // through an ancestor until it is back, and its region
+                    // rescanned now (the scan sees the hive offline).
+                    let gone = in_hive[i]
+                        && armed[i]
+                            .as_ref()
+                            .is_some_and(|a| query_info(a.key.0) == Err(ERROR_KEY_DELETED));
+                    if gone {
+                        armed[i] = None;
+                        armed[i] = arm(p, sam, &events[i]).ok();
+                        changed.push(i);
+                    }
                     continue;
                 }
                 armed[i] = None;
