@@ -140,10 +140,19 @@ fn value_record(
             }
         }
     }
+    registry_view(&mut r, any);
     if src.schema == Schema::Ecs {
         ecs_value(&mut r, kind, old, new, (&keys, &name, &path), src);
     }
     finish(r, src)
+}
+
+/// `64BitView BOTH`: the view a value of a key WOW64 redirects was read in
+/// (`RegistryView` 64 or 32); shared values have none.
+fn registry_view(r: &mut Record, e: &Entry) {
+    if let Some(v) = ident::view(&e.id) {
+        r.set("RegistryView", v.bits());
+    }
 }
 
 fn key_record(kind: &str, k: &KeyEntry, src: &Origin<'_>, now: DateTime<Utc>) -> Record {

@@ -15,6 +15,12 @@
 //! subkey's whole subtree before the next. A key's identity is a prefix of
 //! everything inside it. The baseline stores identities as BLOBs; SQLite
 //! orders them with memcmp, the same order as here.
+//!
+//! With `64BitView BOTH` a value of a key that WOW64 redirects exists twice
+//! at one logical path (the 64-bit and the 32-bit view's copy): its name is
+//! then preceded by a view marker ([`View`]), `ESC` and a byte no escape
+//! produces, so the two copies differ while their key (and so every prefix
+//! test) stays the logical one.
 
 use std::borrow::Cow;
 
@@ -24,6 +30,60 @@ pub const KEY_END: u8 = 0x01;
 pub const VALUE_MARK: u8 = 0x00;
 /// Escapes the bytes 0x00..=0x02 inside names.
 const ESC: u8 = 0x02;
+/// After `ESC` at the start of a value name: the registry view markers
+/// (an escape proper is followed by 0x01..=0x03 only).
+const VIEW64: u8 = 0x04;
+const VIEW32: u8 = 0x05;
+
+/// The registry view a value was read in, when it matters (`64BitView
+/// BOTH`, a key that WOW64 redirects).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    V64,
+    V32,
+}
+
+impl View {
+    /// As events show it (`RegistryView`): 64 or 32.
+    pub fn bits(self) -> i64 {
+        match self {
+            View::V64 => 64,
+            View::V32 => 32,
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            View::V64 => VIEW64,
+            View::V32 => VIEW32,
+        }
+    }
+}
+
+/// The value identity `id` marked as read in `view` (a key's identity, or
+/// one already marked, is returned as it is).
+pub fn with_view(id: &[u8], view: View) -> Vec<u8> {
+    let k = key_len(id);
+    if k == id.len() || self::view(id).is_some() {
+        return id.to_vec();
+    }
+    let mut out = Vec::with_capacity(id.len() + 2);
+    out.extend_from_slice(&id[..=k]);
+    out.push(ESC);
+    out.push(view.byte());
+    out.extend_from_slice(&id[k + 1..]);
+    out
+}
+
+/// The view marker of a value identity, if any.
+pub fn view(id: &[u8]) -> Option<View> {
+    let k = key_len(id);
+    match id.get(k + 1..k + 3) {
+        Some([ESC, VIEW64]) => Some(View::V64),
+        Some([ESC, VIEW32]) => Some(View::V32),
+        _ => None,
+    }
+}
 
 /// Appends `name` (WTF-8) escaped.
 fn push_escaped(id: &mut Vec<u8>, name: &[u8]) {
@@ -83,18 +143,25 @@ pub struct Parts {
 /// Takes an identity apart; None when it is not one (damaged baseline row).
 pub fn parse(id: &[u8]) -> Option<Parts> {
     let (mut keys, mut cur, mut in_value) = (Vec::new(), Vec::new(), false);
+    // Just after the value mark, where a view marker may stand.
+    let mut name_start = false;
     let mut bytes = id.iter();
     while let Some(&b) = bytes.next() {
+        let at_start = std::mem::take(&mut name_start);
         match b {
             ESC => match bytes.next() {
                 Some(&e) if (1..=ESC + 1).contains(&e) => cur.push(e - 1),
+                Some(&(VIEW64 | VIEW32)) if at_start => {}
                 _ => return None,
             },
             // Separators never occur inside a value name.
             KEY_END | VALUE_MARK if in_value => return None,
             KEY_END => keys.push(std::mem::take(&mut cur)),
             VALUE_MARK if !cur.is_empty() => return None,
-            VALUE_MARK => in_value = true,
+            VALUE_MARK => {
+                in_value = true;
+                name_start = true;
+            }
             b => cur.push(b),
         }
     }
@@ -323,6 +390,50 @@ mod tests {
         let ab = key_id(&["HKLM", "AB"]);
         assert!(!under(&k, &ab));
         assert!(parse(b"HKLM").is_none());
+    }
+
+    #[test]
+    fn view_markers_keep_the_logical_path_and_order() {
+        let k = key_id(&["HKLM", "SOFTWARE", "Vendor"]);
+        let plain = value_id(&k, b"Bits");
+        let v64 = with_view(&plain, View::V64);
+        let v32 = with_view(&plain, View::V32);
+        assert!(plain != v64 && v64 != v32 && plain != v32);
+        assert_eq!(view(&plain), None);
+        assert_eq!(view(&v64), Some(View::V64));
+        assert_eq!(view(&v32), Some(View::V32));
+        // The same logical path, inside the same key.
+        for id in [&v64, &v32] {
+            let p = parse(id).unwrap();
+            assert_eq!(p.value.as_deref(), Some(&b"Bits"[..]));
+            assert_eq!(p.keys.len(), 3);
+            assert!(under(&k, id));
+            assert_eq!(key_len(id), k.len());
+        }
+        // Marking twice, or a key, changes nothing.
+        assert_eq!(with_view(&v64, View::V32), v64);
+        assert_eq!(with_view(&k, View::V32), k);
+        // The marker is valid only at the start of a value name, and no
+        // escaped name produces it.
+        let mut bad = plain.clone();
+        bad.extend_from_slice(&[ESC, VIEW32]);
+        assert!(parse(&bad).is_none());
+        let odd = value_id(&k, &[ESC, VIEW32]);
+        assert_eq!(view(&odd), None);
+        assert_eq!(parse(&odd).unwrap().value, Some(vec![ESC, VIEW32]));
+        // Identity order: key, values (64-bit, 32-bit, shared), subkeys.
+        let mut sub = k.clone();
+        push_key(&mut sub, b"A");
+        let default64 = with_view(&value_id(&k, b""), View::V64);
+        let mut order = vec![
+            sub.clone(),
+            v32.clone(),
+            plain.clone(),
+            v64.clone(),
+            default64.clone(),
+        ];
+        order.sort();
+        assert_eq!(order, vec![default64, v64, v32, plain, sub]);
     }
 
     #[test]

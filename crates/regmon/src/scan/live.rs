@@ -22,6 +22,9 @@ use windows_sys::Win32::System::Registry::{KEY_ENUMERATE_SUB_KEYS, KEY_QUERY_VAL
 /// Windows, a round trip to wineserver under Wine), and other threads'
 /// requests proceed meanwhile. The parts' results are merged in path order.
 pub fn scan_live(scope: &Scope) -> Snapshot {
+    if scope.both_views {
+        return crate::scan::views::scan_live(scope);
+    }
     let t = std::time::Instant::now();
     let workers = std::env::var("REGMON_LIVE_THREADS")
         .ok()

@@ -12,6 +12,7 @@
 
 #[cfg(windows)]
 pub mod live;
+pub mod views;
 
 use crate::config::Scope;
 use crate::model::digest::Digest;
@@ -25,6 +26,9 @@ use std::collections::HashSet;
 /// unreadable mount is listed in `failed_mounts`, a damaged key or value
 /// becomes a warning.
 pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
+    if scope.both_views {
+        return views::scan(scope, size_hint);
+    }
     let mut snap = Snapshot::default();
     // The last scan's size: saves re-growing a vector of a million entries.
     snap.entries.reserve(size_hint);
@@ -40,7 +44,8 @@ const BATCH: usize = 2048;
 /// Whether [`scan_streamed`] can hand values over in path order: one
 /// pattern over hive files (several patterns may overlap and interleave).
 pub fn can_stream(scope: &Scope) -> bool {
-    scope.patterns.len() == 1 && !scope.mounts().is_empty()
+    // Both views are two passes, merged (scan/views.rs).
+    scope.patterns.len() == 1 && !scope.mounts().is_empty() && !scope.both_views
 }
 
 /// Scans `scope` over its hive files on a second thread while `consume`

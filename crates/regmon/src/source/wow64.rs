@@ -122,6 +122,25 @@ pub fn is_shared(rel: &[&str]) -> bool {
     best.1
 }
 
+/// Whether the logical path (components below SOFTWARE) lies in a
+/// `Wow6432Node` tree itself (`Wow6432Node\...`, `Classes\Wow6432Node\...`):
+/// the 32-bit copies, which the 32-bit view shows under their logical names.
+pub fn in_wow_node(rel: &[&str]) -> bool {
+    match rel {
+        [first, ..] if same_name(first, WOW) => true,
+        [classes, second, ..] => same_name(classes, "Classes") && same_name(second, WOW),
+        _ => false,
+    }
+}
+
+/// Whether the two views hold different keys at this logical path (below
+/// SOFTWARE): the 32-bit view reads its own copy (`Wow6432Node\...`).
+/// Shared keys, SOFTWARE itself and the `Wow6432Node` trees are one key
+/// in both views.
+pub fn is_redirected(rel: &[&str]) -> bool {
+    !rel.is_empty() && !in_wow_node(rel) && !is_shared(rel)
+}
+
 /// The physical path of a logical path in the 32-bit view.
 pub fn physical(rel: &[&str]) -> Vec<String> {
     if rel.is_empty() || is_shared(rel) {
@@ -229,5 +248,20 @@ mod tests {
             ["Classes", "Wow6432Node", "CLSID"]
         );
         assert_eq!(physical(&["Policies"]), ["Policies"]);
+    }
+
+    #[test]
+    fn redirected_keys_differ_between_the_views() {
+        assert!(is_redirected(&["Vendor", "App"]));
+        assert!(is_redirected(&["Classes", "CLSID", "{x}"]));
+        assert!(!is_redirected(&[]));
+        assert!(!is_redirected(&["Policies", "Corp"]));
+        assert!(!is_redirected(&["Classes", ".txt"]));
+        assert!(!is_redirected(&["WOW6432Node", "Vendor"]));
+        assert!(!is_redirected(&["Classes", "wow6432node", "CLSID"]));
+        assert!(in_wow_node(&["Wow6432Node"]));
+        assert!(in_wow_node(&["classes", "Wow6432Node", "x"]));
+        assert!(!in_wow_node(&["Classes"]));
+        assert!(!in_wow_node(&["Vendor", "Wow6432Node"]));
     }
 }
