@@ -350,6 +350,12 @@ fn the_default_value() {
     tree.key_mut("Policies").remove_value("");
     env.write_hive("SOFTWARE", &tree);
     env.once("two.conf");
+    // `b` matches nothing yet: a NO_MATCH notice (see tests/coverage.rs).
+    let first = env.take("out.log");
+    assert!(
+        first.len() == 1 && first[0].contains("\"EventType\":\"NO_MATCH\""),
+        "{first:?}"
+    );
     let dp = format!("{P}\\(Default)");
     let other = format!("{P}\\NoAutoUpdate");
     let s = |t: &str| v(ValueType::SZ, utf16z(t));
@@ -391,8 +397,15 @@ fn the_default_value() {
         &["--delete-value", "Policies", "(Default)"],
     );
     env.once("two.conf");
+    // `b` matches nothing now: its NO_MATCH notice comes before its DELETE.
+    let mut lines = env.take("out.log");
+    assert!(
+        lines.len() == 3 && lines[1].contains("\"EventType\":\"NO_MATCH\""),
+        "{lines:?}"
+    );
+    lines.remove(1);
     assert_eq!(
-        env.take("out.log"),
+        lines,
         [
             expect_line("a", &dp, Some(&d(3)), None),
             expect_line("b", &dp, Some(&d(3)), None),
