@@ -57,15 +57,13 @@ impl Region {
     }
 
     /// Patterns covering together what `p` covers inside the region (see
-    /// [`Scope::within`]): the region's key pinned by exact names, then
+    /// `Scope::within`): the region's key pinned by exact names, then
     /// what of `p` is still to match there. Recursion is spelled out (an
     /// explicit `**`) and the results do not recurse again, so a pattern
     /// that Recursive does not extend (wildcard key components) is not
     /// extended by narrowing either. A `**` may leave several ways to go on
     /// (e.g. `HKLM\**\Run\*` at `HKLM\Software\Run`: the region's own
     /// values, and every `Run` below): one pattern each.
-    ///
-    /// [`Scope::within`]: crate::config::Scope::within
     pub fn narrow(&self, p: &Pattern, recursive: bool) -> Vec<Pattern> {
         if p.root != self.root {
             return Vec::new();
