@@ -148,7 +148,7 @@ fn runtime(dir: &Path, key: &str, extra: &str) -> Runtime {
             "<Extension json>\nModule xm_json\n</Extension>\n<Input r>\nModule im_regmon\n\
              RegValue 'HKU\\*\\Software\\{key}\\*'\nScanInterval 0\n{extra}</Input>\n\
              <Output o>\nModule om_file\nFile '{}'\nExec to_json();\n</Output>\n\
-             <Route r>\nPath r => o\n</Route>\n",
+             <Route route>\nPath r => o\n</Route>\n",
             dir.join("out.log").display()
         ),
     )
