@@ -334,6 +334,15 @@ pub(crate) fn build(cx: &mut Build) -> Option<ImRegmon> {
         if let Some(d) = cx.one(name) {
             match cx.constant_string(d) {
                 Some(s) if s.trim().is_empty() => cx.error(d, format!("{name} needs {what}")),
+                // A profile is named by its folder (`alice`), never as an
+                // account (`CORP\alice`): say so rather than find nothing.
+                Some(s) if name == "User" && s.contains(['\\', '/']) => cx.error(
+                    d,
+                    format!(
+                        "User '{}': give a SID or a profile folder name (e.g. 'alice'), not an account or a path",
+                        s.trim()
+                    ),
+                ),
                 Some(s) => {
                     *slot = Some(PathPattern {
                         pattern: s,

@@ -67,6 +67,12 @@ pub fn report(config: &Config) -> String {
             let logs = if h.no_logs { " (NoLogs)" } else { "" };
             lines.push(("HiveFile", format!("{} = {}{logs}", h.key, h.path)));
         }
+        if let Some(w) = &rm.windows_image {
+            lines.push(("WindowsImage", w.pattern.clone()));
+        }
+        if let Some(u) = &rm.user {
+            lines.push(("User", u.pattern.clone()));
+        }
         lines.push(("Recursive", upper(rm.recursive)));
         lines.push((
             "ScanInterval",
@@ -84,6 +90,11 @@ pub fn report(config: &Config) -> String {
             ("Realtime", rm.realtime, defaults.realtime),
             ("ReportData", rm.report_data, defaults.report_data),
             ("KeyEvents", rm.key_events, defaults.key_events),
+            (
+                "ExcludeClasses",
+                rm.exclude_classes,
+                defaults.exclude_classes,
+            ),
         ] {
             if value != default {
                 lines.push((key, upper(value)));

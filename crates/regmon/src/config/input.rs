@@ -3,7 +3,8 @@
 //! baseline whether it still fits (see the baseline's rebuild rules).
 
 use super::{Capture, Schema, Scope};
-use crate::path::pattern::{same_name, Excludes, Pattern};
+use crate::path::pattern::{same_name, Excludes, Pattern, Root};
+use crate::source::image::{self, Image, ImageSource, Profile};
 use crate::source::{Mount, Source};
 use nxconf::Module;
 use std::path::Path;
@@ -70,16 +71,7 @@ pub fn scope_of(
                 // Two hives at one place, or one inside another: one of them
                 // would hide (part of) the other.
                 for (other, loc) in mounts.iter().zip(&mount_lines) {
-                    // Mount points match case-insensitively, as keys do.
-                    let n = other.keys.len().min(x.keys.len());
-                    let shared = other.root == x.root
-                        && (0..n).all(|i| same_name(&other.keys[i], &x.keys[i]));
-                    let clash = match (shared, other.keys.len() == x.keys.len()) {
-                        (false, _) => None,
-                        (true, true) => Some("the same key as"),
-                        (true, false) => Some("a key nested with"),
-                    };
-                    if let Some(how) = clash {
+                    if let Some(how) = x.clash(other) {
                         errors.push(at(
                             &h.location,
                             format!(
@@ -99,18 +91,114 @@ pub fn scope_of(
             Err(e) => errors.push(at(&h.location, e)),
         }
     }
-    if mounts.is_empty() && !cfg!(windows) {
+    // `WindowsImage`: its hives as found now; found again at each scan.
+    let image = rm.windows_image.as_ref().and_then(|w| {
+        let img = Image {
+            dir: config_dir.join(&w.pattern),
+            exclude_classes: rm.exclude_classes,
+        };
+        match img.discover() {
+            Ok(found) => Some((w, img, found)),
+            Err(e) => {
+                errors.push(at(
+                    &w.location,
+                    format!("WindowsImage '{}': {e}", w.pattern),
+                ));
+                None
+            }
+        }
+    });
+    if let Some((w, _, found)) = &image {
+        // A HiveFile line where the image mounts a hive (or would, were it
+        // there): which of the two to read is not for regmon to guess.
+        for (h, loc) in mounts.iter().zip(&mount_lines) {
+            for m in found.mounts.iter().chain(&found.missing) {
+                if let Some(how) = h.clash(m) {
+                    errors.push(at(
+                        loc,
+                        format!(
+                            "HiveFile '{}' is mounted at {how} {} of WindowsImage '{}' ({}:{}); \
+                             each hive needs its own key, neither inside another",
+                            h.display(),
+                            m.display(),
+                            w.pattern,
+                            w.location.file,
+                            w.location.line
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let user = rm.user.as_ref().and_then(|u| {
+        let name = u.pattern.trim();
+        let r = match (&image, rm.windows_image.is_some()) {
+            (Some((_, _, found)), _) => resolve_user(name, &found.profiles),
+            // The image's own error is reported already.
+            (None, true) => return None,
+            (None, false) if mounts.is_empty() => Err(format!(
+                "User '{name}' applies to offline hives (WindowsImage or HiveFile); \
+                 a live input reads the HKCU of the account regmon runs as"
+            )),
+            (None, false) if image::looks_like_sid(name) => Ok(name.to_string()),
+            (None, false) => Err(format!(
+                "User '{name}' is not a SID; without a WindowsImage (whose ProfileList maps \
+                 profile names to SIDs) write the SID, e.g. User 'S-1-5-21-1004336348-1177238915-682003330-1001'"
+            )),
+        };
+        r.map_err(|e| errors.push(at(&u.location, e))).ok()
+    });
+    // HKCU offline is the hive of one user: in an image of many, whose?
+    let hkcu_mounted = mounts.iter().any(|m| m.root == Root::Hkcu);
+    if let (Some((_, _, found)), None, false) = (&image, &rm.user, hkcu_mounted) {
+        let kinds = [
+            ("RegValue", &rm.reg_values),
+            ("Exclude", &rm.excludes),
+            ("NoDataFor", &rm.no_data_for),
+        ];
+        for (kind, list) in kinds {
+            for p in list
+                .iter()
+                .filter(|p| root_of(&p.pattern) == Some(Root::Hkcu))
+            {
+                errors.push(at(
+                    &p.location,
+                    format!(
+                        "{kind} '{}': HKCU in an image is whose? add User 'SID or profile name'; \
+                         profiles: {}",
+                        p.pattern,
+                        list_profiles(&found.profiles)
+                    ),
+                ));
+            }
+        }
+    }
+    let all_mounts: Vec<Mount> = match &image {
+        Some((_, _, found)) => image::combine(&mounts, found.mounts.clone()).0,
+        None => mounts.clone(),
+    };
+    if all_mounts.is_empty() && image.is_none() && rm.windows_image.is_none() && !cfg!(windows) {
         errors.push(at(
             &m.location,
             format!(
                 "input '{}' has no HiveFile: the live registry can only be read on Windows; \
-                 map hive files with e.g. HiveFile 'HKLM\\SOFTWARE' '/mnt/win/Windows/System32/config/SOFTWARE'",
+                 map hive files with e.g. HiveFile 'HKLM\\SOFTWARE' '/mnt/win/Windows/System32/config/SOFTWARE', \
+                 or a whole Windows volume with WindowsImage '/mnt/win'",
                 m.name
             ),
         ));
     }
+    // Roots a pattern can reach offline: the mounted ones, and the views
+    // built over them (HKCU = HKU\<User>, HKCR and HKCC over HKLM).
+    let mut reachable: Vec<Root> = all_mounts.iter().map(|mt| mt.root).collect();
+    if reachable.contains(&Root::Hklm) {
+        reachable.extend([Root::Hkcr, Root::Hkcc]);
+    }
+    if reachable.contains(&Root::Hku) && user.is_some() {
+        reachable.extend([Root::Hkcu, Root::Hkcr]);
+    }
     for p in &patterns {
-        if !mounts.is_empty() && !mounts.iter().any(|mt| mt.root == p.root) {
+        if !all_mounts.is_empty() && !reachable.contains(&p.root) {
             tracing::warn!(
                 "input '{}': RegValue '{}' is under no HiveFile mapping; it matches nothing",
                 m.name,
@@ -121,6 +209,22 @@ pub fn scope_of(
     crate::path::pattern::note_recursive(&m.name, &patterns, rm.recursive);
     if !errors.is_empty() {
         return Err(errors);
+    }
+    if let Some((_, img, found)) = &image {
+        // What the image holds now (each scan finds it again and warns of
+        // what is missing then).
+        let at: Vec<String> = found.mounts.iter().map(Mount::display).collect();
+        tracing::info!(
+            "input '{}': WindowsImage {}: {} hives mounted ({}){}",
+            m.name,
+            img.dir.display(),
+            at.len(),
+            at.join(", "),
+            match (&rm.user, &user) {
+                (Some(u), Some(sid)) => format!("; User '{}' is {sid}", u.pattern.trim()),
+                _ => String::new(),
+            }
+        );
     }
     // One line per setting, `kind:text`, lists sorted and without repeats
     // (a repeated line watches nothing more). Baselines written before
@@ -153,6 +257,17 @@ pub fn scope_of(
         .collect();
     mt.sort();
     key_parts.extend(mt);
+    // Only when set: older baselines keep their scope text. The image is
+    // named by its folder, not its files: a user added is no new scope.
+    if let Some((_, img, _)) = &image {
+        key_parts.push(format!("image:{}", img.dir.display()));
+    }
+    if let Some(sid) = &user {
+        key_parts.push(format!("user:{}", upper(sid)));
+    }
+    if rm.exclude_classes {
+        key_parts.push("classes:excluded".to_string());
+    }
     key_parts.push(format!("recursive:{}", rm.recursive));
     // `both` only when set: older baselines keep their scope text.
     if rm.both_views {
@@ -180,14 +295,19 @@ pub fn scope_of(
             recursive: rm.recursive,
             view64: rm.view_64bit,
             both_views: rm.both_views,
-            user: None,
+            user,
             exclude_classes: rm.exclude_classes,
             digest: rm.digest,
-            // The one place the source is decided: HiveFile lines or none.
-            source: if mounts.is_empty() {
-                Source::Live
-            } else {
-                Source::Hives(mounts)
+            // The one place the source is decided: an image, HiveFile
+            // lines, or neither.
+            source: match image {
+                Some((_, image, _)) => Source::Image(Box::new(ImageSource {
+                    image,
+                    hive_files: mounts,
+                    at_load: all_mounts,
+                })),
+                None if mounts.is_empty() => Source::Live,
+                None => Source::Hives(mounts),
             },
             capture,
             key_events: rm.key_events,
@@ -203,4 +323,60 @@ pub fn scope_of(
 /// names have the same canonical text.
 fn upper(s: &str) -> String {
     String::from_utf16_lossy(&hive::upcase_str(s))
+}
+
+/// The root a pattern's text starts with.
+fn root_of(pattern: &str) -> Option<Root> {
+    pattern.split('\\').next().and_then(Root::parse)
+}
+
+/// The SID `User` names in an image: a SID of its ProfileList, or the
+/// folder name of one profile (both case-insensitive).
+fn resolve_user(name: &str, profiles: &[Profile]) -> Result<String, String> {
+    let by_sid = profiles.iter().find(|p| same_name(&p.sid, name));
+    let by_name: Vec<&Profile> = profiles
+        .iter()
+        .filter(|p| same_name(&p.name, name))
+        .collect();
+    let p = match (by_sid, by_name.as_slice()) {
+        (Some(p), _) => p,
+        (None, [p]) => *p,
+        (None, []) => {
+            return Err(format!(
+                "User '{name}' is no profile of the image (profiles: {})",
+                list_profiles(profiles)
+            ))
+        }
+        (None, many) => {
+            return Err(format!(
+                "User '{name}' names several profiles ({}); write the SID",
+                list_profiles(&many.iter().map(|p| (*p).clone()).collect::<Vec<_>>())
+            ))
+        }
+    };
+    if same_name(&p.sid, image::LOCAL_SYSTEM) {
+        return Err(format!(
+            "User '{name}' is LocalSystem ({}), whose hive Windows shows as HKU\\.DEFAULT; \
+             write patterns under HKU\\.DEFAULT instead",
+            image::LOCAL_SYSTEM
+        ));
+    }
+    Ok(p.sid.clone())
+}
+
+/// `alice (S-1-5-21-...-1001), bob (...)` for messages: at most 20.
+fn list_profiles(profiles: &[Profile]) -> String {
+    const SHOWN: usize = 20;
+    if profiles.is_empty() {
+        return "none found".into();
+    }
+    let mut s: Vec<String> = profiles
+        .iter()
+        .take(SHOWN)
+        .map(|p| format!("{} ({})", p.name, p.sid))
+        .collect();
+    if profiles.len() > SHOWN {
+        s.push(format!("and {} more", profiles.len() - SHOWN));
+    }
+    s.join(", ")
 }

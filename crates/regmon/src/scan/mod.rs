@@ -32,7 +32,8 @@ pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
     let mut snap = Snapshot::default();
     // The last scan's size: saves re-growing a vector of a million entries.
     snap.entries.reserve(size_hint);
-    with_hive_roots(scope.mounts(), scope.view64, &mut snap, |roots, snap| {
+    let mounts = scope.source.mounts_now(&mut snap);
+    with_hive_roots(&mounts, scope.view64, &mut snap, |roots, snap| {
         scan_tree(scope, roots, snap)
     });
     snap
@@ -60,7 +61,8 @@ pub fn scan_streamed<R>(
     consume: impl FnOnce(&[Vec<u8>], &mut dyn Iterator<Item = Item>) -> R,
 ) -> (Snapshot, R) {
     let mut snap = Snapshot::default();
-    let r = with_hive_roots(scope.mounts(), scope.view64, &mut snap, |roots, snap| {
+    let mounts = scope.source.mounts_now(&mut snap);
+    let r = with_hive_roots(&mounts, scope.view64, &mut snap, |roots, snap| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(8);
         std::thread::scope(|s| {
             let worker = s.spawn(move || {

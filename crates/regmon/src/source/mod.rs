@@ -8,6 +8,7 @@
 
 pub mod hive;
 pub mod hivefile;
+pub mod image;
 #[cfg(windows)]
 pub mod live;
 pub mod mount;
@@ -15,12 +16,18 @@ pub mod wow64;
 
 pub use mount::Mount;
 
+use crate::model::Snapshot;
+use std::borrow::Cow;
+
 /// Where an input's registry comes from: named once, from the
 /// configuration (an input with `HiveFile` lines reads those files).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// Hive files mounted at registry paths (`HiveFile`), on any OS.
     Hives(Vec<Mount>),
+    /// `WindowsImage`: the hives of a Windows volume, found again at each
+    /// scan, beside any `HiveFile` lines.
+    Image(Box<image::ImageSource>),
     /// The live registry through the Win32 API (Windows only).
     Live,
 }
@@ -30,7 +37,18 @@ impl Source {
     pub fn mounts(&self) -> &[Mount] {
         match self {
             Source::Hives(m) => m,
+            Source::Image(i) => &i.at_load,
             Source::Live => &[],
+        }
+    }
+
+    /// The mounts a scan opens now: an image's hives are found again (its
+    /// notes and warnings, and the mount points of hives gone missing, go
+    /// to `snap`); other sources' mounts are fixed.
+    pub fn mounts_now(&self, snap: &mut Snapshot) -> Cow<'_, [Mount]> {
+        match self {
+            Source::Image(i) => Cow::Owned(i.mounts_now(snap)),
+            _ => Cow::Borrowed(self.mounts()),
         }
     }
 }

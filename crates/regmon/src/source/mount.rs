@@ -41,6 +41,20 @@ impl Mount {
         id
     }
 
+    /// How `self` and `other` clash: mounted at the same key, or one inside
+    /// the other (one would hide all or part of the other). Mount points
+    /// compare case-insensitively, as keys do.
+    pub fn clash(&self, other: &Mount) -> Option<&'static str> {
+        let n = other.keys.len().min(self.keys.len());
+        let shared = other.root == self.root
+            && (0..n).all(|i| crate::path::pattern::same_name(&other.keys[i], &self.keys[i]));
+        match (shared, other.keys.len() == self.keys.len()) {
+            (false, _) => None,
+            (true, true) => Some("the same key as"),
+            (true, false) => Some("a key nested with"),
+        }
+    }
+
     pub fn display(&self) -> String {
         let mut s = self.root.short().to_string();
         for k in &self.keys {
