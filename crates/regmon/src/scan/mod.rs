@@ -17,9 +17,9 @@ use crate::model::digest::Digest;
 use crate::model::{Coverage, Entry, Item, KeyEntry, Pruned, Snapshot, COVERAGE_SAMPLE};
 use crate::path::ident;
 use crate::path::pattern::{Pattern, Root};
-use crate::source::hive::with_hive_roots;
+use crate::source::hive::with_hive_roots_as;
 use crate::source::{Node, RegKey, VNode};
-use std::collections::HashSet;
+use std::collections::HashMap;
 /// Scans `scope` over its mounted hive files. Never fails as a whole: an
 /// unreadable mount is listed in `failed_mounts`, a damaged key or value
 /// becomes a warning.
@@ -27,7 +27,8 @@ pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
     let mut snap = Snapshot::default();
     // The last scan's size: saves re-growing a vector of a million entries.
     snap.entries.reserve(size_hint);
-    with_hive_roots(scope.mounts(), scope.view64, &mut snap, |roots, snap| {
+    let at = (scope.mounts(), scope.user.as_deref());
+    with_hive_roots_as(at, scope.view64, &mut snap, |roots, snap| {
         scan_tree(scope, roots, snap)
     });
     snap
@@ -54,7 +55,8 @@ pub fn scan_streamed<R>(
     consume: impl FnOnce(&[Vec<u8>], &mut dyn Iterator<Item = Item>) -> R,
 ) -> (Snapshot, R) {
     let mut snap = Snapshot::default();
-    let r = with_hive_roots(scope.mounts(), scope.view64, &mut snap, |roots, snap| {
+    let at = (scope.mounts(), scope.user.as_deref());
+    let r = with_hive_roots_as(at, scope.view64, &mut snap, |roots, snap| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(8);
         std::thread::scope(|s| {
             let worker = s.spawn(move || {
@@ -490,7 +492,7 @@ impl Scanner<'_> {
         enum Work<'t, K> {
             Visit(Node<'t, K>, usize, Option<String>),
         }
-        let mut seen: HashSet<(usize, u64)> = HashSet::new();
+        let mut seen: HashMap<(usize, u64), bool> = HashMap::new();
         let base = path.len();
         let mut stack: Vec<Work<'t, K>> = vec![Work::Visit(node, base, None)];
         while let Some(work) = stack.pop() {
@@ -509,9 +511,27 @@ impl Scanner<'_> {
             let mut values = Vec::new();
             if let Some(k) = key {
                 if let Some(id) = k.identity() {
-                    if !seen.insert(id) {
-                        self.warn(p.root, path, "subkey cycle; key already visited");
-                        continue;
+                    // Keys reached through a registry link are seen under
+                    // two paths: walked once through links (CurrentControlSet
+                    // beside ControlSet001; the link itself still reported),
+                    // and under their own path even when a link to them came
+                    // first.
+                    let linked = k.through_link();
+                    match seen.get(&id) {
+                        None => {
+                            seen.insert(id, linked);
+                        }
+                        Some(&true) if !linked => {
+                            seen.insert(id, false);
+                        }
+                        Some(_) => {
+                            if k.link().is_some() {
+                                self.flush_link();
+                            } else if !linked {
+                                self.warn(p.root, path, "subkey cycle; key already visited");
+                            }
+                            continue;
+                        }
                     }
                 }
                 if self.scope.key_events {
