@@ -25,6 +25,9 @@ pub struct KeyNode {
     pub class: Option<Vec<u16>>,
     pub values: Vec<ValueNode>,
     pub subkeys: Vec<KeyNode>,
+    /// A symbolic link key (`KEY_SYM_LINK`; its target is the REG_LINK value
+    /// `SymbolicLinkValue`).
+    pub symlink: bool,
 }
 
 /// A value to write.
@@ -156,6 +159,7 @@ impl KeyNode {
             class: key.class_name()?.map(|n: Name| n.units().collect()),
             values: Vec::new(),
             subkeys: Vec::new(),
+            symlink: key.is_symlink(),
         };
         for v in key.values()? {
             let v = v?;
@@ -450,6 +454,9 @@ impl Writer<'_> {
         let mut flags = if comp { 0x20 } else { 0 };
         if is_root {
             flags |= 0x04 | 0x08; // hive entry, no delete
+        }
+        if k.symlink {
+            flags |= crate::key::KEY_SYM_LINK;
         }
         put16(c, 2, flags);
         put64(c, 4, k.last_written);

@@ -141,6 +141,7 @@ fn value_record(
         }
     }
     registry_view(&mut r, any);
+    link_fields(&mut r, old, new);
     if src.schema == Schema::Ecs {
         ecs_value(&mut r, kind, old, new, (&keys, &name, &path), src);
     }
@@ -153,6 +154,44 @@ fn registry_view(r: &mut Record, e: &Entry) {
     if let Some(v) = ident::view(&e.id) {
         r.set("RegistryView", v.bits());
     }
+}
+
+/// `LinkTarget` / `PrevLinkTarget`: where a registry link points (a
+/// REG_LINK value whose data is known, such as a followed link's
+/// `SymbolicLinkValue`), as text.
+fn link_fields(r: &mut Record, old: Option<&Entry>, new: Option<&Entry>) {
+    for (e, field) in [(new, "LinkTarget"), (old, "PrevLinkTarget")] {
+        if let Some(t) = e.and_then(link_target) {
+            r.set(field, t);
+        }
+    }
+}
+
+/// The target a REG_LINK entry with data names.
+fn link_target(e: &Entry) -> Option<String> {
+    if e.value_type != hive::ValueType::LINK.0 {
+        return None;
+    }
+    strings_of(e.value_type, e.data.as_deref()?).and_then(|mut v| v.pop())
+}
+
+/// For a link that now points elsewhere (`CurrentControlSet` after
+/// `Select\Current` changed), the log line saying so:
+/// `HKLM\SYSTEM\CurrentControlSet now links to ControlSet002 (was ControlSet001)`.
+pub fn link_retarget(change: &Change) -> Option<String> {
+    let Change::Changed { old, new } = change else {
+        return None;
+    };
+    let (n, o) = (link_target(new)?, link_target(old)?);
+    if n == o {
+        return None;
+    }
+    let (keys, _) = new.parts();
+    let (n, o) = crate::source::links::retarget_texts(&n, &o);
+    Some(format!(
+        "{} now links to {n} (was {o})",
+        ident::display_key(&keys)
+    ))
 }
 
 fn key_record(kind: &str, k: &KeyEntry, src: &Origin<'_>, now: DateTime<Utc>) -> Record {

@@ -773,6 +773,9 @@ impl Runtime {
             b.set_meta("keys", Some("1"))?;
         }
         sort_changes(&mut changes);
+        for m in changes.iter().filter_map(event::link_retarget) {
+            tracing::warn!(input = %name, "{m}");
+        }
         self.baseline(i)?;
         let mut b = self.inputs[i].baseline.take().expect("opened above");
         let r = b.commit(&changes, &compared.refreshed, &mut |c| self.render(i, c));

@@ -19,9 +19,9 @@ use crate::model::digest::Digest;
 use crate::model::{Coverage, Entry, Item, KeyEntry, Pruned, Snapshot, COVERAGE_SAMPLE};
 use crate::path::ident;
 use crate::path::pattern::{same_name, KeyPath, Pattern, Root, States};
-use crate::source::hive::with_hive_roots;
+use crate::source::hive::with_hive_roots_as;
 use crate::source::{Node, RegKey, VNode};
-use std::collections::HashSet;
+use std::collections::HashMap;
 /// Scans `scope` over its mounted hive files. Never fails as a whole: an
 /// unreadable mount is listed in `failed_mounts`, a damaged key or value
 /// becomes a warning.
@@ -33,9 +33,12 @@ pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
     // The last scan's size: saves re-growing a vector of a million entries.
     snap.entries.reserve(size_hint);
     let mounts = scope.source.mounts_now(&mut snap);
-    with_hive_roots(&mounts, scope.view64, &mut snap, |roots, snap| {
-        scan_tree(scope, roots, snap)
-    });
+    with_hive_roots_as(
+        (&mounts, scope.user.as_deref()),
+        scope.view64,
+        &mut snap,
+        |roots, snap| scan_tree(scope, roots, snap),
+    );
     snap
 }
 
@@ -62,35 +65,40 @@ pub fn scan_streamed<R>(
 ) -> (Snapshot, R) {
     let mut snap = Snapshot::default();
     let mounts = scope.source.mounts_now(&mut snap);
-    let r = with_hive_roots(&mounts, scope.view64, &mut snap, |roots, snap| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(8);
-        std::thread::scope(|s| {
-            let worker = s.spawn(move || {
-                let mut part = Snapshot::default();
-                run_scanner(
-                    scope,
-                    roots,
-                    &mut part,
-                    Sink::Stream {
-                        tx,
-                        batch: Vec::with_capacity(BATCH),
-                    },
-                );
-                part
-            });
-            let mut items = rx.iter().flatten();
-            let r = consume(&snap.unreadable, &mut items);
-            // Unblock the worker if `consume` stopped early.
-            drop(items);
-            let part = worker.join().unwrap_or_default();
-            snap.warnings.extend(part.warnings);
-            snap.unreadable.extend(part.unreadable);
-            snap.keys = part.keys;
-            snap.coverage = part.coverage;
-            snap.pruned = part.pruned;
-            r
-        })
-    });
+    let r = with_hive_roots_as(
+        (&mounts, scope.user.as_deref()),
+        scope.view64,
+        &mut snap,
+        |roots, snap| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(8);
+            std::thread::scope(|s| {
+                let worker = s.spawn(move || {
+                    let mut part = Snapshot::default();
+                    run_scanner(
+                        scope,
+                        roots,
+                        &mut part,
+                        Sink::Stream {
+                            tx,
+                            batch: Vec::with_capacity(BATCH),
+                        },
+                    );
+                    part
+                });
+                let mut items = rx.iter().flatten();
+                let r = consume(&snap.unreadable, &mut items);
+                // Unblock the worker if `consume` stopped early.
+                drop(items);
+                let part = worker.join().unwrap_or_default();
+                snap.warnings.extend(part.warnings);
+                snap.unreadable.extend(part.unreadable);
+                snap.keys = part.keys;
+                snap.coverage = part.coverage;
+                snap.pruned = part.pruned;
+                r
+            })
+        },
+    );
     (snap, r)
 }
 
@@ -451,7 +459,7 @@ impl Scanner<'_> {
         // Keys at most this deep are on the pattern's way (before `**`).
         let way = (0..kp.len()).find(|&i| kp.is_deep(i)).unwrap_or(kp.len());
         let mut path: Vec<String> = Vec::new();
-        let mut seen: HashSet<(usize, u64)> = HashSet::new();
+        let mut seen: HashMap<(usize, u64), bool> = HashMap::new();
         let mut stack: Vec<Visit<'t, K>> = vec![Visit {
             node,
             level: 0,
@@ -476,18 +484,30 @@ impl Scanner<'_> {
                 Node::Virtual(v) => v.key.as_ref(),
                 Node::Real(k) => Some(k),
             };
-            if let Some(id) = key.and_then(|k| k.identity()) {
-                // A cycle in a damaged hive, or a link to a key this
-                // pattern already walked: each key once.
-                if !seen.insert(id) {
-                    // The link itself is there all the same.
-                    self.flush_link();
-                    let why = match key.and_then(|k| k.link()) {
-                        Some(t) => format!("link to {t}, a key already walked; not walked again"),
-                        None => "subkey cycle; key already visited".to_string(),
-                    };
-                    self.warn(p.root, &path, why);
-                    continue;
+            if let Some(k) = key {
+                if let Some(id) = k.identity() {
+                    // A cycle in a damaged hive, or a key reached through a
+                    // registry link: walked once through links
+                    // (CurrentControlSet beside ControlSet001; the link
+                    // itself still reported), and under its own path even
+                    // when a link to it came first.
+                    let linked = k.through_link();
+                    match seen.get(&id) {
+                        None => {
+                            seen.insert(id, linked);
+                        }
+                        Some(&true) if !linked => {
+                            seen.insert(id, false);
+                        }
+                        Some(_) => {
+                            if k.link().is_some() {
+                                self.flush_link();
+                            } else if !linked {
+                                self.warn(p.root, &path, "subkey cycle; key already visited");
+                            }
+                            continue;
+                        }
+                    }
                 }
             }
             if path.len() <= way {

@@ -6,9 +6,11 @@
 //! A new backend is one file here implementing [`RegKey`], one variant of
 //! [`Source`], and the line in the runtime that scans it.
 
+pub mod classes;
 pub mod hive;
 pub mod hivefile;
 pub mod image;
+pub mod links;
 #[cfg(windows)]
 pub mod live;
 pub mod mount;
@@ -93,6 +95,12 @@ pub trait RegKey: Sized {
     /// `SymbolicLinkValue` (REG_LINK), so a retargeted link is one CHANGE.
     fn link(&self) -> Option<String> {
         None
+    }
+    /// Whether this key, or one above it on the way here, was reached
+    /// through a registry link (its contents are seen under another path
+    /// too).
+    fn through_link(&self) -> bool {
+        self.link().is_some()
     }
 }
 
