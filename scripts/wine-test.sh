@@ -50,6 +50,10 @@ WINEPREFIX="$PREFIX" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" \
     cargo test --release --target "$TARGET" -p hive -p nxconf -p regmon --lib --bins
 WINEPREFIX="$PREFIX" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" \
     cargo test --release --target "$TARGET" -p nxconf --tests
+# Users' hives loaded and unloaded under HKEY_USERS (regmon's library in the
+# test process, which calls RegLoadKeyW / RegUnLoadKeyW itself).
+WINEPREFIX="$PREFIX" CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE" \
+    cargo test --release --target "$TARGET" -p regmon --test users_live
 
 log "Wine tests of regmon.exe (WINEPREFIX=$PREFIX)"
 REGMON_EXE="$EXE" REGMON_WINEPREFIX="$PREFIX" \
