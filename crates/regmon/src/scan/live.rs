@@ -62,6 +62,13 @@ const MAX_WORKERS: usize = 4;
 fn scan_one(scope: &Scope) -> Snapshot {
     let mut snap = Snapshot::default();
     let mut roots: Vec<(Root, VNode<LiveKey>)> = Vec::new();
+    // A walk that goes deep (Recursive or `**`) reads each key's subkeys
+    // and values in one go.
+    let deep = scope.recursive
+        || scope
+            .patterns
+            .iter()
+            .any(|p| p.keys.iter().any(|g| g.is_any_depth()));
     for p in &scope.patterns {
         if roots.iter().any(|(r, _)| *r == p.root) {
             continue;
@@ -69,8 +76,7 @@ fn scan_one(scope: &Scope) -> Snapshot {
         let mut v = VNode::new(p.root.short());
         v.mount(
             &[],
-            LiveKey::root(p.root, scope.view64, scope.recursive)
-                .skipping_classes(scope.exclude_classes),
+            LiveKey::root(p.root, scope.view64, deep).skipping_classes(scope.exclude_classes),
         );
         roots.push((p.root, v));
     }
@@ -93,11 +99,13 @@ impl Part {
         edit(&mut part);
         let mut origins = vec![Vec::new(); part.patterns.len()];
         for (k, p) in scope.patterns.iter().enumerate() {
-            let Some(q) = region.narrow(p, scope.recursive) else {
-                continue;
-            };
-            if let Some(j) = part.patterns.iter().position(|x| *x == q) {
-                origins[j].push(k);
+            // A `**` may leave several ways to go on inside one region.
+            for q in region.narrow(p, scope.recursive) {
+                if let Some(j) = part.patterns.iter().position(|x| *x == q) {
+                    if !origins[j].contains(&k) {
+                        origins[j].push(k);
+                    }
+                }
             }
         }
         Part {
