@@ -262,8 +262,17 @@ fn exclude_classes_leaves_out_the_classes_hives() {
     let paths = baseline(&env);
     assert_eq!(count_under(&paths, &format!("HKU\\{ALICE}_Classes")), 0);
     assert!(count_under(&paths, &format!("HKU\\{ALICE}")) > 1000);
-    assert!(!log.contains("_Classes"), "{log}");
-    assert!(log.contains("7 hives mounted"), "{log}");
+    let mounted = log
+        .lines()
+        .find(|l| l.contains("hives mounted"))
+        .unwrap_or_default();
+    assert!(mounted.contains("7 hives mounted"), "{log}");
+    assert!(!mounted.contains("_Classes"), "{log}");
+    // The pattern naming the classes hive now matches nothing, and says so.
+    assert!(
+        log.contains("_Classes\\*' (regmon.conf:11) matches nothing"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -425,4 +434,25 @@ fn user_with_hive_files_is_a_sid() {
         log.contains("h.conf:6: User 'bob' is not a SID; without a WindowsImage"),
         "{log}"
     );
+}
+
+/// `HKCU` with a `User` reads that user's hive: the same values as the
+/// user's `HKU\<SID>`, named as the pattern writes them.
+#[test]
+fn hkcu_with_a_user_reads_that_users_hive() {
+    let count = |pattern: &str, user: &str| {
+        let env = Env::new();
+        volume(&env, true);
+        let c = conf(
+            &env,
+            &format!(" RegValue '{pattern}'\n Recursive TRUE\n{user}"),
+        );
+        let log = env.once(&c);
+        let root = pattern.trim_end_matches("\\*");
+        (count_under(&baseline(&env), root), log)
+    };
+    let (hkcu, log) = count("HKCU\\Software\\*", " User 'alice'\n");
+    let (hku, _) = count(&format!("HKU\\{ALICE}\\Software\\*"), "");
+    assert!(hkcu > 100, "{hkcu} values under HKCU\\Software\n{log}");
+    assert_eq!(hkcu, hku, "HKCU is alice's hive");
 }
