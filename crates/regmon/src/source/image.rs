@@ -506,8 +506,14 @@ mod tests {
         std::fs::create_dir_all(d.path().join("windows/system32/CONFIG")).unwrap();
         std::fs::write(d.path().join("windows/system32/CONFIG/system"), b"x").unwrap();
         let p = find_path(d.path(), &["Windows", "System32", "config", "SYSTEM"]).unwrap();
-        assert_eq!(p, d.path().join("windows/system32/CONFIG/system"));
+        assert_eq!(std::fs::read(&p).unwrap(), b"x");
         assert!(find_path(d.path(), &["Windows", "System32", "config", "SAM"]).is_none());
+        if cfg!(windows) {
+            // The file system itself ignores case there: the names as
+            // asked for are the file, and two spellings cannot both exist.
+            return;
+        }
+        assert_eq!(p, d.path().join("windows/system32/CONFIG/system"));
         // The exact name wins over another spelling; else byte order decides.
         std::fs::create_dir_all(d.path().join("Users/b")).unwrap();
         std::fs::create_dir_all(d.path().join("Users/B")).unwrap();
