@@ -23,6 +23,7 @@ use crate::config::Scope;
 use crate::model::Snapshot;
 use crate::path::ident;
 use crate::path::pattern::{same_name, Root};
+use crate::source::classes_sid;
 use std::collections::BTreeSet;
 
 /// The baseline meta row listing the hives known offline, one per line.
@@ -136,15 +137,7 @@ fn hive_name(id: &[u8]) -> Option<String> {
 
 /// Whether a hive name is a user's classes hive (`<SID>_Classes`).
 fn is_classes(name: &str) -> bool {
-    classes_of(name).is_some()
-}
-
-/// The SID of `<SID>_Classes`.
-fn classes_of(name: &str) -> Option<&str> {
-    const SUFFIX: &str = "_Classes";
-    let cut = name.len().checked_sub(SUFFIX.len()).filter(|&c| c > 0)?;
-    let (sid, suffix) = (name.get(..cut)?, name.get(cut..)?);
-    suffix.eq_ignore_ascii_case(SUFFIX).then_some(sid)
+    classes_sid(name).is_some()
 }
 
 /// Whether `scope` reads users' hives on the live registry: some pattern
@@ -246,7 +239,7 @@ impl Runtime {
                 Transition::Online(h) => ("HIVE_ONLINE", h),
             };
             let key = format!("HKU\\{hive}");
-            let sid = classes_of(hive).unwrap_or(hive);
+            let sid = classes_sid(hive).unwrap_or(hive);
             let mut fields: Vec<(&str, nxconf::Value)> =
                 vec![("RegistryKeyName", key.clone().into())];
             let mut who = String::new();
@@ -417,9 +410,9 @@ mod tests {
         );
         assert_eq!(d.unavailable, vec![id("S-1-5-21-1_Classes")]);
         assert!(d.transitions.is_empty());
-        assert_eq!(classes_of("S-1-5-21-1_CLASSES"), Some("S-1-5-21-1"));
-        assert_eq!(classes_of("_Classes"), None);
-        assert_eq!(classes_of("S-1-5-18"), None);
+        assert_eq!(classes_sid("S-1-5-21-1_CLASSES"), Some("S-1-5-21-1"));
+        assert_eq!(classes_sid("_Classes"), None);
+        assert_eq!(classes_sid("S-1-5-18"), None);
     }
 
     /// The runtime's whole path, on a hive file mounted at a user's place

@@ -19,7 +19,7 @@ use crate::model::digest::Digest;
 use crate::model::{Coverage, Entry, Item, KeyEntry, Pruned, Snapshot, COVERAGE_SAMPLE};
 use crate::path::ident;
 use crate::path::pattern::{same_name, KeyPath, Pattern, Root, States};
-use crate::source::hive::with_hive_roots_as;
+use crate::source::hive::with_hive_roots;
 use crate::source::{Node, RegKey, VNode};
 use std::collections::HashMap;
 /// Scans `scope` over its mounted hive files. Never fails as a whole: an
@@ -33,7 +33,7 @@ pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
     // The last scan's size: saves re-growing a vector of a million entries.
     snap.entries.reserve(size_hint);
     let mounts = scope.source.mounts_now(&mut snap);
-    with_hive_roots_as(
+    with_hive_roots(
         (&mounts, scope.user.as_deref()),
         scope.view64,
         &mut snap,
@@ -65,7 +65,7 @@ pub fn scan_streamed<R>(
 ) -> (Snapshot, R) {
     let mut snap = Snapshot::default();
     let mounts = scope.source.mounts_now(&mut snap);
-    let r = with_hive_roots_as(
+    let r = with_hive_roots(
         (&mounts, scope.user.as_deref()),
         scope.view64,
         &mut snap,

@@ -25,20 +25,35 @@ use crate::config::Scope;
 use crate::model::Snapshot;
 use crate::path::ident::{self, View};
 use crate::path::pattern::{same_name, Root};
-use crate::source::wow64;
+use crate::source::{wow64, Source};
 use std::collections::HashSet;
 
 /// Scans `scope` (with `both_views`) over its hive files.
 pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
-    let (s64, s32) = passes(scope);
+    // The hives are found once for both passes (an image's discovery reads
+    // its SOFTWARE hive); what finding them said comes first.
+    let mut found = Snapshot::default();
+    let mounts = scope.source.mounts_now(&mut found).into_owned();
+    let fixed = Scope {
+        source: Source::Hives(mounts),
+        ..scope.clone()
+    };
+    let (s64, s32) = passes(&fixed);
     let a = super::scan(&s64, size_hint);
     // Only a hive mounted at HKLM\SOFTWARE reads differently in the 32-bit
     // view; without one the second pass would find the same values.
-    if !scope.mounts().iter().any(wow64::applies) {
-        return a;
-    }
-    let b = super::scan(&s32, 0);
-    merge(a, b, false)
+    let mut snap = if fixed.mounts().iter().any(wow64::applies) {
+        let b = super::scan(&s32, 0);
+        merge(a, b, false)
+    } else {
+        a
+    };
+    found.warnings.append(&mut snap.warnings);
+    snap.warnings = found.warnings;
+    snap.unreadable.append(&mut found.unreadable);
+    snap.unreadable.sort();
+    snap.unreadable.dedup();
+    snap
 }
 
 /// Scans `scope` (with `both_views`) over the live registry: the 64-bit

@@ -561,21 +561,11 @@ fn found_or_broken<K>(kids: Children<K>, name: &str) -> Result<Option<(String, K
     }
 }
 
-/// Opens the mounted hive files (recording those that fail in
-/// `snap`) and hands `f` the virtual tree over them (64-bit or 32-bit view,
-/// no user: see [`with_hive_roots_as`]).
+/// Opens the mounted hive files (recording those that fail in `snap`) and
+/// hands `f` the virtual tree over them (64-bit or 32-bit view), with
+/// `user` (a SID: `HKCU` and the user's part of `HKCR`, when those are not
+/// mounted themselves).
 pub fn with_hive_roots<R>(
-    mounts: &[Mount],
-    view64: bool,
-    snap: &mut Snapshot,
-    f: impl FnOnce(&[(Root, VNode<HiveKey<'_, '_>>)], &mut Snapshot) -> R,
-) -> R {
-    with_hive_roots_as((mounts, None), view64, snap, f)
-}
-
-/// [`with_hive_roots`] for the mounts and `user` (a SID: `HKCU` and the
-/// user's part of `HKCR`, when those are not mounted themselves).
-pub fn with_hive_roots_as<R>(
     (mounts, user): (&[Mount], Option<&str>),
     view64: bool,
     snap: &mut Snapshot,
@@ -716,7 +706,7 @@ fn views<'s, 'h>(forest: &'s Forest<'s, 'h>, user: Option<&str>) -> Vec<(Root, H
     }
     if !mounted(Root::Hkcr) {
         let machine = open(Root::Hklm, &["SOFTWARE", "Classes"]);
-        let classes = user.map(|sid| format!("{sid}_Classes"));
+        let classes = user.map(|sid| format!("{sid}{}", super::CLASSES_SUFFIX));
         let mine = classes.and_then(|c| open(Root::Hku, &[&c]));
         if let Some(k) = merge(mine, machine) {
             out.push((Root::Hkcr, k));

@@ -166,7 +166,7 @@ impl Image {
             use_logs: true,
         };
         let classes = Mount {
-            keys: vec![format!("{}_Classes", p.sid)],
+            keys: vec![format!("{}{}", p.sid, super::CLASSES_SUFFIX)],
             ..user.clone()
         };
         let mut want: Vec<(Mount, &[&[&str]])> = vec![(user, &NTUSER[..])];

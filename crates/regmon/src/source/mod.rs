@@ -55,6 +55,20 @@ impl Source {
     }
 }
 
+/// The suffix of a user's classes hive under `HKU` (`<SID>_Classes`).
+pub const CLASSES_SUFFIX: &str = "_Classes";
+
+/// The SID of a user's classes hive from its name (`<SID>_Classes`, the
+/// suffix in any case); none for another name.
+pub fn classes_sid(name: &str) -> Option<&str> {
+    let cut = name
+        .len()
+        .checked_sub(CLASSES_SUFFIX.len())
+        .filter(|&c| c > 0)?;
+    let (sid, suffix) = (name.get(..cut)?, name.get(cut..)?);
+    suffix.eq_ignore_ascii_case(CLASSES_SUFFIX).then_some(sid)
+}
+
 /// Subkeys with their names (as text), or the error for one entry.
 pub type Children<K> = Vec<Result<(String, K), String>>;
 

@@ -72,20 +72,14 @@ pub fn profile_path(sid: &str) -> Option<String> {
     None
 }
 
-/// The suffix of a user's classes hive (`HKU\<SID>_Classes`).
-const CLASSES: &str = "_Classes";
-
 /// Whether a hive name is a user's classes hive (`..._Classes`, any case).
 pub fn is_classes(name: &str) -> bool {
-    name.len() > CLASSES.len()
-        && name
-            .get(name.len() - CLASSES.len()..)
-            .is_some_and(|s| s.eq_ignore_ascii_case(CLASSES))
+    crate::source::classes_sid(name).is_some()
 }
 
 /// [`is_classes`] of a UTF-16 name as enumerated.
 pub(crate) fn is_classes_units(name: &[u16]) -> bool {
-    let suffix: Vec<u16> = CLASSES.encode_utf16().collect();
+    let suffix: Vec<u16> = crate::source::CLASSES_SUFFIX.encode_utf16().collect();
     name.len() > suffix.len()
         && name[name.len() - suffix.len()..]
             .iter()
