@@ -30,6 +30,10 @@ pub(crate) const DIRECTIVES: &[DirectiveSpec] = &[
     DirectiveSpec::once("WindowsImage", V::String, None),
     DirectiveSpec::once("User", V::String, None),
     DirectiveSpec::once("ExcludeClasses", V::Bool, Some("FALSE")),
+    DirectiveSpec::once("Incremental", V::Bool, Some("FALSE")),
+    DirectiveSpec::once("FullScanInterval", V::Integer, Some("86400")),
+    DirectiveSpec::once("ScanRate", V::Integer, None),
+    DirectiveSpec::once("LowPriority", V::Bool, Some("FALSE")),
 ];
 
 /// start_scan(): scan now (regmon runs it).
@@ -170,6 +174,17 @@ pub struct ImRegmon {
     pub user: Option<PathPattern>,
     /// regmon extension: `ExcludeClasses TRUE` skips `HKU\*_Classes`.
     pub exclude_classes: bool,
+    /// regmon extension: `Incremental TRUE` trusts a key's last-write time,
+    /// value count and subkey count: an unchanged key's values are not read.
+    pub incremental: bool,
+    /// regmon extension: seconds between full rehashes when `Incremental`
+    /// (default 86400; 0 = only the one at start).
+    pub full_scan_interval: u64,
+    /// regmon extension: `ScanRate N` paces a scan to N values per second.
+    pub scan_rate: Option<u64>,
+    /// regmon extension: `LowPriority TRUE` scans at background CPU and I/O
+    /// priority.
+    pub low_priority: bool,
 }
 
 impl Default for ImRegmon {
@@ -192,6 +207,10 @@ impl Default for ImRegmon {
             windows_image: None,
             user: None,
             exclude_classes: false,
+            incremental: false,
+            full_scan_interval: 86400,
+            scan_rate: None,
+            low_priority: false,
         }
     }
 }
@@ -289,6 +308,28 @@ pub(crate) fn build(cx: &mut Build) -> Option<ImRegmon> {
         }
     }
     cx.bool_into("ExcludeClasses", &mut x.exclude_classes);
+    cx.bool_into("Incremental", &mut x.incremental);
+    cx.bool_into("LowPriority", &mut x.low_priority);
+    if let Some(d) = cx.one("FullScanInterval") {
+        match d.as_integer() {
+            Ok(v) if v >= 0 => x.full_scan_interval = v as u64,
+            Ok(_) => cx.error(
+                d,
+                "FullScanInterval must be 0 (only at start) or a positive number of seconds",
+            ),
+            Err(e) => cx.errors.push(e),
+        }
+    }
+    if let Some(d) = cx.one("ScanRate") {
+        match d.as_integer() {
+            Ok(v) if v > 0 => x.scan_rate = Some(v as u64),
+            Ok(_) => cx.error(
+                d,
+                "ScanRate is values per second and must be positive (leave it out for no limit)",
+            ),
+            Err(e) => cx.errors.push(e),
+        }
+    }
     cx.bool_into("Realtime", &mut x.realtime);
     cx.bool_into("ReportData", &mut x.report_data);
     cx.bool_into("KeyEvents", &mut x.key_events);

@@ -107,6 +107,9 @@ impl<'i> Merger<'i> {
             match self.items.next() {
                 None => break,
                 Some(Item::Unreadable(p)) => self.unavailable.push(p),
+                // Per-key storage and Incremental use them; the merge of
+                // values does not.
+                Some(Item::Key(_)) => {}
                 Some(Item::Entry(e)) => {
                     if self.started {
                         match e.id.cmp(&self.prev) {

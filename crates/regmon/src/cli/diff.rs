@@ -129,6 +129,9 @@ fn whole_hive(file: &Path, opts: &Options, paths: &Paths) -> Result<Snapshot, St
             never: Excludes::default(),
         }),
         key_events: false,
+        incremental: false,
+        pace: Default::default(),
+        hints: None,
     };
     let snap = scan(&scope, 0);
     if !snap.failed_mounts.is_empty() {

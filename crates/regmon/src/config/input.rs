@@ -2,7 +2,7 @@
 //! mounts checked against each other, and the canonical texts that tell a
 //! baseline whether it still fits (see the baseline's rebuild rules).
 
-use super::{Capture, Schema, Scope};
+use super::{Capture, Pace, Schema, Scope};
 use crate::path::pattern::{same_name, Excludes, Pattern, Root};
 use crate::source::image::{self, Image, ImageSource, Profile};
 use crate::source::{Mount, Source};
@@ -311,6 +311,12 @@ pub fn scope_of(
             },
             capture,
             key_events: rm.key_events,
+            incremental: rm.incremental,
+            pace: Pace {
+                rate: rm.scan_rate,
+                low_priority: rm.low_priority,
+            },
+            hints: None,
         },
         scope_key: key_parts.join("\n"),
         data_key: data_parts.join("\n"),

@@ -18,6 +18,16 @@ pub struct Capture {
     pub never: Excludes,
 }
 
+/// How hard a scan may push (`ScanRate`, `LowPriority`); neither changes
+/// what a scan finds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pace {
+    /// `ScanRate N`: at most N values read per second.
+    pub rate: Option<u64>,
+    /// `LowPriority TRUE`: background CPU and I/O priority while scanning.
+    pub low_priority: bool,
+}
+
 /// What an input scans.
 #[derive(Clone, Debug)]
 pub struct Scope {
@@ -40,6 +50,16 @@ pub struct Scope {
     pub capture: Option<Capture>,
     /// `KeyEvents TRUE`: also list the keys in scope.
     pub key_events: bool,
+    /// `Incremental TRUE`: a key whose last-write time, value count and
+    /// subkey count equal the baseline's may keep its values unread (see
+    /// [`crate::model::KeyStats`]); set per scan by the runtime, which turns
+    /// it off for the full rehashes.
+    pub incremental: bool,
+    /// `ScanRate` / `LowPriority`.
+    pub pace: Pace,
+    /// The baseline's key stats for this scan (`Incremental`, not a full
+    /// rehash); None: every key's values are read.
+    pub hints: Option<std::sync::Arc<crate::model::KeyHints>>,
 }
 
 #[cfg(test)]
@@ -61,6 +81,9 @@ impl Scope {
             source: Source::Live,
             capture: None,
             key_events: false,
+            incremental: false,
+            pace: Pace::default(),
+            hints: None,
         }
     }
 }

@@ -68,6 +68,9 @@ pub struct Snapshot {
     pub entries: Vec<Entry>,
     /// Keys in scope, sorted by path (only with `KeyEvents`).
     pub keys: Vec<KeyEntry>,
+    /// The keys whose values the scan took, sorted by path (a scan held
+    /// in memory; a streamed scan hands them over as [`Item::Key`]).
+    pub key_items: Vec<KeyItem>,
     /// Mount points (as shown) whose hive could not be read.
     pub failed_mounts: Vec<String>,
     /// Identities of keys whose contents are unknown: the failed mounts,
@@ -137,8 +140,71 @@ impl Snapshot {
     }
 }
 
+/// What a key holds, as its backend tells it without reading the values
+/// (a hive's key cell; live, `RegQueryInfoKey`): what `Incremental`
+/// compares with the baseline's copy to leave an unchanged key's values
+/// unread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyStats {
+    /// Last-written time (FILETIME).
+    pub last_written: u64,
+    pub values: u32,
+    pub subkeys: u32,
+}
+
+/// A key whose values a scan took: handed over before those values (its
+/// identity sorts first), so the baseline can store per key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyItem {
+    pub id: Vec<u8>,
+    /// None where the backend cannot tell (merged views): never carried.
+    pub stats: Option<KeyStats>,
+    /// `Incremental`: the stats equal the baseline's, so the values were
+    /// not read and no `Item::Entry` follows for this key: the baseline's
+    /// values of this key stand as they are.
+    pub carried: bool,
+}
+
+/// The baseline's [`KeyStats`] per key, handed to an `Incremental` scan.
+#[derive(Default)]
+pub struct KeyHints {
+    /// Sorted by identity.
+    keys: Vec<(Vec<u8>, KeyStats)>,
+}
+
+impl KeyHints {
+    pub fn new(mut keys: Vec<(Vec<u8>, KeyStats)>) -> KeyHints {
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        keys.dedup_by(|a, b| a.0 == b.0);
+        KeyHints { keys }
+    }
+
+    pub fn get(&self, id: &[u8]) -> Option<&KeyStats> {
+        self.keys
+            .binary_search_by(|(k, _)| k.as_slice().cmp(id))
+            .ok()
+            .map(|i| &self.keys[i].1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl std::fmt::Debug for KeyHints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyHints({} keys)", self.keys.len())
+    }
+}
+
 /// What a streamed scan hands over, in path order.
 pub enum Item {
+    /// A key, before its values (see [`KeyItem`]).
+    Key(KeyItem),
     Entry(Entry),
     /// A key (its identity) that could not be read whole: see
     /// [`Snapshot::unreadable`]. It comes before any entry inside the key.

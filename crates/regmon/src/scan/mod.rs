@@ -16,7 +16,7 @@ pub mod views;
 
 use crate::config::Scope;
 use crate::model::digest::Digest;
-use crate::model::{Coverage, Entry, Item, KeyEntry, Pruned, Snapshot, COVERAGE_SAMPLE};
+use crate::model::{Coverage, Entry, Item, KeyEntry, KeyItem, Pruned, Snapshot, COVERAGE_SAMPLE};
 use crate::path::ident;
 use crate::path::pattern::{same_name, KeyPath, Pattern, Root, States};
 use crate::source::hive::with_hive_roots;
@@ -134,6 +134,7 @@ fn run_scanner<K: RegKey + Clone>(
         scope,
         out: sink,
         keys: Vec::new(),
+        key_items: Vec::new(),
         warnings: Vec::new(),
         unreadable: Vec::new(),
         id: Vec::new(),
@@ -166,6 +167,12 @@ fn run_scanner<K: RegKey + Clone>(
     }
     keys.dedup_by(|a, b| a.id == b.id);
     snap.keys = keys;
+    let mut items = scanner.key_items;
+    if !items.is_sorted_by(|a, b| a.id <= b.id) {
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    items.dedup_by(|a, b| a.id == b.id);
+    snap.key_items = items;
     scanner.out
 }
 
@@ -219,6 +226,18 @@ impl Sink {
         }
     }
 
+    /// A key before its values: streamed, or handed back to be kept
+    /// beside the entries in memory.
+    fn key(&mut self, k: KeyItem) -> Option<KeyItem> {
+        match self {
+            Sink::Memory(_) => Some(k),
+            Sink::Stream { batch, .. } => {
+                batch.push(Item::Key(k));
+                None
+            }
+        }
+    }
+
     fn unreadable(&mut self, id: &[u8]) {
         if let Sink::Stream { batch, .. } = self {
             batch.push(Item::Unreadable(id.to_vec()));
@@ -241,6 +260,9 @@ struct Scanner<'s> {
     unreadable: Vec<Vec<u8>>,
     out: Sink,
     keys: Vec<KeyEntry>,
+    /// The keys whose values were taken ([`Snapshot::key_items`]), when
+    /// the sink is memory.
+    key_items: Vec<KeyItem>,
     warnings: Vec<String>,
     /// The identity of the key at the current path (root included), kept
     /// in step with the path: `marks[i]` is its length before component i.
@@ -578,6 +600,14 @@ impl Scanner<'_> {
                 id: self.id.clone(),
                 last_written: k.last_written(),
             });
+        }
+        let item = KeyItem {
+            id: self.id.clone(),
+            stats: k.stats(),
+            carried: false,
+        };
+        if let Some(item) = self.out.key(item) {
+            self.key_items.push(item);
         }
         let mut values = self.values(p, k, path);
         if let Some(c) = self.coverage.get_mut(self.current) {

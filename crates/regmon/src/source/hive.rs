@@ -3,7 +3,7 @@
 use super::hivefile;
 use super::{classes, links};
 use super::{Children, RegKey, VNode, ValueFn};
-use crate::model::Snapshot;
+use crate::model::{KeyStats, Snapshot};
 use crate::path::ident;
 use crate::path::pattern::{same_name, Root};
 use crate::source::{wow64, Mount};
@@ -534,6 +534,19 @@ impl RegKey for HiveKey<'_, '_> {
 
     fn last_written(&self) -> Option<u64> {
         self.values_key().map(|k| k.last_written())
+    }
+
+    fn stats(&self) -> Option<KeyStats> {
+        // A key of one hive, in its own view: the cell tells what it holds.
+        // Merged keys (HKCR, the 32-bit view's merged trees) are read.
+        match &self.kind {
+            Kind::One(at) if self.view32().is_none() => Some(KeyStats {
+                last_written: at.key.last_written(),
+                values: at.key.value_count(),
+                subkeys: at.key.subkey_count(),
+            }),
+            _ => None,
+        }
     }
 
     fn link(&self) -> Option<String> {

@@ -102,6 +102,12 @@ pub trait RegKey: Sized {
     fn last_written(&self) -> Option<u64> {
         None
     }
+    /// Last-written time, value count and subkey count, read without the
+    /// values (`Incremental`); None where the backend cannot tell them for
+    /// what this key shows (a merged view): its values are always read.
+    fn stats(&self) -> Option<crate::model::KeyStats> {
+        None
+    }
     /// When this key was reached through a registry link (a symbolic link,
     /// or `CurrentControlSet` offline): the target as Windows writes it
     /// (`\REGISTRY\MACHINE\SYSTEM\ControlSet001`). The key's contents are
