@@ -856,7 +856,7 @@ fn graylog_gelf_over_udp() {
             port: rx.port,
             url: None,
         });
-        let got = rx.got.wait_for(4, Duration::from_secs(30), |s| is_event(s));
+        let got = rx.got.wait_for(4, Duration::from_secs(30), is_event);
         assert_events(name, &got);
         for d in got.iter().filter(|d| is_event(d)) {
             let j: serde_json::Value =
@@ -876,7 +876,7 @@ fn elk_json_lines_over_tcp() {
         port: rx.port,
         url: None,
     });
-    let got = rx.got.wait_for(4, Duration::from_secs(30), |s| is_event(s));
+    let got = rx.got.wait_for(4, Duration::from_secs(30), is_event);
     assert_events("elk_logstash_json", &got);
     for l in got.iter().filter(|l| is_event(l)) {
         assert!(serde_json::from_str::<serde_json::Value>(l).is_ok(), "{l}");
@@ -894,7 +894,7 @@ fn winlogs_json_over_udp() {
         port: rx.port,
         url: None,
     });
-    let got = rx.got.wait_for(4, Duration::from_secs(30), |s| is_event(s));
+    let got = rx.got.wait_for(4, Duration::from_secs(30), is_event);
     assert_events("winlogs_udp_json", &got);
 }
 
@@ -907,7 +907,7 @@ fn datadog_api_key_before_ietf_syslog_over_tcp() {
         port: rx.port,
         url: None,
     });
-    let got = rx.got.wait_for(4, Duration::from_secs(30), |s| is_event(s));
+    let got = rx.got.wait_for(4, Duration::from_secs(30), is_event);
     assert_events("datadog_tcp", &got);
     for l in got.iter().filter(|l| is_event(l)) {
         assert!(l.starts_with("<DATADOG_API_KEY> <12>1 "), "{l}");
@@ -923,6 +923,6 @@ fn nxlog_guide_buffer_raw_over_tcp() {
         port: rx.port,
         url: None,
     });
-    let got = rx.got.wait_for(4, Duration::from_secs(30), |s| is_event(s));
+    let got = rx.got.wait_for(4, Duration::from_secs(30), is_event);
     assert_events("nxlog_guide_buffer", &got);
 }
