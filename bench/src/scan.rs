@@ -142,7 +142,26 @@ fn bench_in(
     std::fs::create_dir_all(&inc).map_err(|e| e.to_string())?;
     let mounted = dir.join("X.hive");
     let changed = dir.join("changed.hive");
-    let (n_changed, n_values) = changed_copy(hive, &changed, 100)?;
+    // In a child process: the copy's memory would otherwise stay in this
+    // process and count in every later child's peak RSS (a forked child's
+    // high-water mark starts at its parent's resident size).
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let made = measure(
+        Command::new(&me)
+            .arg("--changed-copy")
+            .arg(hive)
+            .arg(&changed),
+        false,
+    )?;
+    let (n_changed, n_values) = made
+        .out
+        .split_whitespace()
+        .filter_map(|w| w.parse::<u64>().ok())
+        .fold((None, None), |(a, b), n| match a {
+            None => (Some(n), b),
+            Some(_) => (a, b.or(Some(n))),
+        });
+    let (n_changed, n_values) = (n_changed.unwrap_or(0), n_values.unwrap_or(0));
     let conf_text = |extra: &str| {
         format!(
             "LogLevel {}\n<Input big>\n Module im_regmon\n RegValue 'HKLM\\X\\*'\n Recursive TRUE\n\
@@ -164,7 +183,6 @@ fn bench_in(
         c
     };
     let regmon_once = || once_with(regmon, &conf);
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let (mut build, mut rescan, mut rescan1, mut hinted) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut walk, mut walk_map) = (Vec::new(), Vec::new());
