@@ -34,9 +34,18 @@ pub fn lower_this_thread() -> Lowered {
     }
     #[cfg(windows)]
     {
-        Lowered {
-            began: windows::begin(),
-        }
+        let began = match windows::begin() {
+            Ok(()) => {
+                tracing::debug!("LowPriority: scan thread in background mode");
+                true
+            }
+            Err(e) => {
+                // Wine 8 does not know the mode (ERROR_INVALID_PARAMETER).
+                tracing::debug!("LowPriority: cannot begin background mode: {e}");
+                false
+            }
+        };
+        Lowered { began }
     }
     #[cfg(not(any(target_os = "linux", windows)))]
     {
@@ -201,21 +210,16 @@ mod windows {
         THREAD_MODE_BACKGROUND_END,
     };
 
-    /// Whether background mode began (false: it failed, or the thread was
-    /// in it already, which is not ours to end).
-    pub fn begin() -> bool {
+    /// Begins background mode for this thread (an error: it failed, or
+    /// the thread was in it already, which is not ours to end).
+    pub fn begin() -> std::io::Result<()> {
         // SAFETY: GetCurrentThread returns a pseudo handle valid on this
         // thread; SetThreadPriority only changes this thread's scheduling.
         let ok = unsafe { SetThreadPriority(GetCurrentThread(), THREAD_MODE_BACKGROUND_BEGIN) };
         if ok == 0 {
-            tracing::debug!(
-                "LowPriority: cannot begin background mode: {}",
-                std::io::Error::last_os_error()
-            );
-            return false;
+            return Err(std::io::Error::last_os_error());
         }
-        tracing::debug!("LowPriority: scan thread in background mode");
-        true
+        Ok(())
     }
 
     pub fn end() {
@@ -253,5 +257,35 @@ mod tests {
         .unwrap();
         // Linux priorities are per thread: the spawning thread is untouched.
         assert_eq!(super::thread_nice(), main_before);
+    }
+}
+
+#[cfg(all(test, windows))]
+mod win_tests {
+    #[test]
+    fn background_mode_begins_for_the_scan_and_ends_after() {
+        std::thread::spawn(|| {
+            // ERROR_INVALID_PARAMETER: Wine 8, which does not implement
+            // background mode (the scan then runs at normal priority).
+            const ERROR_INVALID_PARAMETER: i32 = 87;
+            if let Err(e) = super::windows::begin() {
+                assert_eq!(e.raw_os_error(), Some(ERROR_INVALID_PARAMETER), "{e}");
+                let l = super::lower_this_thread();
+                assert!(!l.began);
+                return;
+            }
+            super::windows::end();
+            let l = super::lower_this_thread();
+            assert!(l.began);
+            // In background mode: a second BEGIN is refused, and the
+            // scan's guard will not end a mode it did not begin.
+            assert!(super::windows::begin().is_err());
+            drop(l);
+            // Ended: it begins again.
+            assert!(super::windows::begin().is_ok());
+            super::windows::end();
+        })
+        .join()
+        .unwrap();
     }
 }
