@@ -12,6 +12,8 @@
 //!   keeps running at nice 19.
 //! - Windows: `THREAD_MODE_BACKGROUND_BEGIN` (low CPU, I/O and memory
 //!   priority for the thread), ended by `THREAD_MODE_BACKGROUND_END`.
+//!   Wine 8 refuses the mode (ERROR_INVALID_PARAMETER): scans under Wine
+//!   run at normal priority (logged at debug).
 //! - Elsewhere: nothing is changed (said once in the log).
 
 /// A thread lowered to background priority; restored when dropped.
