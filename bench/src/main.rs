@@ -140,6 +140,14 @@ fn run() -> Result<(), String> {
                 return one(&tool, Path::new(&hive), extra.as_deref());
             }
             "--make-seeds" => return make_seeds(Path::new(&val(&mut it, a)?)),
+            // Used by --scan (in a child process, see scan.rs).
+            "--changed-copy" => {
+                let hive = val(&mut it, a)?;
+                let out = val(&mut it, a)?;
+                let (n, all) = scan::changed_copy(Path::new(&hive), Path::new(&out), 100)?;
+                println!("changed {n} of {all} values");
+                return Ok(());
+            }
             "--make-big" => make_big = Some(val(&mut it, a)?),
             "--seed" => {
                 seed = val(&mut it, a)?

@@ -100,6 +100,13 @@ pub fn report(config: &Config) -> String {
                 lines.push((key, upper(value)));
             }
         }
+        // How hard the scans push (our extensions).
+        if let Some(n) = rm.scan_rate {
+            lines.push(("ScanRate", format!("{n} values/s")));
+        }
+        if rm.low_priority {
+            lines.push(("LowPriority", upper(true)));
+        }
         let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in lines {
             let _ = writeln!(out, "    {k:width$}  {v}");

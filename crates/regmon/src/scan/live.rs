@@ -22,6 +22,8 @@ use windows_sys::Win32::System::Registry::{KEY_ENUMERATE_SUB_KEYS, KEY_QUERY_VAL
 /// Windows, a round trip to wineserver under Wine), and other threads'
 /// requests proceed meanwhile. The parts' results are merged in path order.
 pub fn scan_live(scope: &Scope) -> Snapshot {
+    // One pace for the whole scan, its parts' threads included.
+    let _pace = crate::scan::pace::Scan::begin(&scope.pace);
     if scope.both_views {
         return crate::scan::views::scan_live(scope);
     }
@@ -167,10 +169,14 @@ fn split(scope: &Scope) -> Option<Vec<Part>> {
 /// patterns) would give them.
 fn scan_parts(parts: &[Part], patterns: usize, workers: usize) -> Snapshot {
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let next = &next;
+    let shared = crate::scan::pace::current();
     let mut done: Vec<(usize, Snapshot)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                s.spawn(|| {
+                let shared = shared.clone();
+                s.spawn(move || {
+                    let _pace = crate::scan::pace::Scan::join(shared);
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -12,6 +12,7 @@
 
 #[cfg(windows)]
 pub mod live;
+pub mod pace;
 pub mod views;
 
 use crate::config::Scope;
@@ -26,6 +27,7 @@ use std::collections::HashMap;
 /// unreadable mount is listed in `failed_mounts`, a damaged key or value
 /// becomes a warning.
 pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
+    let _pace = pace::Scan::begin(&scope.pace);
     if scope.both_views {
         return views::scan(scope, size_hint);
     }
@@ -63,6 +65,7 @@ pub fn scan_streamed<R>(
     scope: &Scope,
     consume: impl FnOnce(&[Vec<u8>], &mut dyn Iterator<Item = Item>) -> R,
 ) -> (Snapshot, R) {
+    let _pace = pace::Scan::begin(&scope.pace);
     let mut snap = Snapshot::default();
     let mounts = scope.source.mounts_now(&mut snap);
     let r = with_hive_roots(
@@ -71,8 +74,10 @@ pub fn scan_streamed<R>(
         &mut snap,
         |roots, snap| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Item>>(8);
+            let shared = pace::current();
             std::thread::scope(|s| {
                 let worker = s.spawn(move || {
+                    let _pace = pace::Scan::join(shared);
                     let mut part = Snapshot::default();
                     run_scanner(
                         scope,
@@ -666,6 +671,7 @@ impl Scanner<'_> {
             },
             &mut |w| warnings.push(w),
         );
+        pace::tick(out.len());
         if !warnings.is_empty() || r.is_err() {
             self.out.unreadable(&self.id);
             self.unreadable.push(self.id.clone());

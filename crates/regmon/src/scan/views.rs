@@ -30,6 +30,8 @@ use std::collections::HashSet;
 
 /// Scans `scope` (with `both_views`) over its hive files.
 pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
+    // One pace for both passes.
+    let _pace = super::pace::Scan::begin(&scope.pace);
     // The hives are found once for both passes (an image's discovery reads
     // its SOFTWARE hive); what finding them said comes first.
     let mut found = Snapshot::default();
@@ -60,6 +62,7 @@ pub fn scan(scope: &Scope, size_hint: usize) -> Snapshot {
 /// pass opens keys with KEY_WOW64_64KEY, the 32-bit one with KEY_WOW64_32KEY.
 #[cfg(windows)]
 pub fn scan_live(scope: &Scope) -> Snapshot {
+    let _pace = super::pace::Scan::begin(&scope.pace);
     let (s64, s32) = passes(scope);
     let a = super::live::scan_live(&s64);
     let b = super::live::scan_live(&s32);
