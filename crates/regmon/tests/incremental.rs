@@ -25,7 +25,8 @@ const T1: u64 = T0 + 10_000_000;
 fn key_dir() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let d = std::env::temp_dir().join(format!("regmon-incremental-keys-{}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("regmon-incremental-keys-{}", std::process::id()));
         std::env::set_var("REGMON_KEY_DIR", d);
     });
 }
@@ -42,9 +43,8 @@ fn key(name: &str, values: &[(&str, u32)]) -> KeyNode {
 /// SOFTWARE: App (A, B) with App\Sub (C), Other (D), Big (1,000 values).
 fn tree() -> KeyNode {
     let mut root = key("ROOT", &[]);
-    root.subkeys.push(
-        key("App", &[("A", 1), ("B", 2)]).with_subkey(key("Sub", &[("C", 3)])),
-    );
+    root.subkeys
+        .push(key("App", &[("A", 1), ("B", 2)]).with_subkey(key("Sub", &[("C", 3)])));
     root.subkeys.push(key("Other", &[("D", 4)]));
     let big: Vec<(String, u32)> = (0..1000).map(|i| (format!("v{i:04}"), i)).collect();
     let big: Vec<(&str, u32)> = big.iter().map(|(n, v)| (n.as_str(), *v)).collect();
@@ -109,30 +109,30 @@ fn same_events_as_a_full_scan(patterns: &str) {
     }
     let mut rt_inc = runtime(&inc, &format!("{patterns}\n Incremental TRUE"));
     let mut rt_full = runtime(&full, patterns);
-    let steps: Vec<Box<dyn Fn(&mut KeyNode)>> = vec![
+    let steps: [fn(&mut KeyNode); 8] = [
         // Nothing changed.
-        Box::new(|_| {}),
-        Box::new(|t| set(t, "App", "A", 10, true)),
+        |_| {},
+        |t| set(t, "App", "A", 10, true),
         // Same size, same type, another digest.
-        Box::new(|t| set(t, "App\\Sub", "C", 30, true)),
-        Box::new(|t| set(t, "Big", "v0500", 5, true)),
+        |t| set(t, "App\\Sub", "C", 30, true),
+        |t| set(t, "Big", "v0500", 5, true),
         // A new value (a count changes too), a deleted one.
-        Box::new(|t| set(t, "Other", "E", 5, true)),
-        Box::new(|t| {
+        |t| set(t, "Other", "E", 5, true),
+        |t| {
             let k = t.key_mut("App");
             k.remove_value("B");
             k.last_written += 10_000_000;
-        }),
+        },
         // A key gone, a key new (the parent's subkey count changes).
-        Box::new(|t| {
+        |t| {
             t.remove_key("App\\Sub");
             t.key_mut("App").last_written += 10_000_000;
-        }),
-        Box::new(|t| {
+        },
+        |t| {
             let mut k = key("New", &[("N", 1)]);
             k.last_written = T1;
             t.key_mut("Other").subkeys.push(k);
-        }),
+        },
     ];
     for (n, step) in steps.iter().enumerate() {
         step(&mut t);
@@ -193,13 +193,19 @@ fn a_forged_change_waits_for_the_full_rehash() {
         "the machine was too slow for this test's interval"
     );
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\App\\A"), "{seen:?}");
+    assert!(
+        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\App\\A"),
+        "{seen:?}"
+    );
     // FullScanInterval has passed: every value is read again.
     std::thread::sleep(Duration::from_millis(3100).saturating_sub(started.elapsed()));
     rt.scan(0).unwrap();
     let seen = events(&env);
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"), "{seen:?}");
+    assert!(
+        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -261,7 +267,10 @@ fn a_region_rescan_carries_unchanged_keys_too() {
     rt.scan_regions(0, &[region]).unwrap();
     let seen = events(&env);
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\App\\A"), "{seen:?}");
+    assert!(
+        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\App\\A"),
+        "{seen:?}"
+    );
     // Nothing below a carried key was reported deleted; a whole scan agrees.
     rt.scan(0).unwrap();
     assert!(events(&env).is_empty());
@@ -287,17 +296,26 @@ fn once_runs_use_the_stored_hints_until_the_interval_is_due() {
     set(&mut t, "App", "A", 10, true);
     env.write_hive("SOFTWARE", &t);
     let log = env.once(&conf);
-    assert!(started.elapsed() < Duration::from_secs(3), "too slow for the interval");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "too slow for the interval"
+    );
     assert!(log.contains("incremental: "), "{log}");
     let seen = events(&env);
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\App\\A"), "{seen:?}");
+    assert!(
+        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\App\\A"),
+        "{seen:?}"
+    );
     std::thread::sleep(Duration::from_millis(3100).saturating_sub(started.elapsed()));
     let log = env.once(&conf);
     assert!(log.contains("full rehash"), "{log}");
     let seen = events(&env);
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"), "{seen:?}");
+    assert!(
+        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"),
+        "{seen:?}"
+    );
 }
 
 /// A scope change rebuilds the baseline (a full read); a data-setting
@@ -328,5 +346,8 @@ fn a_data_setting_change_reads_every_value() {
     assert!(log.contains("full rehash"), "{log}");
     let seen = events(&env);
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"), "{seen:?}");
+    assert!(
+        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"),
+        "{seen:?}"
+    );
 }
