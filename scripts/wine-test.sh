@@ -97,10 +97,14 @@ File 'NUL'
 Path regmon => null
 </Route>
 CONF
+# The baseline key and side records in a folder of the bench's own, removed
+# with the baseline for a first run (otherwise the side record remembers the
+# removed baseline: a restart notice, which om_file cannot write to NUL).
+export REGMON_KEY_DIR='C:\regmon-bench-keys'
 w() { (cd "$B" && WINEPREFIX="$PREFIX" "$WINE" "$@"); }
 now() { date +%s.%N; }
 min() { echo "$1 $2" | awk '{print ($1 < $2) ? $1 : $2}'; }
-regmon_first() { rm -rf "$B/regmon-cache"; w "$EXE" -c bench.conf --once; }
+regmon_first() { rm -rf "$B/regmon-cache" "$PREFIX/drive_c/regmon-bench-keys"; w "$EXE" -c bench.conf --once; }
 regmon_scan() { w "$EXE" -c bench.conf --once; }
 reg_export() { rm -f "$B/export.reg"; w reg export 'HKLM\Software' export.reg /y; }
 w cmd /c exit
