@@ -76,6 +76,11 @@ fi
 case "${1:-}" in --bench | --bench-only) ;; *) exit 0 ;; esac
 
 # ---------------------------------------------------------------------------
+# Events go to a file: om_file cannot open 'NUL' under Wine (error 87), and
+# a --once run with an event it cannot deliver retries it with backoff (1 s,
+# 2 s) before it exits, which the rescan's time would include (Wine's own
+# background writes to HKLM\Software in a new prefix are real changes).
+#
 # Benchmark: regmon's scan of HKLM\Software (Recursive, SHA1 of every value)
 # beside 'reg export HKLM\Software', which walks the same keys through the
 # same API (RegEnumKeyExW / RegEnumValueW) and writes them out. Both run in
@@ -91,7 +96,7 @@ ScanInterval 0
 </Input>
 <Output null>
 Module om_file
-File 'NUL'
+File 'bench-out.log'
 </Output>
 <Route r>
 Path regmon => null
@@ -104,7 +109,7 @@ export REGMON_KEY_DIR='C:\regmon-bench-keys'
 w() { (cd "$B" && WINEPREFIX="$PREFIX" "$WINE" "$@"); }
 now() { date +%s.%N; }
 min() { echo "$1 $2" | awk '{print ($1 < $2) ? $1 : $2}'; }
-regmon_first() { rm -rf "$B/regmon-cache" "$PREFIX/drive_c/regmon-bench-keys"; w "$EXE" -c bench.conf --once; }
+regmon_first() { rm -rf "$B/regmon-cache" "$PREFIX/drive_c/regmon-bench-keys" "$B/bench-out.log"; w "$EXE" -c bench.conf --once; }
 regmon_scan() { w "$EXE" -c bench.conf --once; }
 reg_export() { rm -f "$B/export.reg"; w reg export 'HKLM\Software' export.reg /y; }
 w cmd /c exit
