@@ -351,3 +351,40 @@ fn a_data_setting_change_reads_every_value() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn verify_lists_the_incremental_directives() {
+    let env = Env::new();
+    env.write_hive("SOFTWARE", &tree());
+    let conf = common::simple_conf(
+        &env,
+        &format!("{RECURSIVE}\n Incremental TRUE\n FullScanInterval 600"),
+    );
+    let out = env.run(&["-c", &conf, "--verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = |k: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(k))
+            .map(str::split_whitespace)
+            .map(|w| w.collect::<Vec<_>>())
+    };
+    assert_eq!(
+        line("Incremental"),
+        Some(vec!["Incremental", "TRUE"]),
+        "{text}"
+    );
+    assert_eq!(
+        line("FullScanInterval"),
+        Some(vec!["FullScanInterval", "600"]),
+        "{text}"
+    );
+    // Off (the default): neither is listed.
+    let conf = common::simple_conf(&env, RECURSIVE);
+    let out = env.run(&["-c", &conf, "--verify"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("Incremental") && !text.contains("FullScanInterval"),
+        "{text}"
+    );
+}
