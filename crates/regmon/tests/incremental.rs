@@ -388,3 +388,29 @@ fn verify_lists_the_incremental_directives() {
         "{text}"
     );
 }
+
+/// `64BitView BOTH`: a value's identity is logical (one key in two views),
+/// so nothing is carried: a forged change in a key seen by both views is
+/// reported at once, as without Incremental.
+#[test]
+fn both_views_read_every_value() {
+    let env = Env::new();
+    let mut t = tree();
+    write_hive(&env.path("SOFTWARE"), &t);
+    let mut rt = runtime(
+        &env,
+        &format!("{RECURSIVE}\n 64BitView BOTH\n Incremental TRUE\n FullScanInterval 3600"),
+    );
+    rt.scan(0).unwrap();
+    events(&env);
+    set(&mut t, "Other", "D", 40, false);
+    write_hive(&env.path("SOFTWARE"), &t);
+    rt.scan(0).unwrap();
+    let seen = events(&env);
+    assert!(!seen.is_empty(), "the forged change was carried");
+    assert!(
+        seen.iter()
+            .all(|e| e.starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D")),
+        "{seen:?}"
+    );
+}

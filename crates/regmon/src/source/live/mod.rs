@@ -731,6 +731,11 @@ impl RegKey for LiveKey {
     }
 
     fn stats(&self) -> Option<KeyStats> {
+        // HKCR merges two keys (the machine's and the user's classes): its
+        // time and counts need not move when one of them changes.
+        if self.0.root == HKEY_CLASSES_ROOT {
+            return None;
+        }
         let State::Open(h) = self.state() else {
             return None;
         };
