@@ -222,3 +222,26 @@ pub(crate) fn sanitize(name: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Incremental;
+
+    #[test]
+    fn a_full_rehash_is_due_at_start_after_the_interval_and_when_the_clock_went_back() {
+        let mut inc = Incremental::new(60);
+        assert!(
+            inc.due(Some(1_000_000), 1_000_001),
+            "first scan of a process"
+        );
+        inc.at_start = false;
+        assert!(inc.due(None, 5), "never rehashed");
+        assert!(!inc.due(Some(1_000_000), 1_000_000 + 59_999));
+        assert!(inc.due(Some(1_000_000), 1_000_000 + 60_000));
+        assert!(inc.due(Some(1_000_000), 999_999), "the clock went back");
+        let mut never = Incremental::new(0);
+        never.at_start = false;
+        assert!(!never.due(Some(1), 1 << 40));
+        assert!(never.due(None, 1));
+    }
+}
