@@ -5,6 +5,7 @@
 use super::BaselineError;
 use crate::model::{Change, Entry, Item, KeyEntry};
 use crate::path::ident;
+use std::collections::VecDeque;
 
 /// The key changes from `old` to `new`, both sorted by path.
 pub fn merge_keys(
@@ -76,6 +77,12 @@ pub struct Merger<'i> {
     /// mounts, and keys the scan could not read whole (they arrive with the
     /// items).
     unavailable: Vec<Vec<u8>>,
+    /// Keys the scan carried (`Incremental`: stats equal to the baseline's,
+    /// values not read), in path order, those behind the old rows dropped:
+    /// their stored values stand as they are.
+    carried: VecDeque<Vec<u8>>,
+    /// Stored values kept unread under carried keys.
+    kept: usize,
     /// The last new identity taken, to check the order and drop duplicates.
     prev: Vec<u8>,
     started: bool,
@@ -93,6 +100,8 @@ impl<'i> Merger<'i> {
             items,
             peeked: None,
             unavailable,
+            carried: VecDeque::new(),
+            kept: 0,
             prev: Vec::new(),
             started: false,
             count: 0,
@@ -107,9 +116,14 @@ impl<'i> Merger<'i> {
             match self.items.next() {
                 None => break,
                 Some(Item::Unreadable(p)) => self.unavailable.push(p),
-                // Per-key storage and Incremental use them; the merge of
-                // values does not.
-                Some(Item::Key(_)) => {}
+                // A key comes before its values (and before its subkeys'):
+                // every carried key at or before an old row's key has been
+                // seen by the time that row is matched.
+                Some(Item::Key(k)) => {
+                    if k.carried {
+                        self.carried.push_back(k.id);
+                    }
+                }
                 Some(Item::Entry(e)) => {
                     if self.started {
                         match e.id.cmp(&self.prev) {
@@ -160,10 +174,32 @@ impl<'i> Merger<'i> {
                 std::cmp::Ordering::Greater => break,
             }
         }
+        if self.under_carried(id) {
+            // Not read, and unchanged as far as its key tells: kept.
+            self.kept += 1;
+            if self.refresh {
+                self.refreshed.push(entry()?);
+            }
+            return Ok(());
+        }
         if self.unavailable.is_empty() || !ident::under_any(&self.unavailable, id) {
             self.changes.push(Change::Delete(entry()?));
         }
         Ok(())
+    }
+
+    /// Whether the old row `id` is a value of a key the scan carried. Old
+    /// rows come in path order, so their keys never go back: carried keys
+    /// before this row's key are done with.
+    fn under_carried(&mut self, id: &[u8]) -> bool {
+        if self.carried.is_empty() {
+            return false;
+        }
+        let key = &id[..ident::key_len(id)];
+        while self.carried.front().is_some_and(|c| c.as_slice() < key) {
+            self.carried.pop_front();
+        }
+        self.carried.front().is_some_and(|c| c.as_slice() == key)
     }
 
     /// The changes and the number of new values, once every old row was given.
@@ -180,6 +216,7 @@ impl<'i> Merger<'i> {
         Ok(Compared {
             changes: self.changes,
             count: self.count,
+            kept: self.kept,
             refreshed: self.refreshed,
         })
     }
@@ -191,6 +228,9 @@ pub struct Compared {
     pub changes: Vec<Change>,
     /// Values scanned.
     pub count: usize,
+    /// Stored values kept unread under carried keys (`Incremental`): with
+    /// `count`, the values in scope.
+    pub kept: usize,
     /// Unchanged values whose kept data is to be rewritten (ReportData,
     /// MaxDataSize or NoDataFor changed): no events.
     pub refreshed: Vec<Entry>,
@@ -199,4 +239,129 @@ pub struct Compared {
 /// Whether two states of a value differ (data or type).
 pub fn differs(o: &Entry, n: &Entry) -> bool {
     o.digest[..] != n.digest[..] || o.value_type != n.value_type || o.size != n.size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::digest::Digest;
+    use crate::model::{KeyItem, KeyStats};
+    use crate::path::ident::{key_id, value_id};
+
+    fn entry(key: &[&str], name: &str, n: u8) -> Entry {
+        Entry {
+            id: value_id(&key_id(key), name.as_bytes()),
+            value_type: 4,
+            size: 4,
+            digest: Digest::from_slice(&[n; 20]),
+            data: None,
+        }
+    }
+
+    fn key(path: &[&str], carried: bool) -> Item {
+        Item::Key(KeyItem {
+            id: key_id(path),
+            stats: Some(KeyStats {
+                last_written: 1,
+                values: 1,
+                subkeys: 1,
+            }),
+            carried,
+        })
+    }
+
+    /// The changes (kind and value name) of comparing `old` rows with `new`.
+    fn compare(old: &[Entry], new: Vec<Item>, refresh: bool) -> (Vec<String>, Compared) {
+        let mut items = new.into_iter();
+        let mut m = Merger::new(&mut items, Vec::new());
+        m.refresh = refresh;
+        for o in old {
+            m.old(&o.id, |n| Ok(!differs(o, n)), || Ok(o.clone()))
+                .unwrap();
+        }
+        let c = m.finish_all().unwrap();
+        let names = c
+            .changes
+            .iter()
+            .map(|c| {
+                let (kind, e) = match c {
+                    Change::New(e) => ("NEW", e),
+                    Change::Delete(e) => ("DELETE", e),
+                    Change::Changed { new, .. } => ("CHANGE", new),
+                    _ => ("KEY", &old[0]),
+                };
+                let parts = ident::parse(&e.id).unwrap();
+                let mut s = ident::display_key(&parts.keys);
+                s.push('\\');
+                s.push_str(&String::from_utf8_lossy(&parts.value.unwrap()));
+                format!("{kind} {s}")
+            })
+            .collect();
+        (names, c)
+    }
+
+    #[test]
+    fn a_carried_key_keeps_its_values_and_only_its_own() {
+        let old = [
+            entry(&["HKLM", "A"], "x", 1),
+            entry(&["HKLM", "A"], "y", 1),
+            entry(&["HKLM", "A", "S"], "z", 1),
+            entry(&["HKLM", "B"], "w", 1),
+        ];
+        // A carried, its subkey S read (z changed), B gone.
+        let new = vec![
+            key(&["HKLM", "A"], true),
+            key(&["HKLM", "A", "S"], false),
+            Item::Entry(entry(&["HKLM", "A", "S"], "z", 2)),
+        ];
+        let (changes, c) = compare(&old, new, false);
+        assert_eq!(changes, ["CHANGE HKLM\\A\\S\\z", "DELETE HKLM\\B\\w"]);
+        assert_eq!((c.count, c.kept), (1, 2));
+        assert!(c.refreshed.is_empty());
+    }
+
+    #[test]
+    fn a_carried_key_s_values_are_handed_back_when_refreshing() {
+        let old = [entry(&["HKLM", "A"], "x", 1), entry(&["HKLM", "B"], "y", 1)];
+        let new = vec![
+            key(&["HKLM", "A"], true),
+            key(&["HKLM", "B"], false),
+            Item::Entry(entry(&["HKLM", "B"], "y", 1)),
+        ];
+        let (changes, c) = compare(&old, new, true);
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(
+            c.refreshed.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+            [old[0].id.clone(), old[1].id.clone()]
+        );
+    }
+
+    #[test]
+    fn a_key_read_in_full_is_compared_as_before() {
+        let old = [entry(&["HKLM", "A"], "x", 1), entry(&["HKLM", "A"], "y", 1)];
+        let new = vec![
+            key(&["HKLM", "A"], false),
+            Item::Entry(entry(&["HKLM", "A"], "x", 1)),
+            Item::Entry(entry(&["HKLM", "A"], "z", 1)),
+        ];
+        let (changes, c) = compare(&old, new, false);
+        assert_eq!(changes, ["DELETE HKLM\\A\\y", "NEW HKLM\\A\\z"]);
+        assert_eq!(c.kept, 0);
+    }
+
+    #[test]
+    fn a_carried_key_inside_an_unreadable_key_keeps_its_values() {
+        let old = [
+            entry(&["HKLM", "A"], "x", 1),
+            entry(&["HKLM", "A", "S"], "z", 1),
+            entry(&["HKLM", "A", "T"], "t", 1),
+        ];
+        let new = vec![
+            Item::Unreadable(key_id(&["HKLM", "A"])),
+            key(&["HKLM", "A", "S"], true),
+        ];
+        let (changes, c) = compare(&old, new, false);
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(c.kept, 1);
+    }
 }

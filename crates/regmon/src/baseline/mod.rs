@@ -991,6 +991,14 @@ impl Baseline {
         Ok(())
     }
 
+    /// The stored [`crate::model::KeyStats`] of every stored key, the hints
+    /// of an `Incremental` scan; None when the stored layout has none.
+    /// PROVISIONAL (helper I): this layout stores no value or subkey
+    /// counts, so there are none; replaced by the per-key layout's.
+    pub fn key_hints(&self) -> Result<Option<crate::model::KeyHints>, BaselineError> {
+        Ok(None)
+    }
+
     /// How many values the baseline holds (kept in `meta`; 0 when unknown).
     pub fn value_count(&self) -> usize {
         self.meta("values")

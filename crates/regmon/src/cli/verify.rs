@@ -107,6 +107,16 @@ pub fn report(config: &Config) -> String {
         if rm.low_priority {
             lines.push(("LowPriority", upper(true)));
         }
+        if rm.incremental {
+            lines.push(("Incremental", upper(true)));
+            lines.push((
+                "FullScanInterval",
+                match rm.full_scan_interval {
+                    0 => "0 (full rehash at start only)".to_string(),
+                    n => n.to_string(),
+                },
+            ));
+        }
         let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in lines {
             let _ = writeln!(out, "    {k:width$}  {v}");

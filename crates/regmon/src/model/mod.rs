@@ -99,6 +99,9 @@ pub struct Coverage {
     pub values: u64,
     /// Bytes of data of those values.
     pub bytes: u64,
+    /// Of `keys`, those an `Incremental` scan carried: their values were
+    /// not read (nor counted in `values` and `bytes`), the baseline's stand.
+    pub carried: u64,
     /// The first keys covered, as shown (`HKLM\...`), at most [`COVERAGE_SAMPLE`].
     pub sample: Vec<String>,
     /// The deepest existing key on the pattern's way (as shown): where a
@@ -112,6 +115,7 @@ impl Coverage {
         self.keys += other.keys;
         self.values += other.values;
         self.bytes += other.bytes;
+        self.carried += other.carried;
         for k in &other.sample {
             if self.sample.len() < COVERAGE_SAMPLE && !self.sample.contains(k) {
                 self.sample.push(k.clone());

@@ -94,6 +94,19 @@ impl Seen {
                 keys: c.keys,
                 values: c.values,
             };
+            if c.carried > 0 {
+                // `Incremental`: the carried keys' values were not read, so
+                // the count is partial; judged at the next full read, against
+                // the counts kept from the last one.
+                v.lines.push((
+                    Level::Debug,
+                    format!(
+                        "{name}: matched {} keys ({} carried unread: Incremental), {} values read",
+                        c.keys, c.carried, c.values
+                    ),
+                ));
+                continue;
+            }
             if c.values == 0 && unknown(p, snap) {
                 v.lines.push((
                     Level::Debug,
@@ -322,6 +335,7 @@ mod tests {
             keys,
             values,
             bytes: values * 4,
+            carried: 0,
             sample: Vec::new(),
             nearest: nearest.map(String::from),
         }

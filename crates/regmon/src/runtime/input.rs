@@ -44,6 +44,46 @@ pub struct Input {
     pub(crate) last_count: usize,
     /// Its outbox's bound (OutboxMaxSize or a pm_buffer on its routes).
     pub(crate) bound: Bound,
+    /// `Incremental`: the schedule of full rehashes and the hints.
+    pub(crate) incremental: Incremental,
+}
+
+/// When an `Incremental` input reads every value (a full rehash) and what
+/// its other scans compare keys with.
+#[derive(Debug)]
+pub(crate) struct Incremental {
+    /// `FullScanInterval` in seconds (0: never after the first).
+    pub(crate) interval: u64,
+    /// The next whole scan is a full rehash whatever the schedule says:
+    /// the first scan of a service process. `--once` (cron) clears it, so
+    /// such runs use hints until the interval is due.
+    pub(crate) at_start: bool,
+    /// The key stats of the last whole scan of this process, kept in
+    /// memory (a service process): this scan's hints. None: from the
+    /// baseline ([`crate::baseline::Baseline::key_hints`]).
+    pub(crate) hints: Option<Arc<crate::model::KeyHints>>,
+}
+
+impl Incremental {
+    pub(crate) fn new(interval: u64) -> Incremental {
+        Incremental {
+            interval,
+            at_start: true,
+            hints: None,
+        }
+    }
+
+    /// Whether a full rehash is due at `now` (ms since the epoch) after the
+    /// last one at `last` (None: never, or not recorded). A clock that went
+    /// back past `last` proves nothing: due.
+    pub(crate) fn due(&self, last: Option<i64>, now: i64) -> bool {
+        match last {
+            None => true,
+            Some(_) if self.at_start => true,
+            Some(_) if self.interval == 0 => false,
+            Some(t) => now < t || (now - t) / 1000 >= self.interval as i64,
+        }
+    }
 }
 
 /// The bound of one outbox: the global OutboxMaxSize, lowered by the
@@ -181,4 +221,27 @@ pub(crate) fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Incremental;
+
+    #[test]
+    fn a_full_rehash_is_due_at_start_after_the_interval_and_when_the_clock_went_back() {
+        let mut inc = Incremental::new(60);
+        assert!(
+            inc.due(Some(1_000_000), 1_000_001),
+            "first scan of a process"
+        );
+        inc.at_start = false;
+        assert!(inc.due(None, 5), "never rehashed");
+        assert!(!inc.due(Some(1_000_000), 1_000_000 + 59_999));
+        assert!(inc.due(Some(1_000_000), 1_000_000 + 60_000));
+        assert!(inc.due(Some(1_000_000), 999_999), "the clock went back");
+        let mut never = Incremental::new(0);
+        never.at_start = false;
+        assert!(!never.due(Some(1), 1 << 40));
+        assert!(never.due(None, 1));
+    }
 }

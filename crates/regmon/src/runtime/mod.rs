@@ -20,7 +20,7 @@ use crate::config::input::scope_of;
 use crate::config::Scope;
 use crate::event::{self, Origin};
 use crate::model::{sort_changes, Change};
-use crate::model::{Item, Snapshot};
+use crate::model::{Entry, Item, KeyHints, KeyItem, KeyStats, Snapshot};
 use crate::path::region::{in_any, Region};
 #[cfg(windows)]
 use crate::source::Source;
@@ -125,6 +125,7 @@ impl Runtime {
                         undelivered: true,
                         last_count: 0,
                         bound: Bound::of(&config, &m.name),
+                        incremental: input::Incremental::new(rm.full_scan_interval),
                     }),
                     Err(mut e) => errors.append(&mut e),
                 }
@@ -346,6 +347,7 @@ impl Runtime {
     /// saying since when changes could not be compared.
     fn restart(&mut self, i: usize, fault: Fault) -> Result<Baseline, RunError> {
         self.inputs[i].baseline = None;
+        self.inputs[i].incremental.hints = None;
         let name = self.inputs[i].name.clone();
         let path = self.inputs[i].baseline_path.clone();
         let ledger = self.guard().ledger(&path);
@@ -612,9 +614,11 @@ impl Runtime {
         // events), key lists start silently.
         let mut refresh = false;
         let mut keys_kept = false;
+        let mut data_changed = false;
         if rebuild.is_none() {
             let b = self.baseline(i)?;
             if b.meta("data")?.as_deref() != Some(data_key.as_str()) {
+                data_changed = true;
                 if capture {
                     refresh = within.is_none();
                 } else {
@@ -629,10 +633,16 @@ impl Runtime {
                 keys_kept = false;
             }
         }
-        let scope = match within {
+        let plan = self.plan_incremental(i, rebuild.is_some() || data_changed, within.is_some())?;
+        let mut scope = match within {
             Some(r) => self.inputs[i].scope.within(r),
             None => self.inputs[i].scope.clone(),
         };
+        scope.hints = plan.hints.clone();
+        // The keys a whole scan took values from, with their stats: the
+        // next scan's hints (see `Incremental`).
+        let collect = scope.incremental && within.is_none();
+        let mut seen = Seen::default();
         // Entries a region scan yields outside its regions are dropped (a
         // pinned key name is matched exactly, so there should be none).
         let inside = |it: &Item| match (it, within) {
@@ -642,8 +652,13 @@ impl Runtime {
         let mut done = None;
         if crate::scan::can_stream(&scope) {
             let baseline = self.baseline(i)?;
+            let seen = &mut seen;
             let (snap, r) = crate::scan::scan_streamed(&scope, |failed, items| {
-                let items = &mut items.filter(inside);
+                let items = &mut items.filter(inside).inspect(|it| {
+                    if collect {
+                        seen.note(it)
+                    }
+                });
                 match rebuild {
                     Some(_) => baseline
                         .rebuild_values(items)
@@ -674,10 +689,15 @@ impl Runtime {
                     self.inputs[i].last_count
                 };
                 let mut snap = self.snapshot_following_hives(i, &scope, hint, rebuild.is_some())?;
-                let mut items = std::mem::take(&mut snap.entries)
-                    .into_iter()
-                    .map(Item::Entry)
-                    .filter(inside);
+                // A key before its values, as a streamed scan gives them.
+                let keys = std::mem::take(&mut snap.key_items);
+                seen = Seen::default();
+                if collect {
+                    for k in &keys {
+                        seen.key(k);
+                    }
+                }
+                let mut items = interleave(keys, std::mem::take(&mut snap.entries)).filter(inside);
                 let unavailable = snap.unreadable.clone();
                 let baseline = self.baseline(i)?;
                 let o = match rebuild {
@@ -723,6 +743,9 @@ impl Runtime {
                 self.baseline(i)?
                     .finish_rebuild(&scope_key, &data_key, &snap, key_events, count)?;
                 self.inputs[i].last_count = count;
+                if collect {
+                    self.record_whole_scan(i, seen, &snap, true, plan.now)?;
+                }
                 let reason = rebuild.unwrap_or_default();
                 if self.baseline(i)?.value_count() == count && reason == "no baseline yet" {
                     tracing::info!(
@@ -784,12 +807,23 @@ impl Runtime {
         if refresh {
             self.baseline(i)?.set_meta("data", Some(&data_key))?;
         }
+        let how = match (scope.incremental, &plan.hints) {
+            (false, _) => String::new(),
+            (true, Some(_)) => format!(
+                ", incremental: {} of {} keys carried, {} values kept unread",
+                seen.carried, seen.keys, compared.kept
+            ),
+            (true, None) => ", full rehash".to_string(),
+        };
         match within {
             None => {
-                self.inputs[i].last_count = count;
+                self.inputs[i].last_count = count + compared.kept;
+                if collect {
+                    self.record_whole_scan(i, seen, &snap, plan.hints.is_none(), plan.now)?;
+                }
                 tracing::info!(
                     input = %name,
-                    "scan done: {count} values, {} changes, {:.3}s",
+                    "scan done: {count} values, {} changes, {:.3}s{how}",
                     changes.len(),
                     started.elapsed().as_secs_f64()
                 );
@@ -803,6 +837,61 @@ impl Runtime {
             ),
         }
         self.deliver(i, Attempt::Scan)
+    }
+
+    /// `Incremental`: whether this scan of input `i` may carry unchanged
+    /// keys, and with which hints. A full rehash (no hints) when the
+    /// input is not incremental, at a rebuild or after a data-setting
+    /// change (`reset`), at the first scan of a service process, when
+    /// `FullScanInterval` has passed since the last one (its time in the
+    /// baseline, so `--once` runs follow it too), and when there are no
+    /// hints. A region scan (`region`) uses hints when a whole scan would;
+    /// it never counts as a full rehash.
+    fn plan_incremental(&mut self, i: usize, reset: bool, region: bool) -> Result<Plan, RunError> {
+        let now = Utc::now().timestamp_millis();
+        if !self.inputs[i].scope.incremental || reset {
+            return Ok(Plan { hints: None, now });
+        }
+        let last = self
+            .baseline(i)?
+            .meta(FULL_SCAN_META)?
+            .and_then(|v| v.parse::<i64>().ok());
+        if self.inputs[i].incremental.due(last, now) && !region {
+            return Ok(Plan { hints: None, now });
+        }
+        // In memory from this process's last whole scan (a service), else
+        // as the baseline stores them (`--once`).
+        let hints = match &self.inputs[i].incremental.hints {
+            Some(h) => Some(h.clone()),
+            None => self.baseline(i)?.key_hints()?.map(Arc::new),
+        };
+        Ok(Plan { hints, now })
+    }
+
+    /// After a whole scan of an `Incremental` input was recorded: the
+    /// keys it took values from become the next scan's hints (but not
+    /// those under a key or mount that could not be read: their baseline
+    /// was kept, so their stats would not describe it); a scan that read
+    /// every value (`full`) is recorded as the last full rehash.
+    fn record_whole_scan(
+        &mut self,
+        i: usize,
+        seen: Seen,
+        snap: &Snapshot,
+        full: bool,
+        now: i64,
+    ) -> Result<(), RunError> {
+        let mut keys = seen.stats;
+        if !snap.unreadable.is_empty() {
+            keys.retain(|(id, _)| !snap.is_unavailable(id));
+        }
+        self.inputs[i].incremental.hints = Some(Arc::new(KeyHints::new(keys)));
+        if full {
+            self.baseline(i)?
+                .set_meta(FULL_SCAN_META, Some(&now.to_string()))?;
+            self.inputs[i].incremental.at_start = false;
+        }
+        Ok(())
     }
 
     /// Logs what each pattern of input `i` matched in a whole scan and
@@ -1074,6 +1163,10 @@ impl Runtime {
 
     /// `--once`: one scan of every input.
     pub fn run_once(&mut self) -> Result<(), RunError> {
+        // Runs scheduled by cron: hints until FullScanInterval is due.
+        for inp in &mut self.inputs {
+            inp.incremental.at_start = false;
+        }
         self.start_warnings();
         self.recover()?;
         for i in 0..self.inputs.len() {
@@ -1224,6 +1317,56 @@ impl Runtime {
         }
         out
     }
+}
+
+/// The baseline's `meta` entry holding when the last full rehash of an
+/// `Incremental` input started (ms since the epoch, UTC).
+const FULL_SCAN_META: &str = "full_scan";
+
+/// How a scan reads (see [`Runtime::plan_incremental`]).
+struct Plan {
+    /// Some: keys whose stats equal these are carried.
+    hints: Option<Arc<KeyHints>>,
+    /// When it started (ms since the epoch).
+    now: i64,
+}
+
+/// The keys a whole scan took values from: their stats (the next hints)
+/// and counts for the log.
+#[derive(Default)]
+struct Seen {
+    stats: Vec<(Vec<u8>, KeyStats)>,
+    keys: usize,
+    carried: usize,
+}
+
+impl Seen {
+    fn note(&mut self, it: &Item) {
+        if let Item::Key(k) = it {
+            self.key(k);
+        }
+    }
+
+    fn key(&mut self, k: &KeyItem) {
+        self.keys += 1;
+        self.carried += usize::from(k.carried);
+        if let Some(s) = k.stats {
+            self.stats.push((k.id.clone(), s));
+        }
+    }
+}
+
+/// A scan held in memory as a streamed scan hands it over: each key's
+/// item before its values (both lists sorted by identity; a key's identity
+/// sorts before its values').
+fn interleave(keys: Vec<KeyItem>, entries: Vec<Entry>) -> impl Iterator<Item = Item> {
+    let mut keys = keys.into_iter().peekable();
+    let mut entries = entries.into_iter().peekable();
+    std::iter::from_fn(move || match (keys.peek(), entries.peek()) {
+        (Some(k), Some(e)) if k.id < e.id => keys.next().map(Item::Key),
+        (Some(_), None) => keys.next().map(Item::Key),
+        _ => entries.next().map(Item::Entry),
+    })
 }
 
 /// Takes the lock of the database at `db` (`<db>.lock` beside it), waiting

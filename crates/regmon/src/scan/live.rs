@@ -213,6 +213,7 @@ fn scan_parts(parts: &[Part], patterns: usize, workers: usize) -> Snapshot {
         crate::scan::merge_pruned(&mut snap.pruned, p.pruned);
         snap.entries.extend(p.entries);
         snap.keys.extend(p.keys);
+        snap.key_items.extend(p.key_items);
         snap.unreadable.extend(p.unreadable);
         snap.warnings.extend(p.warnings);
         snap.notes.extend(p.notes);
@@ -222,6 +223,8 @@ fn scan_parts(parts: &[Part], patterns: usize, workers: usize) -> Snapshot {
     snap.entries.dedup_by(|a, b| a.id == b.id);
     snap.keys.sort_by(|a, b| a.id.cmp(&b.id));
     snap.keys.dedup_by(|a, b| a.id == b.id);
+    snap.key_items.sort_by(|a, b| a.id.cmp(&b.id));
+    snap.key_items.dedup_by(|a, b| a.id == b.id);
     snap
 }
 

@@ -606,13 +606,33 @@ impl Scanner<'_> {
                 last_written: k.last_written(),
             });
         }
+        let stats = k.stats();
+        // `Incremental`: a key whose last-write time and counts equal the
+        // baseline's keeps its stored values unread (a key with a pending
+        // link entry is read: its target may come from another key).
+        let carried = match (&self.scope.hints, &stats) {
+            (Some(h), Some(s)) => self.pending_link.is_none() && h.get(&self.id) == Some(s),
+            _ => false,
+        };
         let item = KeyItem {
             id: self.id.clone(),
-            stats: k.stats(),
-            carried: false,
+            stats,
+            carried,
         };
         if let Some(item) = self.out.key(item) {
             self.key_items.push(item);
+        }
+        if carried {
+            // Counted as a key; its values are the baseline's, not counted
+            // here (the comparison counts them: `Compared::kept`).
+            if let Some(c) = self.coverage.get_mut(self.current) {
+                c.keys += 1;
+                c.carried += 1;
+                if c.sample.len() < COVERAGE_SAMPLE {
+                    c.sample.push(path_string(p.root, path));
+                }
+            }
+            return;
         }
         let mut values = self.values(p, k, path);
         if let Some(c) = self.coverage.get_mut(self.current) {

@@ -71,9 +71,12 @@ pub fn scan_live(scope: &Scope) -> Snapshot {
 
 /// The single-view scopes of the two passes.
 fn passes(scope: &Scope) -> (Scope, Scope) {
+    // No key is carried (`Incremental`): a value's identity is logical, so
+    // one key's stats from one view would keep the other view's values.
     let one = |view64| Scope {
         view64,
         both_views: false,
+        hints: None,
         ..scope.clone()
     };
     (one(true), one(false))

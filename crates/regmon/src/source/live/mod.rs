@@ -31,6 +31,7 @@
 //! followed, as `RegOpenKeyExW` does by default; the scanner's depth limit
 //! bounds a link that points back to its own ancestor.
 
+use crate::model::KeyStats;
 use crate::path::pattern::Root;
 use crate::source::{Children, RegKey, ValueFn};
 use std::cell::{Cell, OnceCell, RefCell};
@@ -486,6 +487,10 @@ struct Inner {
     /// Read both lists in one go when either is asked for (a recursive
     /// scan needs both of every key it visits).
     both: bool,
+    /// The scanner asked for the key's stats (`Incremental`): it asks for
+    /// the values next if it wants them, so a listing of the subkeys alone
+    /// does not read them too (they belong to a carried key).
+    stats_taken: Cell<bool>,
     /// What a reading got and no one took yet.
     pending: RefCell<Contents>,
     /// Whether a failure to open or read the key was already reported.
@@ -511,6 +516,7 @@ impl LiveKey {
             last_write: Cell::new(None),
             info: Cell::new(None),
             both,
+            stats_taken: Cell::new(false),
             pending: RefCell::new(Contents::default()),
             reported: Cell::new(false),
             skip_classes: false,
@@ -536,6 +542,7 @@ impl LiveKey {
             last_write: Cell::new(last_write),
             info: Cell::new(None),
             both: self.0.both,
+            stats_taken: Cell::new(false),
             pending: RefCell::new(Contents::default()),
             reported: Cell::new(false),
             skip_classes: false,
@@ -576,13 +583,8 @@ impl LiveKey {
                 return Ok(c);
             }
         }
-        let read = read_key(
-            h,
-            self.0.info.take(),
-            subs || self.0.both,
-            !subs || self.0.both,
-            warn,
-        );
+        let both = self.0.both && !self.0.stats_taken.get();
+        let read = read_key(h, self.0.info.take(), subs || both, !subs || both, warn);
         let (mut c, info) = match read {
             Ok(r) => r,
             // Reported once; the scanner keeps the key's baseline.
@@ -726,6 +728,37 @@ impl RegKey for LiveKey {
 
     fn identity(&self) -> Option<(usize, u64)> {
         None
+    }
+
+    fn stats(&self) -> Option<KeyStats> {
+        // HKCR merges two keys (the machine's and the user's classes): its
+        // time and counts need not move when one of them changes.
+        if self.0.root == HKEY_CLASSES_ROOT {
+            return None;
+        }
+        let State::Open(h) = self.state() else {
+            return None;
+        };
+        // One RegQueryInfoKeyW: kept as the first reading of the listing
+        // that may follow (see `read_key`), so reading the values of a key
+        // that is not carried costs no extra call.
+        let info = match self.0.info.get() {
+            Some(i) => i,
+            None => {
+                let i = query_info(h.0).ok()?;
+                self.0.info.set(Some(i));
+                i
+            }
+        };
+        if self.0.last_write.get().is_none() {
+            self.0.last_write.set(Some(info.last_write));
+        }
+        self.0.stats_taken.set(true);
+        Some(KeyStats {
+            last_written: info.last_write,
+            values: info.values,
+            subkeys: info.subkeys,
+        })
     }
 
     fn last_written(&self) -> Option<u64> {
