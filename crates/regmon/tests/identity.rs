@@ -323,14 +323,12 @@ fn only_scope_directives_rebuild_the_baseline() {
     assert_eq!(out, [ev("CHANGE", r"HKLM\SOFTWARE\Policies\A", None)]);
     // The data was rewritten under the new settings: the secret is gone
     // from the baseline, and a key event is reported from now on.
-    let db = rusqlite::Connection::open(env.path("regmon-cache/regmon-regmon.sqlite")).unwrap();
-    let kept: Vec<Option<Vec<u8>>> = db
-        .prepare("SELECT data FROM value ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let kept: Vec<Option<Vec<u8>>> =
+        regmon::baseline::stored_values(&env.path("regmon-cache/regmon-regmon.sqlite"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.data)
+            .collect();
     assert_eq!(kept, [Some(vec![4, 0]), None, Some(vec![1, 0])]);
     tree.key_mut("Policies").remove_key("Sub");
     env.write_hive("SOFTWARE", &tree);

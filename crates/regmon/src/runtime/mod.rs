@@ -674,10 +674,9 @@ impl Runtime {
                     self.inputs[i].last_count
                 };
                 let mut snap = self.snapshot_following_hives(i, &scope, hint, rebuild.is_some())?;
-                let mut items = std::mem::take(&mut snap.entries)
-                    .into_iter()
-                    .map(Item::Entry)
-                    .filter(inside);
+                let entries = std::mem::take(&mut snap.entries);
+                let mut items =
+                    crate::baseline::with_keys(entries, &snap.key_items).filter(inside);
                 let unavailable = snap.unreadable.clone();
                 let baseline = self.baseline(i)?;
                 let o = match rebuild {
