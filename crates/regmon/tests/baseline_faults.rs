@@ -218,7 +218,8 @@ fn a_row_deleted() {
         .iter()
         .find(|r| id_to_path(&r.0).ends_with("P\\Sub"))
         .unwrap();
-    c.execute("DELETE FROM keyvals WHERE id = ?1", [id]).unwrap();
+    c.execute("DELETE FROM keyvals WHERE id = ?1", [id])
+        .unwrap();
     drop(c);
     expect_restart(&env, &conf, "tampered");
 }

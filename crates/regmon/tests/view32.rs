@@ -57,10 +57,8 @@ fn scan(view64: bool) -> Vec<(String, Vec<u8>)> {
         regmon::baseline::stored_values(&dir.path().join("cache/regmon-regmon.sqlite")).unwrap();
     rows.into_iter()
         .map(|e| (id_to_path(&e.id), e.digest.to_vec()))
-        .map(|(p, d)| {
-        (p.replace("HKLM\\SOFTWARE\\", ""), d)
-    })
-    .collect()
+        .map(|(p, d)| (p.replace("HKLM\\SOFTWARE\\", ""), d))
+        .collect()
 }
 
 fn paths(view64: bool) -> Vec<String> {

@@ -118,9 +118,9 @@ impl<'t> Rows<'t> {
 
     /// The stored row of key `id` (stats, values), its MAC checked: a
     /// commit never seals a row it did not write.
-    fn get_row(&mut self, id: &[u8]) -> Result<Option<(Option<KeyStats>, Vec<u8>)>, BaselineError> {
+    fn get_row(&mut self, id: &[u8]) -> Result<Option<StoredRow>, BaselineError> {
         let err = BaselineError::sqlite(self.path);
-        let row: Option<(Option<KeyStats>, Vec<u8>, Option<Vec<u8>>)> = self
+        let row: Option<(Option<KeyStats>, Vec<u8>, Mac)> = self
             .get_row
             .query_row(params![id], |r| Ok((stats_at(r, 0)?, r.get(3)?, r.get(4)?)))
             .optional()
@@ -209,6 +209,12 @@ impl<'t> Rows<'t> {
         take(&mut self.take_key, &mut self.st.ksum, id)
     }
 }
+
+/// A key's row as stored: its stats and the blob of its values.
+type StoredRow = (Option<KeyStats>, Vec<u8>);
+
+/// A row's MAC column (NULL without a key).
+type Mac = Option<Vec<u8>>;
 
 /// The changes to one key's row of values.
 #[derive(Default)]
@@ -688,8 +694,7 @@ impl Baseline {
         tx.execute_batch(CREATE).map_err(err)?;
         let mut vsum = Sum::default();
         {
-            let mut rows =
-                Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
             if old {
                 type Old = (Vec<u8>, i64, i64, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
                 let mut group = Grouper::default();
@@ -987,16 +992,13 @@ impl Baseline {
                 let values = rows::decode(blob).map_err(|m| malformed_row(&path, &id, &m))?;
                 if values.iter().any(|v| v.data.is_some()) {
                     let stats = stats_at(r, 1).map_err(err)?;
-                    let blob = rows::encode(values.into_iter().map(|v| rows::Stored {
-                        data: None,
-                        ..v
-                    }));
+                    let blob =
+                        rows::encode(values.into_iter().map(|v| rows::Stored { data: None, ..v }));
                     found.push((id, stats, blob));
                 }
             }
             drop(q);
-            let mut rows =
-                Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
             for (id, stats, blob) in found {
                 rows.put_row(&id, stats, &blob).map_err(err)?;
             }
@@ -1044,8 +1046,7 @@ impl Baseline {
         st.ksum = Sum::default();
         tx.execute("DELETE FROM key", []).map_err(err)?;
         {
-            let mut rows =
-                Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
             for k in keys {
                 rows.put_key(k).map_err(err)?;
             }
@@ -1283,8 +1284,7 @@ impl Baseline {
         tx.execute("DELETE FROM key", []).map_err(err)?;
         let mut count = 0;
         {
-            let mut rows =
-                Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
             let mut group = Grouper::default();
             // Values that came before the one before (not expected from a
             // scan, but a rebuild takes any order): added to their rows last.
@@ -1318,10 +1318,7 @@ impl Baseline {
             let mut at = 0;
             while at < late.len() {
                 let k = key_of(&late[at].id);
-                let n = late[at..]
-                    .iter()
-                    .take_while(|e| key_of(&e.id) == k)
-                    .count();
+                let n = late[at..].iter().take_while(|e| key_of(&e.id) == k).count();
                 let mut edit = Edit {
                     puts: late[at..at + n].iter().collect(),
                     ..Edit::default()
@@ -1352,8 +1349,7 @@ impl Baseline {
         let mut st = current(&tx, self.key.as_ref(), &path)?;
         st.commits += 1;
         {
-            let mut rows =
-                Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
             for k in &snap.keys {
                 rows.put_key(k).map_err(err)?;
             }
@@ -1421,8 +1417,7 @@ impl Baseline {
             for (k, s) in &pending {
                 edits.entry(k.as_slice()).or_default().stats = Some(*s);
             }
-            let mut rows =
-                Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
             let mut delta = 0i64;
             for (k, mut edit) in edits {
                 delta += rows.apply(k, &mut edit)?;
@@ -1833,12 +1828,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.sqlite");
         let key = Key::from_bytes([9; 32]);
-        let mut old = vec![
-            e("A\\a", 1),
-            e("A\\b", 2),
-            e("A\\S\\c", 3),
-            e("B\\d", 4),
-        ];
+        let mut old = vec![e("A\\a", 1), e("A\\b", 2), e("A\\S\\c", 3), e("B\\d", 4)];
         old[1].data = Some(vec![2, 0]);
         old.sort_by(|a, b| a.id.cmp(&b.id));
         write_v3(&path, &key, &old);
@@ -1903,8 +1893,11 @@ mod tests {
         let key = Key::from_bytes([9; 32]);
         write_v3(&path, &key, &[e("A\\a", 1), e("B\\b", 2)]);
         let c = Connection::open(&path).unwrap();
-        c.execute("UPDATE value SET digest = x'07' WHERE id = ?1", [e("A\\a", 1).id])
-            .unwrap();
+        c.execute(
+            "UPDATE value SET digest = x'07' WHERE id = ?1",
+            [e("A\\a", 1).id],
+        )
+        .unwrap();
         drop(c);
         let guard = Guard {
             key: Some(key),
@@ -1922,7 +1915,9 @@ mod tests {
         // Left as it was (the transaction rolled back).
         let c = Connection::open(&path).unwrap();
         let schema: String = c
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(schema, "3");
     }
@@ -1959,7 +1954,9 @@ mod tests {
         assert_eq!(hints.get(&k("B")), Some(&st(1)));
         let mac_of = |b: &Baseline, p: &str| -> Vec<u8> {
             b.conn
-                .query_row("SELECT vals FROM keyvals WHERE id = ?1", [k(p)], |r| r.get(0))
+                .query_row("SELECT vals FROM keyvals WHERE id = ?1", [k(p)], |r| {
+                    r.get(0)
+                })
                 .unwrap()
         };
         let c_before = mac_of(&b, "C");

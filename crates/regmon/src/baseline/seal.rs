@@ -186,9 +186,8 @@ fn short(h: blake3::Hasher) -> [u8; MAC_LEN] {
 }
 
 impl Key {
-    /// A fixed key (unit tests of the store).
-    #[cfg(test)]
-    pub(crate) fn from_bytes(b: [u8; 32]) -> Key {
+    /// The key whose 32 bytes are `b` (what `baseline.key` holds).
+    pub fn from_bytes(b: [u8; 32]) -> Key {
         Key(b)
     }
 

@@ -675,8 +675,7 @@ impl Runtime {
                 };
                 let mut snap = self.snapshot_following_hives(i, &scope, hint, rebuild.is_some())?;
                 let entries = std::mem::take(&mut snap.entries);
-                let mut items =
-                    crate::baseline::with_keys(entries, &snap.key_items).filter(inside);
+                let mut items = crate::baseline::with_keys(entries, &snap.key_items).filter(inside);
                 let unavailable = snap.unreadable.clone();
                 let baseline = self.baseline(i)?;
                 let o = match rebuild {
