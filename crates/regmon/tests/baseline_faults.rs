@@ -159,26 +159,36 @@ fn a_baseline_of_another_host() {
     expect_restart(&env, &conf, "other-host");
 }
 
-#[test]
-fn a_row_edited_to_hide_a_change() {
-    let (env, conf) = setup();
-    // The attacker changes A and makes the baseline say it always was so:
-    // the new digest copied from B's row (B holds the same DWORD 2).
-    env.write_hive("SOFTWARE", &tree(2));
-    let c = rusqlite::Connection::open(env.path(BASELINE)).unwrap();
-    let rows: Vec<(Vec<u8>, Vec<u8>)> = c
-        .prepare("SELECT id, digest FROM value")
+/// The rows of values (one per key): key identity and values blob.
+fn key_rows(c: &rusqlite::Connection) -> Vec<(Vec<u8>, Vec<u8>)> {
+    c.prepare("SELECT id, vals FROM keyvals")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(|r| r.unwrap())
-        .collect();
-    let name = |id: &[u8]| id_to_path(id);
-    let a = rows.iter().find(|r| name(&r.0).ends_with("P\\A")).unwrap();
-    let b = rows.iter().find(|r| name(&r.0).ends_with("P\\B")).unwrap();
+        .collect()
+}
+
+#[test]
+fn a_row_edited_to_hide_a_change() {
+    use regmon::baseline::rows;
+    let (env, conf) = setup();
+    // The attacker changes A and makes the baseline say it always was so:
+    // in the row of key P, A's digest replaced by B's (B holds the same
+    // DWORD 2).
+    env.write_hive("SOFTWARE", &tree(2));
+    let c = rusqlite::Connection::open(env.path(BASELINE)).unwrap();
+    let all = key_rows(&c);
+    let (id, blob) = all
+        .iter()
+        .find(|r| id_to_path(&r.0).ends_with("SOFTWARE\\P"))
+        .unwrap();
+    let mut values = rows::decode(blob).unwrap();
+    assert_eq!(values.len(), 2);
+    values[0].digest = values[1].digest;
     c.execute(
-        "UPDATE value SET digest = ?1 WHERE id = ?2",
-        rusqlite::params![b.1, a.0],
+        "UPDATE keyvals SET vals = ?1 WHERE id = ?2",
+        rusqlite::params![rows::encode(values), id],
     )
     .unwrap();
     drop(c);
@@ -186,7 +196,10 @@ fn a_row_edited_to_hide_a_change() {
     let ev = events(&env);
     assert_eq!(ev.len(), 1, "{ev:?}\n{log}");
     assert_eq!(ev[0]["BaselineRestartReason"], "tampered");
-    assert!(log.contains("P\\A does not match its MAC"), "{log}");
+    assert!(
+        log.contains("key HKLM\\SOFTWARE\\P does not match its MAC"),
+        "{log}"
+    );
     env.write_hive("SOFTWARE", &tree(77));
     env.once(&conf);
     let ev = events(&env);
@@ -197,20 +210,16 @@ fn a_row_edited_to_hide_a_change() {
 #[test]
 fn a_row_deleted() {
     let (env, conf) = setup();
-    // Deleting C's row (MACs of the others intact) would hide C's deletion.
+    // Deleting the row of key Sub (MACs of the others intact) would hide
+    // the deletion of C.
     let c = rusqlite::Connection::open(env.path(BASELINE)).unwrap();
-    let ids: Vec<Vec<u8>> = c
-        .prepare("SELECT id FROM value")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
-    let id = ids
+    let all = key_rows(&c);
+    let (id, _) = all
         .iter()
-        .find(|i| id_to_path(i).ends_with("Sub\\C"))
+        .find(|r| id_to_path(&r.0).ends_with("P\\Sub"))
         .unwrap();
-    c.execute("DELETE FROM value WHERE id = ?1", [id]).unwrap();
+    c.execute("DELETE FROM keyvals WHERE id = ?1", [id])
+        .unwrap();
     drop(c);
     expect_restart(&env, &conf, "tampered");
 }

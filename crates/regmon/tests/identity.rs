@@ -323,14 +323,12 @@ fn only_scope_directives_rebuild_the_baseline() {
     assert_eq!(out, [ev("CHANGE", r"HKLM\SOFTWARE\Policies\A", None)]);
     // The data was rewritten under the new settings: the secret is gone
     // from the baseline, and a key event is reported from now on.
-    let db = rusqlite::Connection::open(env.path("regmon-cache/regmon-regmon.sqlite")).unwrap();
-    let kept: Vec<Option<Vec<u8>>> = db
-        .prepare("SELECT data FROM value ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let kept: Vec<Option<Vec<u8>>> =
+        regmon::baseline::stored_values(&env.path("regmon-cache/regmon-regmon.sqlite"))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.data)
+            .collect();
     assert_eq!(kept, [Some(vec![4, 0]), None, Some(vec![1, 0])]);
     tree.key_mut("Policies").remove_key("Sub");
     env.write_hive("SOFTWARE", &tree);
@@ -416,6 +414,111 @@ fn a_baseline_of_the_previous_release_is_migrated() {
         [ev("CHANGE", r"HKLM\SOFTWARE\Policies\(Default)", None)]
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A baseline of the release before per-key rows (schema 4), one row per
+/// value with its MAC (schema 3; written here with that layout's SQL from
+/// what this release stored), is regrouped by key in place when opened:
+/// nothing is rebuilt or re-reported, the changes made meanwhile are
+/// reported once each, and the next scan reports nothing.
+#[test]
+fn a_baseline_of_one_row_per_value_is_migrated() {
+    use regmon::baseline::seal::{Key, Sum};
+    let env = Env::new();
+    let mut tree = KeyNode::new("ROOT");
+    let p = tree.key_mut("Policies");
+    p.set_value("A", ValueType::DWORD, dword(1));
+    p.set_value("B", ValueType::SZ, utf16z("b"));
+    p.key_mut("Sub").set_value("C", ValueType::DWORD, dword(3));
+    tree.key_mut("Other")
+        .set_value("D", ValueType::DWORD, dword(4));
+    tree.key_mut("Other")
+        .set_value("E", ValueType::DWORD, dword(5));
+    env.write_hive("SOFTWARE", &tree);
+    let conf = simple_conf(
+        &env,
+        " RegValue 'HKLM\\SOFTWARE\\*'\n Recursive TRUE\n KeyEvents TRUE\n ReportData TRUE",
+    );
+    env.once(&conf);
+    assert!(env.take("out.log").is_empty());
+    env.once(&conf);
+    let file = env.path("regmon-cache/regmon-regmon.sqlite");
+    let values = regmon::baseline::stored_values(&file).unwrap();
+    assert_eq!(values.len(), 5);
+    let key = Key::from_bytes(
+        std::fs::read(env.path(".regmon-keys/baseline.key"))
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let c = rusqlite::Connection::open(&file).unwrap();
+    c.execute_batch(
+        "BEGIN; DROP TABLE keyvals;
+         CREATE TABLE value (id BLOB PRIMARY KEY, type INTEGER NOT NULL, size INTEGER NOT NULL,
+             digest BLOB NOT NULL, data BLOB, mac BLOB) WITHOUT ROWID;",
+    )
+    .unwrap();
+    let mut sum = Sum::default();
+    for e in &values {
+        let (ty, size) = (i64::from(e.value_type), e.size as i64);
+        let mac = key.value_mac(&e.id, ty, size, &e.digest, e.data.as_deref());
+        sum.add(&mac);
+        c.execute(
+            "INSERT INTO value VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![e.id, ty, size, &e.digest[..], e.data, &mac[..]],
+        )
+        .unwrap();
+    }
+    c.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'vsum'",
+        [sum.to_text()],
+    )
+    .unwrap();
+    c.execute("UPDATE meta SET value = '3' WHERE key = 'schema'", [])
+        .unwrap();
+    let meta: Vec<(String, String)> = c
+        .prepare("SELECT key, value FROM meta WHERE key != 'seal' ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let seal = key.seal("regmon-regmon.sqlite", &meta);
+    c.execute("UPDATE meta SET value = ?1 WHERE key = 'seal'", [seal])
+        .unwrap();
+    c.execute_batch("COMMIT;").unwrap();
+    drop(c);
+    // Meanwhile: A changed, D deleted.
+    tree.key_mut("Policies")
+        .set_value("A", ValueType::DWORD, dword(2));
+    tree.key_mut("Other").remove_value("D");
+    env.write_hive("SOFTWARE", &tree);
+    let log = env.once(&conf);
+    assert!(
+        !log.contains("rebuilt") && !log.contains("restarted") && !log.contains("built"),
+        "{log}"
+    );
+    let mut got = events(&env.take("out.log"));
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ev("CHANGE", r"HKLM\SOFTWARE\Policies\A", None),
+            ev("DELETE", r"HKLM\SOFTWARE\Other\D", None),
+        ],
+        "{log}"
+    );
+    let c = rusqlite::Connection::open(&file).unwrap();
+    let schema: String = c
+        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(schema, "4");
+    drop(c);
+    assert_eq!(regmon::baseline::stored_values(&file).unwrap().len(), 4);
+    env.once(&conf);
+    assert!(env.take("out.log").is_empty());
 }
 
 /// The literal "(Default)" value of regipy's SYSTEM changed with hivex (a

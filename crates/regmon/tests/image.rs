@@ -162,14 +162,11 @@ fn conf(env: &Env, directives: &str) -> String {
 
 /// The value paths of the baseline.
 fn baseline(env: &Env) -> Vec<String> {
-    let db = rusqlite::Connection::open(env.path("cache/regmon-regmon.sqlite")).unwrap();
-    let mut stmt = db.prepare("SELECT id FROM value ORDER BY id").unwrap();
-    let rows = stmt
-        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+    regmon::baseline::stored_values(&env.path("cache/regmon-regmon.sqlite"))
         .unwrap()
-        .map(|r| id_to_path(&r.unwrap()))
-        .collect();
-    rows
+        .iter()
+        .map(|e| id_to_path(&e.id))
+        .collect()
 }
 
 fn count_under(paths: &[String], prefix: &str) -> usize {

@@ -280,7 +280,6 @@ fn a_region_rescan_carries_unchanged_keys_too() {
 /// FullScanInterval is due. Needs a baseline that stores each key's stats
 /// (`Baseline::key_hints`, the per-key layout).
 #[test]
-#[ignore = "needs Baseline::key_hints from the per-key baseline layout"]
 fn once_runs_use_the_stored_hints_until_the_interval_is_due() {
     let env = Env::new();
     let mut t = tree();
@@ -321,7 +320,6 @@ fn once_runs_use_the_stored_hints_until_the_interval_is_due() {
 /// A scope change rebuilds the baseline (a full read); a data-setting
 /// change reads every value too (with `--once`, where hints would apply).
 #[test]
-#[ignore = "needs Baseline::key_hints from the per-key baseline layout"]
 fn a_data_setting_change_reads_every_value() {
     let env = Env::new();
     let mut t = tree();

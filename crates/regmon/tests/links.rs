@@ -12,17 +12,16 @@ use std::collections::BTreeMap;
 
 /// The baseline's values: path -> (type, digest).
 fn baseline(env: &Env) -> BTreeMap<String, (i64, Vec<u8>)> {
-    let db = rusqlite::Connection::open(env.path("cache/regmon-regmon.sqlite")).unwrap();
-    let mut stmt = db.prepare("SELECT id, type, digest FROM value").unwrap();
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                id_to_path(&r.get::<_, Vec<u8>>(0)?),
-                (r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?),
-            ))
+    regmon::baseline::stored_values(&env.path("cache/regmon-regmon.sqlite"))
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            (
+                id_to_path(&e.id),
+                (i64::from(e.value_type), e.digest.to_vec()),
+            )
         })
-        .unwrap();
-    rows.map(|r| r.unwrap()).collect()
+        .collect()
 }
 
 /// A configuration over the given mounts (registry path, file).

@@ -53,23 +53,12 @@ fn scan(view64: bool) -> Vec<(String, Vec<u8>)> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let db = rusqlite::Connection::open(dir.path().join("cache/regmon-regmon.sqlite")).unwrap();
-    let mut stmt = db
-        .prepare("SELECT id, digest FROM value ORDER BY id")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                id_to_path(&r.get::<_, Vec<u8>>(0)?),
-                r.get::<_, Vec<u8>>(1)?,
-            ))
-        })
-        .unwrap();
-    rows.map(|r| {
-        let (p, d) = r.unwrap();
-        (p.replace("HKLM\\SOFTWARE\\", ""), d)
-    })
-    .collect()
+    let rows =
+        regmon::baseline::stored_values(&dir.path().join("cache/regmon-regmon.sqlite")).unwrap();
+    rows.into_iter()
+        .map(|e| (id_to_path(&e.id), e.digest.to_vec()))
+        .map(|(p, d)| (p.replace("HKLM\\SOFTWARE\\", ""), d))
+        .collect()
 }
 
 fn paths(view64: bool) -> Vec<String> {

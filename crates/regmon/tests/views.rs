@@ -45,18 +45,15 @@ fn conf(env: &Env, view: &str) -> String {
 
 /// The baseline's rows: (path as shown, view marker) in identity order.
 fn rows(env: &Env) -> Vec<(String, Option<i64>)> {
-    let db = rusqlite::Connection::open(env.path("regmon-cache/regmon-regmon.sqlite")).unwrap();
-    let mut stmt = db.prepare("SELECT id FROM value ORDER BY id").unwrap();
-    let rows = stmt
-        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+    regmon::baseline::stored_values(&env.path("regmon-cache/regmon-regmon.sqlite"))
         .unwrap()
-        .map(|r| {
-            let id = r.unwrap();
+        .into_iter()
+        .map(|e| {
+            let id = e.id;
             let view = regmon::path::ident::view(&id).map(|v| v.bits());
             (id_to_path(&id).replace("HKLM\\SOFTWARE\\", ""), view)
         })
-        .collect();
-    rows
+        .collect()
 }
 
 fn event(line: &str) -> serde_json::Value {

@@ -1,9 +1,12 @@
 //! The durable baseline: one SQLite database per input under CacheDir.
 //!
-//! A scan's result is compared with the stored baseline by a merge of two
-//! sorted streams (the scan's entries in memory, the baseline read in path
-//! order from disk), so a scan never holds more than one copy of the
-//! baseline. The changed rows and the events they produce are written in one
+//! Stored the way the registry is: one row per key (`keyvals`) holding the
+//! key's stats and all its values (names, types, sizes, digests, kept data)
+//! in one blob ([`rows`]), with one MAC per row. A scan's result is compared
+//! with the stored baseline by a merge of two sorted streams (the scan's
+//! entries, the baseline read in path order from disk, each key row
+//! expanded into its values), so a scan never holds more than one copy of
+//! the baseline; a commit rewrites only the rows of keys that changed. The changed rows and the events they produce are written in one
 //! transaction: after a crash the database holds the old baseline or the new
 //! one with its undelivered events, never a mix.
 
@@ -11,6 +14,7 @@ mod error;
 mod merge;
 mod migrate;
 pub mod outbox;
+pub mod rows;
 pub mod seal;
 
 pub use error::{BaselineError, Fault, Foreign};
@@ -19,84 +23,171 @@ use migrate::{v1_key_id, v1_scope, v1_value_id};
 pub use seal::Guard;
 use seal::{Key, Ledger, Sum};
 
-use crate::model::digest::Digest;
-use crate::model::{Change, Entry, Item, KeyEntry, Snapshot};
-use crate::path::region::{in_any, Region};
+use crate::model::{Change, Entry, Item, KeyEntry, KeyHints, KeyStats, Snapshot};
+use crate::path::region::Region;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// Prepared statements that write baseline rows inside a transaction,
 /// keeping their MACs and the sums over them.
 struct Rows<'t> {
-    put_value: rusqlite::Statement<'t>,
-    take_value: rusqlite::Statement<'t>,
+    get_row: rusqlite::Statement<'t>,
+    put_row: rusqlite::Statement<'t>,
+    take_row: rusqlite::Statement<'t>,
     put_key: rusqlite::Statement<'t>,
     take_key: rusqlite::Statement<'t>,
     key: Option<&'t Key>,
+    path: &'t Path,
     st: &'t mut State,
     /// The tables were just emptied: no old row to take out of the sums.
     fresh: bool,
+}
+
+/// A key's stats from the columns `last_written, nvalues, nsubkeys` starting
+/// at `at` (all NULL: unknown).
+fn stats_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<KeyStats>> {
+    let t: Option<i64> = r.get(at)?;
+    let v: Option<i64> = r.get(at + 1)?;
+    let s: Option<i64> = r.get(at + 2)?;
+    Ok(match (t, v, s) {
+        (Some(t), Some(v), Some(s)) => Some(KeyStats {
+            last_written: t as u64,
+            values: v as u32,
+            subkeys: s as u32,
+        }),
+        _ => None,
+    })
 }
 
 impl<'t> Rows<'t> {
     fn new(
         tx: &'t rusqlite::Transaction<'_>,
         key: Option<&'t Key>,
+        path: &'t Path,
         st: &'t mut State,
         fresh: bool,
     ) -> rusqlite::Result<Rows<'t>> {
         Ok(Rows {
-            put_value: tx.prepare(
-                "INSERT OR REPLACE INTO value (id, type, size, digest, data, mac) \
+            get_row: tx.prepare(
+                "SELECT last_written, nvalues, nsubkeys, vals, mac FROM keyvals WHERE id = ?1",
+            )?,
+            put_row: tx.prepare(
+                "INSERT OR REPLACE INTO keyvals (id, last_written, nvalues, nsubkeys, vals, mac) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?,
-            take_value: tx.prepare("DELETE FROM value WHERE id = ?1 RETURNING mac")?,
+            take_row: tx.prepare("DELETE FROM keyvals WHERE id = ?1 RETURNING mac")?,
             put_key: tx.prepare(
                 "INSERT OR REPLACE INTO key (id, last_written, mac) VALUES (?1, ?2, ?3)",
             )?,
             take_key: tx.prepare("DELETE FROM key WHERE id = ?1 RETURNING mac")?,
             key,
+            path,
             st,
             fresh,
         })
     }
 
-    fn put_value_raw(
+    /// Writes the row of key `id`: its stats and the blob of its values.
+    fn put_row(
         &mut self,
         id: &[u8],
-        ty: i64,
-        size: i64,
-        digest: &[u8],
-        data: Option<&[u8]>,
+        stats: Option<KeyStats>,
+        values: &[u8],
     ) -> rusqlite::Result<()> {
         if !self.fresh {
-            self.del_value(id)?;
+            self.del_row(id)?;
         }
-        let mac = self.key.map(|k| k.value_mac(id, ty, size, digest, data));
-        self.put_value.execute(params![
+        let mac = self.key.map(|k| k.row_mac(id, stats, values));
+        self.put_row.execute(params![
             id,
-            ty,
-            size,
-            digest,
-            data,
+            stats.map(|s| s.last_written as i64),
+            stats.map(|s| i64::from(s.values)),
+            stats.map(|s| i64::from(s.subkeys)),
+            values,
             mac.as_ref().map(|m| &m[..])
         ])?;
         add(&mut self.st.vsum, mac.as_ref());
         Ok(())
     }
 
-    fn put_value(&mut self, e: &Entry) -> rusqlite::Result<()> {
-        self.put_value_raw(
-            &e.id,
-            e.value_type as i64,
-            e.size as i64,
-            &e.digest[..],
-            e.data.as_deref(),
-        )
+    fn del_row(&mut self, id: &[u8]) -> rusqlite::Result<()> {
+        take(&mut self.take_row, &mut self.st.vsum, id)
     }
 
-    fn del_value(&mut self, id: &[u8]) -> rusqlite::Result<()> {
-        take(&mut self.take_value, &mut self.st.vsum, id)
+    /// The stored row of key `id` (stats, values), its MAC checked: a
+    /// commit never seals a row it did not write.
+    fn get_row(&mut self, id: &[u8]) -> Result<Option<StoredRow>, BaselineError> {
+        let err = BaselineError::sqlite(self.path);
+        let row: Option<(Option<KeyStats>, Vec<u8>, Mac)> = self
+            .get_row
+            .query_row(params![id], |r| Ok((stats_at(r, 0)?, r.get(3)?, r.get(4)?)))
+            .optional()
+            .map_err(err)?;
+        let Some((stats, values, stored)) = row else {
+            return Ok(None);
+        };
+        if let Some(k) = self.key {
+            if stored.as_deref() != Some(&k.row_mac(id, stats, &values)[..]) {
+                return Err(tampered_row(self.path, id));
+            }
+        }
+        Ok(Some((stats, values)))
+    }
+
+    /// Applies `edit` to the row of key `id` (which may not exist yet):
+    /// rewritten, or deleted when no value is left. Returns the change in
+    /// the number of values stored.
+    fn apply(&mut self, id: &[u8], edit: &mut Edit<'_>) -> Result<i64, BaselineError> {
+        let err = BaselineError::sqlite(self.path);
+        let old = self.get_row(id)?;
+        let (old_stats, blob) = match &old {
+            Some((s, b)) => (*s, b.as_slice()),
+            None => (None, &[][..]),
+        };
+        let stored = rows::decode(blob).map_err(|m| malformed_row(self.path, id, &m))?;
+        let before = stored.len() as i64;
+        edit.puts.sort_by(|a, b| a.id.cmp(&b.id));
+        edit.puts.dedup_by(|a, b| a.id == b.id);
+        edit.dels.sort();
+        let klen = id.len() + 1;
+        let mut out: Vec<rows::Stored<'_>> = Vec::with_capacity(stored.len() + edit.puts.len());
+        let mut puts = edit.puts.iter().peekable();
+        for v in stored {
+            while let Some(p) = puts.next_if(|p| &p.id[klen..] < v.rest) {
+                out.push(stored_of(p, klen));
+            }
+            if let Some(p) = puts.next_if(|p| &p.id[klen..] == v.rest) {
+                out.push(stored_of(p, klen));
+            } else if edit
+                .dels
+                .binary_search_by(|d| d[klen..].cmp(v.rest))
+                .is_err()
+            {
+                out.push(v);
+            }
+        }
+        out.extend(puts.map(|p| stored_of(p, klen)));
+        let after = out.len() as i64;
+        let stats = edit.stats.unwrap_or(old_stats);
+        if out.is_empty() {
+            if old.is_some() {
+                self.del_row(id).map_err(err)?;
+            }
+        } else {
+            let values = rows::encode(out);
+            if old.is_none() {
+                // Nothing to take out of the sums.
+                let fresh = std::mem::replace(&mut self.fresh, true);
+                let r = self.put_row(id, stats, &values);
+                self.fresh = fresh;
+                r.map_err(err)?;
+            } else {
+                self.put_row(id, stats, &values).map_err(err)?;
+            }
+        }
+        Ok(after - before)
     }
 
     fn put_key_raw(&mut self, id: &[u8], last_written: Option<i64>) -> rusqlite::Result<()> {
@@ -116,6 +207,126 @@ impl<'t> Rows<'t> {
 
     fn del_key(&mut self, id: &[u8]) -> rusqlite::Result<()> {
         take(&mut self.take_key, &mut self.st.ksum, id)
+    }
+}
+
+/// A key's row as stored: its stats and the blob of its values.
+type StoredRow = (Option<KeyStats>, Vec<u8>);
+
+/// A row's MAC column (NULL without a key).
+type Mac = Option<Vec<u8>>;
+
+/// The changes to one key's row of values.
+#[derive(Default)]
+struct Edit<'a> {
+    /// Values written (new, changed, refreshed).
+    puts: Vec<&'a Entry>,
+    /// Identities of values deleted.
+    dels: Vec<&'a [u8]>,
+    /// New stats (Some(None): now unknown), None: as stored.
+    stats: Option<Option<KeyStats>>,
+}
+
+/// An entry as a stored value of its key (`klen`: its key's identity and
+/// the value mark).
+fn stored_of(e: &Entry, klen: usize) -> rows::Stored<'_> {
+    rows::Stored {
+        rest: &e.id[klen..],
+        ty: e.value_type,
+        size: e.size,
+        digest: &e.digest,
+        data: e.data.as_deref(),
+    }
+}
+
+/// The key part of a value's identity.
+fn key_of(id: &[u8]) -> &[u8] {
+    &id[..crate::path::ident::key_len(id)]
+}
+
+fn tampered_row(path: &Path, id: &[u8]) -> BaselineError {
+    BaselineError::Damaged {
+        file: path.to_path_buf(),
+        fault: Fault::Tampered(format!(
+            "the row of key {} does not match its MAC",
+            row_name(id)
+        )),
+    }
+}
+
+fn malformed_row(path: &Path, id: &[u8], m: &rows::Malformed) -> BaselineError {
+    BaselineError::Damaged {
+        file: path.to_path_buf(),
+        fault: Fault::Damaged(format!(
+            "the row of key {} cannot be read: {}",
+            row_name(id),
+            m.0
+        )),
+    }
+}
+
+/// Writes values arriving in identity order as one row per key.
+#[derive(Default)]
+struct Grouper {
+    /// The key being collected and its stats.
+    key: Vec<u8>,
+    stats: Option<KeyStats>,
+    blob: Vec<u8>,
+    /// The last value's identity (order check), empty before the first.
+    last: Vec<u8>,
+    /// The last key item seen (a streamed scan hands it over before its
+    /// values).
+    item: Option<(Vec<u8>, Option<KeyStats>)>,
+}
+
+/// What [`Grouper::add`] did with a value.
+enum Added {
+    Stored,
+    /// The same identity as the one before (two patterns reaching it).
+    Duplicate,
+    /// Before the one before: the caller applies it to the stored row.
+    Late,
+}
+
+impl Grouper {
+    fn add(
+        &mut self,
+        rows: &mut Rows<'_>,
+        id: &[u8],
+        ty: u32,
+        size: u64,
+        digest: &[u8],
+        data: Option<&[u8]>,
+    ) -> rusqlite::Result<Added> {
+        if !self.last.is_empty() {
+            match id.cmp(&self.last) {
+                std::cmp::Ordering::Less => return Ok(Added::Late),
+                std::cmp::Ordering::Equal => return Ok(Added::Duplicate),
+                std::cmp::Ordering::Greater => {}
+            }
+        }
+        let k = key_of(id);
+        if k != self.key.as_slice() || self.last.is_empty() {
+            self.flush(rows)?;
+            self.key.clear();
+            self.key.extend_from_slice(k);
+            self.stats = match &self.item {
+                Some((i, s)) if i.as_slice() == k => *s,
+                _ => None,
+            };
+        }
+        rows::push(&mut self.blob, &id[k.len() + 1..], ty, size, digest, data);
+        self.last.clear();
+        self.last.extend_from_slice(id);
+        Ok(Added::Stored)
+    }
+
+    fn flush(&mut self, rows: &mut Rows<'_>) -> rusqlite::Result<()> {
+        if !self.blob.is_empty() {
+            rows.put_row(&self.key, self.stats, &self.blob)?;
+            self.blob.clear();
+        }
+        Ok(())
     }
 }
 
@@ -144,8 +355,8 @@ fn remove(sum: &mut Sum, mac: Option<&[u8]>) {
 }
 
 /// The sealed state of a baseline: how many sealed commits it has had and
-/// the sums over its value and key rows' MACs (meta `commits`, `vsum`,
-/// `ksum`).
+/// the sums over the MACs of its rows of values (one per key) and of its
+/// key rows (`KeyEvents`) (meta `commits`, `vsum`, `ksum`).
 #[derive(Clone, Copy, Debug, Default)]
 struct State {
     commits: u64,
@@ -161,6 +372,10 @@ pub struct Baseline {
     state: State,
     /// The outbox's bound in bytes (global `OutboxMaxSize`).
     outbox_limit: u64,
+    /// The keys whose stats the last comparison found changed (or new
+    /// keys with values), with the scan's stats: written by the commit
+    /// that follows it.
+    pending: RefCell<Vec<(Vec<u8>, Option<KeyStats>)>>,
 }
 
 /// Changes rendered into events at a time when committing.
@@ -171,17 +386,18 @@ pub const OUTBOX_LIMIT: u64 = 1 << 30;
 
 /// The layout this release writes (meta 'schema'). 1 (no 'schema' row):
 /// values keyed by their path text, which two different values could share
-/// (see [`crate::path::ident`]); 2: no MACs. Both migrated on open.
-const SCHEMA: u32 = 3;
+/// (see [`crate::path::ident`]); 2: no MACs; 3: one row per value. All
+/// migrated on open.
+const SCHEMA: u32 = 4;
 
 const CREATE: &str = "
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS value (
+    CREATE TABLE IF NOT EXISTS keyvals (
         id BLOB PRIMARY KEY,
-        type INTEGER NOT NULL,
-        size INTEGER NOT NULL,
-        digest BLOB NOT NULL,
-        data BLOB,
+        last_written INTEGER,
+        nvalues INTEGER,
+        nsubkeys INTEGER,
+        vals BLOB NOT NULL,
         mac BLOB
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS key (
@@ -359,6 +575,7 @@ impl Baseline {
             ledger,
             state: State::default(),
             outbox_limit: OUTBOX_LIMIT,
+            pending: RefCell::new(Vec::new()),
         };
         let before = b.upgrade(&guard.host)?;
         crate::baseline::outbox::migrate(&b.conn).map_err(err)?;
@@ -449,9 +666,23 @@ impl Baseline {
             )
             .map_err(err)?
             > 0;
-        // Layout 1 or 2: the rows are copied into the new tables with MACs.
+        // Layouts 1 to 3 kept one row per value: they are regrouped into
+        // one row per key, with MACs. Layout 3 is sealed: its seal, row MACs
+        // and sums are checked first, so a file edited while regmon was
+        // stopped is refused rather than sealed anew.
+        let sealed = layout == Some(3);
+        let mut before = 0;
+        let mut old_vsum = Sum::default();
+        let mut st = State::default();
+        if sealed {
+            let old = current(&tx, self.key.as_ref(), &path)?;
+            before = old.commits;
+            old_vsum = old.vsum;
+            // Layout 3's key table is this layout's: kept with its MACs.
+            st.ksum = old.ksum;
+        }
         let old = table("value").map_err(err)?;
-        let old_keys = table("key").map_err(err)?;
+        let old_keys = table("key").map_err(err)? && !sealed;
         if old {
             tx.execute_batch("ALTER TABLE value RENAME TO value_old;")
                 .map_err(err)?;
@@ -461,36 +692,80 @@ impl Baseline {
                 .map_err(err)?;
         }
         tx.execute_batch(CREATE).map_err(err)?;
-        let mut st = State::default();
+        let mut vsum = Sum::default();
         {
-            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, true).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
             if old {
-                let cols = if v1 {
-                    "path, key_len, type, size, digest, data"
-                } else {
-                    "id, NULL, type, size, digest, data"
+                type Old = (Vec<u8>, i64, i64, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+                let mut group = Grouper::default();
+                let mut add = |rows: &mut Rows<'_>, v: Old| -> Result<(), BaselineError> {
+                    let (id, ty, size, digest, data, mac) = v;
+                    if sealed {
+                        if let Some(k) = &self.key {
+                            let m = k.value_mac(&id, ty, size, &digest, data.as_deref());
+                            if mac.as_deref() != Some(&m[..]) {
+                                return Err(tampered_at(
+                                    &path,
+                                    format!("the row of {} does not match its MAC", row_name(&id)),
+                                ));
+                            }
+                            vsum.add(&m);
+                        }
+                    }
+                    // Out of order only if two schema-1 paths made one
+                    // identity: the first is kept.
+                    group
+                        .add(rows, &id, ty as u32, size as u64, &digest, data.as_deref())
+                        .map_err(err)?;
+                    Ok(())
                 };
-                let mut get = tx
-                    .prepare(&format!("SELECT {cols} FROM value_old"))
-                    .map_err(err)?;
-                let mut q = get.query([]).map_err(err)?;
-                while let Some(r) = q.next().map_err(err)? {
-                    let id = if v1 {
+                if v1 {
+                    // Schema 1 keyed values by path text, whose order is not
+                    // the identities': sorted here (a one-time conversion).
+                    let mut all: Vec<Old> = Vec::new();
+                    let mut get = tx
+                        .prepare("SELECT path, key_len, type, size, digest, data FROM value_old")
+                        .map_err(err)?;
+                    let mut q = get.query([]).map_err(err)?;
+                    while let Some(r) = q.next().map_err(err)? {
                         let p: String = r.get(0).map_err(err)?;
                         let key_len = r.get::<_, i64>(1).map_err(err)? as usize;
-                        v1_value_id(&p, key_len)
-                    } else {
-                        r.get(0).map_err(err)?
-                    };
-                    rows.put_value_raw(
-                        &id,
-                        r.get(2).map_err(err)?,
-                        r.get(3).map_err(err)?,
-                        &r.get::<_, Vec<u8>>(4).map_err(err)?,
-                        r.get::<_, Option<Vec<u8>>>(5).map_err(err)?.as_deref(),
-                    )
-                    .map_err(err)?;
+                        all.push((
+                            v1_value_id(&p, key_len),
+                            r.get(2).map_err(err)?,
+                            r.get(3).map_err(err)?,
+                            r.get(4).map_err(err)?,
+                            r.get(5).map_err(err)?,
+                            None,
+                        ));
+                    }
+                    all.sort_by(|a, b| a.0.cmp(&b.0));
+                    for v in all {
+                        add(&mut rows, v)?;
+                    }
+                } else {
+                    let mac = if sealed { "mac" } else { "NULL" };
+                    let mut get = tx
+                        .prepare(&format!(
+                            "SELECT id, type, size, digest, data, {mac} FROM value_old ORDER BY id"
+                        ))
+                        .map_err(err)?;
+                    let mut q = get.query([]).map_err(err)?;
+                    while let Some(r) = q.next().map_err(err)? {
+                        add(
+                            &mut rows,
+                            (
+                                r.get(0).map_err(err)?,
+                                r.get(1).map_err(err)?,
+                                r.get(2).map_err(err)?,
+                                r.get(3).map_err(err)?,
+                                r.get(4).map_err(err)?,
+                                r.get(5).map_err(err)?,
+                            ),
+                        )?;
+                    }
                 }
+                group.flush(&mut rows).map_err(err)?;
             }
             if old_keys {
                 let cols = if v1 {
@@ -511,6 +786,15 @@ impl Baseline {
                     rows.put_key_raw(&id, r.get(1).map_err(err)?).map_err(err)?;
                 }
             }
+        }
+        if sealed && self.key.is_some() && vsum != old_vsum {
+            return Err(tampered_at(
+                &path,
+                format!(
+                    "the value rows ({}) do not match the recorded sum ({} rows): rows deleted, added or restored",
+                    vsum.count, old_vsum.count
+                ),
+            ));
         }
         if old {
             tx.execute_batch("DROP TABLE value_old;").map_err(err)?;
@@ -553,12 +837,12 @@ impl Baseline {
             params![host],
         )
         .map_err(err)?;
-        st.commits = 1;
+        st.commits = before + 1;
         reseal(&tx, self.key.as_ref(), &name, &st).map_err(err)?;
         tx.commit().map_err(err)?;
         self.state = st;
         self.record();
-        Ok(0)
+        Ok(before)
     }
 
     /// Notes a commit in the side record (after it is durable: a crash
@@ -603,12 +887,12 @@ impl Baseline {
     }
 
     /// The keys directly below the key `parent` (an identity) under which
-    /// the baseline holds rows (values, or keys for `KeyEvents`): their
+    /// the baseline holds rows (keys with values, or keys for `KeyEvents`): their
     /// identities, in order. One index seek per key found, so a large
     /// subtree costs no more than a small one.
     pub fn child_keys(&self, parent: &[u8]) -> Result<Vec<Vec<u8>>, BaselineError> {
         let mut out: Vec<Vec<u8>> = Vec::new();
-        for table in ["value", "key"] {
+        for table in ["keyvals", "key"] {
             let mut st = self
                 .conn
                 .prepare_cached(&format!(
@@ -697,23 +981,58 @@ impl Baseline {
         st.commits += 1;
         {
             let mut get = tx
-                .prepare("SELECT id, type, size, digest FROM value WHERE data IS NOT NULL")
+                .prepare("SELECT id, last_written, nvalues, nsubkeys, vals FROM keyvals")
                 .map_err(err)?;
-            let found: Vec<(Vec<u8>, i64, i64, Vec<u8>)> = get
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(err)?;
-            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, false).map_err(err)?;
-            for (id, ty, size, digest) in found {
-                rows.put_value_raw(&id, ty, size, &digest, None)
-                    .map_err(err)?;
+            let mut q = get.query([]).map_err(err)?;
+            // The rows that keep data, without it.
+            let mut found: Vec<(Vec<u8>, Option<KeyStats>, Vec<u8>)> = Vec::new();
+            while let Some(r) = q.next().map_err(err)? {
+                let id: Vec<u8> = r.get(0).map_err(err)?;
+                let blob = r.get_ref(4).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
+                let values = rows::decode(blob).map_err(|m| malformed_row(&path, &id, &m))?;
+                if values.iter().any(|v| v.data.is_some()) {
+                    let stats = stats_at(r, 1).map_err(err)?;
+                    let blob =
+                        rows::encode(values.into_iter().map(|v| rows::Stored { data: None, ..v }));
+                    found.push((id, stats, blob));
+                }
+            }
+            drop(q);
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
+            for (id, stats, blob) in found {
+                rows.put_row(&id, stats, &blob).map_err(err)?;
             }
         }
         reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
         tx.commit().map_err(err)?;
         self.committed(st);
         Ok(())
+    }
+
+    /// The stored stats of every key with values in the baseline, for an
+    /// `Incremental` scan; None when none are stored (a baseline just
+    /// migrated from a layout without them, or a backend that has none).
+    /// Not checked against the MACs here: the rows of the keys a scan
+    /// carries are checked when it is compared.
+    pub fn key_hints(&self) -> Result<Option<KeyHints>, BaselineError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, last_written, nvalues, nsubkeys FROM keyvals \
+                 WHERE last_written IS NOT NULL ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let found: Vec<(Vec<u8>, KeyStats)> = q
+            .query_map([], |r| Ok((r.get(0)?, stats_at(r, 1)?)))
+            .map_err(|e| self.err(e))?
+            .filter_map(|r| match r {
+                Ok((id, Some(s))) => Some(Ok((id, s))),
+                Ok((_, None)) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))?;
+        Ok((!found.is_empty()).then(|| KeyHints::new(found)))
     }
 
     /// Replaces the stored keys with `keys`, silently (KeyEvents switched
@@ -727,7 +1046,7 @@ impl Baseline {
         st.ksum = Sum::default();
         tx.execute("DELETE FROM key", []).map_err(err)?;
         {
-            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, true).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
             for k in keys {
                 rows.put_key(k).map_err(err)?;
             }
@@ -739,11 +1058,12 @@ impl Baseline {
     }
 
     /// Compares the stored values with a scan's items (in identity order),
-    /// reading the baseline in that order alongside. `unavailable`: keys
+    /// reading the baseline in that order alongside, one row per key. `unavailable`: keys
     /// known up front whose values must not be reported deleted. `within`:
     /// the scan covered only these regions; rows outside them are left as
     /// they are (the items must lie inside them). `refresh`: also hand back
-    /// the unchanged values, whose kept data is to be rewritten.
+    /// the unchanged values, whose kept data is to be rewritten. The keys
+    /// whose stats changed are remembered for the next [`Baseline::commit`].
     pub fn compare_values(
         &self,
         unavailable: Vec<Vec<u8>>,
@@ -751,24 +1071,40 @@ impl Baseline {
         within: Option<&[Region]>,
         refresh: bool,
     ) -> Result<Compared, MergeError> {
+        self.pending.borrow_mut().clear();
         // Another process may have committed since this one opened it.
         let state = current(&self.conn, self.key.as_ref(), &self.path)?;
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, type, size, digest, data, mac FROM value ORDER BY id")
+            .prepare_cached(
+                "SELECT id, last_written, nvalues, nsubkeys, vals, mac FROM keyvals ORDER BY id",
+            )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let mut merger = Merger::new(items, unavailable);
+        let seen = RefCell::new(VecDeque::new());
+        let mut watch = Watch {
+            items,
+            current: Vec::new(),
+            stats: None,
+            open: false,
+            seen: &seen,
+        };
+        let mut merger = Merger::new(&mut watch, unavailable);
         merger.refresh = refresh;
         let err = BaselineError::sqlite(&self.path);
         let mut sum = Sum::default();
+        let mut pending = Vec::new();
+        let mut id = Vec::new();
         while let Some(r) = rows.next().map_err(err)? {
-            let id = r.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
+            let key = r.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
             if let Some(regions) = within {
-                if !in_any(regions, id) {
+                // A row's values all lie in its key: in a region or not.
+                if !regions.iter().any(|g| g.contains_key(key)) {
                     continue;
                 }
             }
+            let stats = stats_at(r, 1).map_err(err)?;
+            let blob = r.get_ref(4).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
             if let Some(k) = &self.key {
                 // Every row read is checked; a whole comparison also checks
                 // that no row was added, removed or put back.
@@ -776,45 +1112,51 @@ impl Baseline {
                     .get_ref(5)
                     .and_then(|v| Ok(v.as_blob_or_null()?))
                     .map_err(err)?;
-                let mac = k.value_mac(
-                    id,
-                    r.get_ref(1).and_then(|v| Ok(v.as_i64()?)).map_err(err)?,
-                    r.get_ref(2).and_then(|v| Ok(v.as_i64()?)).map_err(err)?,
-                    r.get_ref(3).and_then(|v| Ok(v.as_blob()?)).map_err(err)?,
-                    r.get_ref(4)
-                        .and_then(|v| Ok(v.as_blob_or_null()?))
-                        .map_err(err)?,
-                );
+                let mac = k.row_mac(key, stats, blob);
                 if stored != Some(&mac[..]) {
-                    return Err(self
-                        .tampered(format!(
-                            "the row of {} does not match its MAC",
-                            row_name(id)
-                        ))
-                        .into());
+                    return Err(tampered_row(&self.path, key).into());
                 }
                 sum.add(&mac);
             }
-            merger.old(
-                id,
-                |n| {
-                    let ty = r.get_ref(1).and_then(|v| Ok(v.as_i64()?)).map_err(err)?;
-                    let size = r.get_ref(2).and_then(|v| Ok(v.as_i64()?)).map_err(err)?;
-                    let digest = r.get_ref(3).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
-                    Ok(ty as u32 == n.value_type
-                        && size as u64 == n.size
-                        && digest == &n.digest[..])
-                },
-                || {
-                    Ok(Entry {
-                        id: id.to_vec(),
-                        value_type: r.get::<_, i64>(1).map_err(err)? as u32,
-                        size: r.get::<_, i64>(2).map_err(err)? as u64,
-                        digest: Digest::from_slice(&r.get::<_, Vec<u8>>(3).map_err(err)?),
-                        data: r.get(4).map_err(err)?,
-                    })
-                },
-            )?;
+            // The row's values in identity order, each handed to the merge
+            // as a borrowed view (a copy only when reported).
+            id.clear();
+            id.extend_from_slice(key);
+            id.push(crate::path::ident::VALUE_MARK);
+            let base = id.len();
+            let mut values = rows::Reader::new(blob);
+            let mut prev: Option<&[u8]> = None;
+            let malformed = |m: rows::Malformed| malformed_row(&self.path, key, &m);
+            while let Some(v) = values.next_value().map_err(malformed)? {
+                if prev.is_some_and(|p| p >= v.rest) {
+                    return Err(malformed(rows::Malformed("values out of order")).into());
+                }
+                prev = Some(v.rest);
+                id.truncate(base);
+                id.extend_from_slice(v.rest);
+                merger.old(&id, |n| Ok(v.same(n)), || Ok(v.entry(key)))?;
+            }
+            // The scan's keys up to this one: a key with values and no row
+            // gets one (its stats come with it); this key's row is
+            // rewritten if its stats changed.
+            let mut q = seen.borrow_mut();
+            while let Some(front) = q.front() {
+                match front.0.as_slice().cmp(key) {
+                    std::cmp::Ordering::Greater => break,
+                    std::cmp::Ordering::Less => {
+                        let (i, s) = q.pop_front().expect("front");
+                        if s.is_some() {
+                            pending.push((i, s));
+                        }
+                    }
+                    std::cmp::Ordering::Equal => {
+                        let (i, s) = q.pop_front().expect("front");
+                        if s != stats {
+                            pending.push((i, s));
+                        }
+                    }
+                }
+            }
         }
         if self.key.is_some() && within.is_none() && sum != state.vsum {
             return Err(self
@@ -824,7 +1166,10 @@ impl Baseline {
                 ))
                 .into());
         }
-        merger.finish_all()
+        let compared = merger.finish_all()?;
+        pending.extend(seen.into_inner().into_iter().filter(|(_, s)| s.is_some()));
+        *self.pending.borrow_mut() = pending;
+        Ok(compared)
     }
 
     fn tampered(&self, why: String) -> BaselineError {
@@ -924,6 +1269,7 @@ impl Baseline {
     ) -> Result<usize, BaselineError> {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
+        self.pending.borrow_mut().clear();
         let tx = self.conn.transaction().map_err(err)?;
         let mut st = State {
             commits: current(&tx, self.key.as_ref(), &path)?.commits + 1,
@@ -934,16 +1280,51 @@ impl Baseline {
             [],
         )
         .map_err(err)?;
-        tx.execute("DELETE FROM value", []).map_err(err)?;
+        tx.execute("DELETE FROM keyvals", []).map_err(err)?;
         tx.execute("DELETE FROM key", []).map_err(err)?;
         let mut count = 0;
         {
-            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, true).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, true).map_err(err)?;
+            let mut group = Grouper::default();
+            // Values that came before the one before (not expected from a
+            // scan, but a rebuild takes any order): added to their rows last.
+            let mut late: Vec<Entry> = Vec::new();
             for item in items {
-                if let Item::Entry(e) = item {
-                    rows.put_value(&e).map_err(err)?;
-                    count += 1;
+                match item {
+                    Item::Key(k) => group.item = Some((k.id, k.stats)),
+                    Item::Entry(e) => {
+                        let added = group
+                            .add(
+                                &mut rows,
+                                &e.id,
+                                e.value_type,
+                                e.size,
+                                &e.digest,
+                                e.data.as_deref(),
+                            )
+                            .map_err(err)?;
+                        match added {
+                            Added::Stored => count += 1,
+                            Added::Duplicate => {}
+                            Added::Late => late.push(e),
+                        }
+                    }
+                    Item::Unreadable(_) => {}
                 }
+            }
+            group.flush(&mut rows).map_err(err)?;
+            rows.fresh = false;
+            late.sort_by(|a, b| a.id.cmp(&b.id));
+            let mut at = 0;
+            while at < late.len() {
+                let k = key_of(&late[at].id);
+                let n = late[at..].iter().take_while(|e| key_of(&e.id) == k).count();
+                let mut edit = Edit {
+                    puts: late[at..at + n].iter().collect(),
+                    ..Edit::default()
+                };
+                count = (count as i64 + rows.apply(k, &mut edit)?) as usize;
+                at += n;
             }
         }
         reseal(&tx, self.key.as_ref(), &file_name(&path), &st).map_err(err)?;
@@ -968,7 +1349,7 @@ impl Baseline {
         let mut st = current(&tx, self.key.as_ref(), &path)?;
         st.commits += 1;
         {
-            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, false).map_err(err)?;
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
             for k in &snap.keys {
                 rows.put_key(k).map_err(err)?;
             }
@@ -991,14 +1372,6 @@ impl Baseline {
         Ok(())
     }
 
-    /// The stored [`crate::model::KeyStats`] of every stored key, the hints
-    /// of an `Incremental` scan; None when the stored layout has none.
-    /// PROVISIONAL (helper I): this layout stores no value or subkey
-    /// counts, so there are none; replaced by the per-key layout's.
-    pub fn key_hints(&self) -> Result<Option<crate::model::KeyHints>, BaselineError> {
-        Ok(None)
-    }
-
     /// How many values the baseline holds (kept in `meta`; 0 when unknown).
     pub fn value_count(&self) -> usize {
         self.meta("values")
@@ -1009,7 +1382,8 @@ impl Baseline {
     }
 
     /// Applies changes (and rewrites refreshed rows' data) and queues their
-    /// rendered events, atomically.
+    /// rendered events, atomically. Only the rows of keys with a changed
+    /// value or changed stats (see [`Baseline::compare_values`]) are written.
     pub fn commit(
         &mut self,
         changes: &[Change],
@@ -1018,32 +1392,42 @@ impl Baseline {
     ) -> Result<usize, BaselineError> {
         let path = self.path.clone();
         let err = BaselineError::sqlite(&path);
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
         let tx = self.conn.transaction().map_err(err)?;
         let mut st = current(&tx, self.key.as_ref(), &path)?;
         st.commits += 1;
         let dropped;
         {
-            let mut rows = Rows::new(&tx, self.key.as_ref(), &mut st, false).map_err(err)?;
+            let mut edits: BTreeMap<&[u8], Edit<'_>> = BTreeMap::new();
+            let mut keys: Vec<&KeyEntry> = Vec::new();
+            let mut gone: Vec<&[u8]> = Vec::new();
             for c in changes {
                 match c {
-                    Change::New(e) | Change::Changed { new: e, .. } => rows.put_value(e),
-                    Change::Delete(e) => rows.del_value(&e.id),
-                    Change::NewKey(k) => rows.put_key(k),
-                    Change::DeleteKey(k) => rows.del_key(&k.id),
+                    Change::New(e) | Change::Changed { new: e, .. } => {
+                        edits.entry(key_of(&e.id)).or_default().puts.push(e)
+                    }
+                    Change::Delete(e) => edits.entry(key_of(&e.id)).or_default().dels.push(&e.id),
+                    Change::NewKey(k) => keys.push(k),
+                    Change::DeleteKey(k) => gone.push(&k.id),
                 }
-                .map_err(err)?;
             }
             for e in refreshed {
-                rows.put_value(e).map_err(err)?;
+                edits.entry(key_of(&e.id)).or_default().puts.push(e);
             }
-            let delta: i64 = changes
-                .iter()
-                .map(|c| match c {
-                    Change::New(_) => 1,
-                    Change::Delete(_) => -1,
-                    _ => 0,
-                })
-                .sum();
+            for (k, s) in &pending {
+                edits.entry(k.as_slice()).or_default().stats = Some(*s);
+            }
+            let mut rows = Rows::new(&tx, self.key.as_ref(), &path, &mut st, false).map_err(err)?;
+            let mut delta = 0i64;
+            for (k, mut edit) in edits {
+                delta += rows.apply(k, &mut edit)?;
+            }
+            for k in keys {
+                rows.put_key(k).map_err(err)?;
+            }
+            for k in gone {
+                rows.del_key(k).map_err(err)?;
+            }
             tx.execute(
                 "UPDATE meta SET value = CAST(MAX(0, CAST(value AS INTEGER) + ?1) AS TEXT) WHERE key = 'values'",
                 params![delta],
@@ -1091,6 +1475,45 @@ impl Baseline {
     }
 }
 
+/// Passes a scan's items on to the merge, noting the stats of each key that
+/// has values in the scan (a key item is followed by its values), for the
+/// comparison with the stored rows. Keys without values need no row;
+/// carried keys keep theirs as it is.
+struct Watch<'a> {
+    items: &'a mut dyn Iterator<Item = Item>,
+    /// The last key item's identity and stats, until its first value.
+    current: Vec<u8>,
+    stats: Option<KeyStats>,
+    open: bool,
+    seen: &'a RefCell<VecDeque<(Vec<u8>, Option<KeyStats>)>>,
+}
+
+impl Iterator for Watch<'_> {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        let it = self.items.next()?;
+        match &it {
+            Item::Key(k) => {
+                self.open = !k.carried;
+                if self.open {
+                    self.current.clear();
+                    self.current.extend_from_slice(&k.id);
+                    self.stats = k.stats;
+                }
+            }
+            Item::Entry(e) if self.open && key_of(&e.id) == self.current.as_slice() => {
+                self.open = false;
+                self.seen
+                    .borrow_mut()
+                    .push_back((self.current.clone(), self.stats));
+            }
+            _ => {}
+        }
+        Some(it)
+    }
+}
+
 /// The length of the first key component of `rest` (a part of an
 /// identity), its end byte included; None when `rest` starts a value name
 /// or holds no whole component. (0 starts a value, 1 ends a key, 2 escapes
@@ -1106,6 +1529,33 @@ fn component_end(rest: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+fn tampered_at(path: &Path, why: String) -> BaselineError {
+    BaselineError::Damaged {
+        file: path.to_path_buf(),
+        fault: Fault::Tampered(why),
+    }
+}
+
+/// Every value stored in the baseline file `path`, in identity order, read
+/// without any check (for tests and inspection).
+pub fn stored_values(path: &Path) -> Result<Vec<Entry>, BaselineError> {
+    let err = BaselineError::sqlite(path);
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(err)?;
+    let mut q = conn
+        .prepare("SELECT id, vals FROM keyvals ORDER BY id")
+        .map_err(err)?;
+    let mut rows = q.query([]).map_err(err)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(err)? {
+        let id: Vec<u8> = r.get(0).map_err(err)?;
+        let blob = r.get_ref(1).and_then(|v| Ok(v.as_blob()?)).map_err(err)?;
+        let values = rows::decode(blob).map_err(|m| malformed_row(path, &id, &m))?;
+        out.extend(values.iter().map(|v| v.entry(&id)));
+    }
+    Ok(out)
 }
 
 /// A row's identity as a path, for messages.
@@ -1126,6 +1576,8 @@ fn row_name(id: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::digest::Digest;
+    use crate::model::KeyItem;
     use crate::path::ident;
 
     /// An entry at `KEY\NAME` (the last component is the value's name).
@@ -1293,5 +1745,232 @@ mod tests {
             )
             .unwrap();
         assert_eq!((c.changes.len(), c.count), (1, 1));
+    }
+
+    /// A baseline of layout 3 (one row per value, sealed) as the previous
+    /// release wrote it.
+    fn write_v3(path: &Path, key: &Key, values: &[Entry]) {
+        let c = Connection::open(path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE value (id BLOB PRIMARY KEY, type INTEGER NOT NULL, size INTEGER NOT NULL,
+                 digest BLOB NOT NULL, data BLOB, mac BLOB) WITHOUT ROWID;
+             CREATE TABLE key (id BLOB PRIMARY KEY, last_written INTEGER, mac BLOB) WITHOUT ROWID;",
+        )
+        .unwrap();
+        let mut vsum = Sum::default();
+        for e in values {
+            let mac = key.value_mac(
+                &e.id,
+                e.value_type as i64,
+                e.size as i64,
+                &e.digest,
+                e.data.as_deref(),
+            );
+            vsum.add(&mac);
+            c.execute(
+                "INSERT INTO value VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    e.id,
+                    e.value_type as i64,
+                    e.size as i64,
+                    &e.digest[..],
+                    e.data,
+                    &mac[..]
+                ],
+            )
+            .unwrap();
+        }
+        c.execute(
+            "INSERT INTO meta VALUES ('schema', '3'), ('commits', '7'), ('vsum', ?1), \
+             ('ksum', ?2), ('host', 'test'), ('scope', 's'), ('values', ?3), ('data', '')",
+            params![
+                vsum.to_text(),
+                Sum::default().to_text(),
+                values.len().to_string()
+            ],
+        )
+        .unwrap();
+        let meta = sealed_meta(&c).unwrap();
+        let seal = key.seal(&file_name(path), &meta);
+        c.execute("INSERT INTO meta VALUES ('seal', ?1)", [seal])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_baseline_of_one_row_per_value_is_regrouped_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sqlite");
+        let key = Key::from_bytes([9; 32]);
+        let mut old = vec![e("A\\a", 1), e("A\\b", 2), e("A\\S\\c", 3), e("B\\d", 4)];
+        old[1].data = Some(vec![2, 0]);
+        old.sort_by(|a, b| a.id.cmp(&b.id));
+        write_v3(&path, &key, &old);
+        let guard = Guard {
+            key: Some(key.clone()),
+            host: "test".into(),
+            ledger_dir: None,
+        };
+        let mut b = Baseline::open(&path, &guard).unwrap();
+        assert_eq!(b.meta("schema").unwrap().as_deref(), Some("4"));
+        assert_eq!(b.state.commits, 8);
+        assert_eq!(b.rebuild_reason("s").unwrap(), None);
+        assert_eq!(stored_values(&path).unwrap(), old);
+        // One row per key, no stats yet: no hints.
+        let n: i64 = b
+            .conn
+            .query_row("SELECT COUNT(*) FROM keyvals", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+        assert!(b.key_hints().unwrap().is_none());
+        // The next scan reports only what changed.
+        let mut now = old.clone();
+        now[1] = e("A\\b", 9);
+        now[1].data = Some(vec![2, 0]);
+        let stats = KeyStats {
+            last_written: 5,
+            values: 2,
+            subkeys: 1,
+        };
+        let mut scan = vec![Item::Key(KeyItem {
+            id: k("A"),
+            stats: Some(stats),
+            carried: false,
+        })];
+        scan.extend(now.iter().cloned().map(Item::Entry));
+        let c = b
+            .compare_values(Vec::new(), &mut scan.into_iter(), None, false)
+            .unwrap();
+        assert_eq!(
+            c.changes,
+            vec![Change::Changed {
+                old: old[1].clone(),
+                new: now[1].clone()
+            }]
+        );
+        b.commit(&c.changes, &[], &mut |_| Vec::new()).unwrap();
+        drop(b);
+        let b = Baseline::open(&path, &guard).unwrap();
+        assert_eq!(stored_values(&path).unwrap(), now);
+        let hints = b.key_hints().unwrap().unwrap();
+        assert_eq!((hints.len(), hints.get(&k("A"))), (1, Some(&stats)));
+        let c = b
+            .compare_values(Vec::new(), &mut items(now.clone()), None, false)
+            .unwrap();
+        assert!(c.changes.is_empty(), "{:?}", c.changes);
+    }
+
+    #[test]
+    fn a_tampered_baseline_of_one_row_per_value_is_refused_not_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.sqlite");
+        let key = Key::from_bytes([9; 32]);
+        write_v3(&path, &key, &[e("A\\a", 1), e("B\\b", 2)]);
+        let c = Connection::open(&path).unwrap();
+        c.execute(
+            "UPDATE value SET digest = x'07' WHERE id = ?1",
+            [e("A\\a", 1).id],
+        )
+        .unwrap();
+        drop(c);
+        let guard = Guard {
+            key: Some(key),
+            host: "test".into(),
+            ledger_dir: None,
+        };
+        match Baseline::open(&path, &guard) {
+            Err(BaselineError::Damaged {
+                fault: Fault::Tampered(why),
+                ..
+            }) => assert!(why.contains("does not match its MAC"), "{why}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a tampered baseline was migrated"),
+        }
+        // Left as it was (the transaction rolled back).
+        let c = Connection::open(&path).unwrap();
+        let schema: String = c
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(schema, "3");
+    }
+
+    #[test]
+    fn only_the_rows_of_changed_keys_are_written_and_stats_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Baseline::open(&dir.path().join("b.sqlite"), &Guard::none()).unwrap();
+        let st = |t| KeyStats {
+            last_written: t,
+            values: 1,
+            subkeys: 0,
+        };
+        let key_item = |p: &str, t| {
+            Item::Key(KeyItem {
+                id: k(p),
+                stats: Some(st(t)),
+                carried: false,
+            })
+        };
+        let first = vec![
+            key_item("A", 1),
+            Item::Entry(e("A\\a", 1)),
+            key_item("B", 1),
+            Item::Entry(e("B\\b", 2)),
+            key_item("C", 1),
+            Item::Entry(e("C\\c", 3)),
+        ];
+        let n = b.rebuild_values(&mut first.into_iter()).unwrap();
+        b.finish_rebuild("s", "", &Snapshot::default(), false, n)
+            .unwrap();
+        assert_eq!(n, 3);
+        let hints = b.key_hints().unwrap().unwrap();
+        assert_eq!(hints.get(&k("B")), Some(&st(1)));
+        let mac_of = |b: &Baseline, p: &str| -> Vec<u8> {
+            b.conn
+                .query_row("SELECT vals FROM keyvals WHERE id = ?1", [k(p)], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        let c_before = mac_of(&b, "C");
+        // B's stats change (not its values), C is carried, A's value changes,
+        // D is new.
+        let second = vec![
+            key_item("A", 2),
+            Item::Entry(e("A\\a", 5)),
+            key_item("B", 3),
+            Item::Entry(e("B\\b", 2)),
+            Item::Key(KeyItem {
+                id: k("C"),
+                stats: Some(st(1)),
+                carried: true,
+            }),
+            key_item("D", 4),
+            Item::Entry(e("D\\d", 6)),
+        ];
+        let c = b
+            .compare_values(Vec::new(), &mut second.into_iter(), None, false)
+            .unwrap();
+        // (C's value is reported deleted until the Merger keeps carried
+        // keys: that rule is not the store's.)
+        let changes: Vec<Change> = c
+            .changes
+            .into_iter()
+            .filter(|c| !matches!(c, Change::Delete(d) if d.id == e("C\\c", 3).id))
+            .collect();
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        b.commit(&changes, &[], &mut |_| Vec::new()).unwrap();
+        let hints = b.key_hints().unwrap().unwrap();
+        assert_eq!(hints.get(&k("A")), Some(&st(2)));
+        assert_eq!(hints.get(&k("B")), Some(&st(3)));
+        assert_eq!(hints.get(&k("C")), Some(&st(1)));
+        assert_eq!(hints.get(&k("D")), Some(&st(4)));
+        assert_eq!(mac_of(&b, "C"), c_before);
+        assert_eq!(b.value_count(), 4);
+        assert_eq!(
+            stored_values(b.file()).unwrap(),
+            vec![e("A\\a", 5), e("B\\b", 2), e("C\\c", 3), e("D\\d", 6)]
+        );
     }
 }

@@ -186,6 +186,11 @@ fn short(h: blake3::Hasher) -> [u8; MAC_LEN] {
 }
 
 impl Key {
+    /// The key whose 32 bytes are `b` (what `baseline.key` holds).
+    pub fn from_bytes(b: [u8; 32]) -> Key {
+        Key(b)
+    }
+
     /// The MAC of a value row (all its columns).
     pub fn value_mac(
         &self,
@@ -210,6 +215,32 @@ impl Key {
                 h.update(b"0");
             }
         }
+        short(h)
+    }
+
+    /// The MAC of a key's row of values: its identity, stats (`None` for
+    /// unknown) and the blob of its values (see [`super::rows`]).
+    pub fn row_mac(
+        &self,
+        id: &[u8],
+        stats: Option<crate::model::KeyStats>,
+        values: &[u8],
+    ) -> [u8; MAC_LEN] {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(b"r");
+        put(&mut h, id);
+        match stats {
+            Some(s) => {
+                h.update(b"1");
+                h.update(&s.last_written.to_le_bytes());
+                h.update(&s.values.to_le_bytes());
+                h.update(&s.subkeys.to_le_bytes());
+            }
+            None => {
+                h.update(b"0");
+            }
+        }
+        put(&mut h, values);
         short(h)
     }
 
