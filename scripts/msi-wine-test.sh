@@ -65,8 +65,12 @@ NEXT=$(echo "$VERSION" | awk -F. '{printf "%d.%d.%d", $1, $2, $3 + 1}')
 mkdir -p "$WORK/next"
 cp "$STAGED_EXE" "$WORK/next/regmon.exe"
 { cat packaging/windows/regmon.conf; echo "# default of $NEXT"; } >"$WORK/next/regmon.conf"
-(cd "$WORK/next" && wixl -a x64 -D Version="$NEXT" -D Exe=regmon.exe -D Conf=regmon.conf \
+AFTER=$(echo "$NEXT" | awk -F. '{printf "%d.%d.%d", $1, $2, $3 + 1}')
+(cd "$WORK/next" && wixl -a x64 -D Version="$NEXT" -D NextVersion="$AFTER" -D Exe=regmon.exe -D Conf=regmon.conf \
     -o "$WORK/next.msi" "$ROOT/packaging/windows/regmon.wxs")
+# Another build of that version (a new product code, the same version).
+(cd "$WORK/next" && wixl -a x64 -D Version="$NEXT" -D NextVersion="$AFTER" -D Exe=regmon.exe -D Conf=regmon.conf \
+    -o "$WORK/rebuild.msi" "$ROOT/packaging/windows/regmon.wxs")
 
 log "wineboot (WINEPREFIX=$PREFIX, $("$WINE" --version 2>/dev/null || echo wine))"
 "$WINE" wineboot -i >/dev/null 2>&1 || true
@@ -74,6 +78,7 @@ DRIVE=$PREFIX/drive_c
 mkdir -p "$DRIVE/msitest"
 cp "$MSI1" "$DRIVE/msitest/this.msi"
 cp "$WORK/next.msi" "$DRIVE/msitest/next.msi"
+cp "$WORK/rebuild.msi" "$DRIVE/msitest/rebuild.msi"
 DIR="$DRIVE/Program Files/regmon"
 W() { "$WINE" "$@"; }
 reg_query() { W reg query "$@" 2>/dev/null | tr -d '\r'; }
@@ -108,6 +113,9 @@ cp "$SHIM" "$DIR/"
 v=$(regmon --version | tr -d '\r')
 log "   installed: $v"
 echo "$v" | grep -q "^regmon $VERSION (" || fail "regmon.exe --version: $v"
+log "   regmon.exe -c regmon.conf --verify"
+regmon -c 'C:\Program Files\regmon\regmon.conf' --verify >"$WORK/verify.txt" 2>&1 \
+    || fail "--verify of the installed configuration: $(tr -d '\r' <"$WORK/verify.txt")"
 
 # The registered command line starts and stops under Wine's service manager.
 log "   wine net start regmon / net stop regmon"
@@ -147,10 +155,17 @@ echo "$new_events" | sed 's/^/    /' >&2
 echo "$new_events" | grep -q '"EventType":"CHANGE"' && echo "$new_events" | grep -q 'RegmonMsiTest' \
     || fail "the event after the upgrade is not the CHANGE of RegmonMsiTest"
 
+log "   a downgrade is refused; another build of the same version replaces it"
+if W msiexec /i 'C:\msitest\this.msi' /qn >/dev/null 2>&1; then fail "msiexec /i of $VERSION over $NEXT succeeded"; fi
+[ "$(products)" = "$NEXT" ] || fail "products after the refused downgrade: '$(products | tr '\n' ' ')'"
+W msiexec /i 'C:\msitest\rebuild.msi' /qn || fail "msiexec /i (same version, another build): exit $?"
+[ "$(products)" = "$NEXT" ] || fail "products after a same-version rebuild: '$(products | tr '\n' ' ')'"
+grep -q '^# edited by the administrator' "$DIR/regmon.conf" || fail "the rebuild replaced regmon.conf"
+
 # --- 4. uninstall ---------------------------------------------------------
 log "4. wine msiexec /x /qn"
 rm -f "$DIR/bcryptprimitives.dll"
-W msiexec /x 'C:\msitest\next.msi' /qn /l*v 'C:\msitest\uninstall.log' || fail "msiexec /x: exit $?"
+W msiexec /x 'C:\msitest\rebuild.msi' /qn /l*v 'C:\msitest\uninstall.log' || fail "msiexec /x: exit $?"
 [ -z "$(products)" ] || fail "still registered after the uninstall: $(products)"
 for f in regmon.exe regmon.conf.default; do
     [ ! -e "$DIR/$f" ] || fail "$f is left after the uninstall"

@@ -96,8 +96,14 @@ DEB=$(ls "$DIST"/regmon_*.deb)
 
 log "wixl"
 MSI=$DIST/regmon-$VERSION-x64.msi
-wixl -a x64 -D Version="$VERSION" -D Exe="$PKG/regmon.exe" \
-    -D Conf="$ROOT/packaging/windows/regmon.conf" -o "$MSI" packaging/windows/regmon.wxs
+# wixl resolves Source= relative to the current folder (absolute paths
+# fail), and only warns about attributes it does not know: a warning fails.
+mkdir -p "$PKG/msi"
+cp "$PKG/regmon.exe" packaging/windows/regmon.conf "$PKG/msi/"
+NEXT=$(echo "$VERSION" | awk -F. '{printf "%d.%d.%d", $1, $2, $3 + 1}')
+(cd "$PKG/msi" && wixl -a x64 -D Version="$VERSION" -D NextVersion="$NEXT" -D Exe=regmon.exe -D Conf=regmon.conf \
+    -o "$MSI" "$ROOT/packaging/windows/regmon.wxs") 2>"$PKG/wixl.err" || { cat "$PKG/wixl.err" >&2; fail "wixl"; }
+if grep -q . "$PKG/wixl.err"; then cat "$PKG/wixl.err" >&2; fail "wixl warned"; fi
 
 ZIP=$DIST/regmon-$VERSION-windows-x86_64.zip
 ZDIR=$PKG/zip/regmon-$VERSION-windows-x86_64
@@ -144,7 +150,11 @@ msi_table ServiceInstall | grep -qF 'service run --name regmon -c "[INSTALLDIR]r
 msi_table ServiceControl | grep -q $'^ServiceControl\tregmon\t' || fail "MSI: no ServiceControl row"
 msi_table CustomAction | grep -q '^DefaultConfigCopy' || fail "MSI: no DefaultConfigCopy action"
 msi_table InstallExecuteSequence | grep -q '^DefaultConfigCopy' || fail "MSI: DefaultConfigCopy not scheduled"
-msi_table Upgrade | grep -q 'FA10F6B4-7B37-425A-AA21-44210F3FB015' || fail "MSI: no Upgrade row"
+# Every version below the next patch version (this one included) is
+# removed first; a newer one is detected (and stops the install).
+msi_table Upgrade | grep -qP "FA10F6B4-7B37-425A-AA21-44210F3FB015\}\t0\.0\.0\t$NEXT\t\t256\t" || fail "MSI: the Upgrade row: $(msi_table Upgrade)"
+msi_table LaunchCondition | grep -q 'NOT REGMON_NEWER_FOUND' || fail "MSI: no downgrade condition"
+msi_table InstallExecuteSequence | grep -qP '^RemoveExistingProducts\t\t1401$' || fail "MSI: RemoveExistingProducts not right after InstallValidate"
 msiinfo suminfo "$MSI" | grep -q 'x64' || fail "MSI: not an x64 package"
 
 log "check: lintian"
