@@ -104,10 +104,20 @@ fn generate_into_a_file_is_a_clear_error() {
 }
 
 /// The configuration the .deb installs as /etc/regmon/regmon.conf checks
-/// clean, image missing or not (`--verify` reads no hive).
+/// clean, with the sample hive it names (made by `hive sample`, as
+/// scripts/package.sh makes it) at a temporary path.
 #[test]
 fn debian_configuration_verifies() {
+    let packaged = "/usr/share/regmon/sample/SOFTWARE";
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/debian/regmon.conf");
+    let text_conf = std::fs::read_to_string(conf).unwrap();
+    assert!(text_conf.contains(packaged));
+    let dir = tempfile::tempdir().unwrap();
+    let hive = dir.path().join("SOFTWARE");
+    let out = run(&["hive", "sample", hive.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let conf = dir.path().join("regmon.conf");
+    std::fs::write(&conf, text_conf.replace(packaged, hive.to_str().unwrap())).unwrap();
     let out = run(&["-c", conf.to_str().unwrap(), "--verify"]);
     assert!(
         out.status.success(),
