@@ -33,6 +33,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 log() { printf '==> %s\n' "$*" >&2; }
+# grep -q for pipes: reads all its input, so that under pipefail the writer
+# never dies of SIGPIPE when the match comes early.
+q() { grep "$@" >/dev/null; }
 fail() { printf 'msi-wine-test.sh: FAILED: %s\n' "$*" >&2; exit 1; }
 START=$(date +%s)
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -109,17 +112,17 @@ cmp -s "$DIR/regmon.conf" "$DIR/regmon.conf.default" || fail "regmon.conf is not
 cmp -s "$DIR/regmon.exe" "$STAGED_EXE" || fail "regmon.exe is not the staged binary"
 svc=$(reg_query "$SVC") || fail "no $SVC after the install"
 echo "$svc" | sed 's/^/    /' >&2
-echo "$svc" | grep -qF 'service run --name regmon -c "C:\Program Files\regmon\regmon.conf"' \
+echo "$svc" | q -F 'service run --name regmon -c "C:\Program Files\regmon\regmon.conf"' \
     || fail "the service's ImagePath"
-echo "$svc" | grep -q 'Start.*REG_DWORD.*0x2' || fail "the service does not start automatically"
-echo "$svc" | grep -q 'ObjectName.*LocalSystem' || fail "the service is not LocalSystem"
-echo "$svc" | grep -q 'Type.*REG_DWORD.*0x10' || fail "the service is not its own process"
+echo "$svc" | q 'Start.*REG_DWORD.*0x2' || fail "the service does not start automatically"
+echo "$svc" | q 'ObjectName.*LocalSystem' || fail "the service is not LocalSystem"
+echo "$svc" | q 'Type.*REG_DWORD.*0x10' || fail "the service is not its own process"
 [ "$(products)" = "$VERSION" ] || fail "products registered: '$(products)'"
 grep -a -i 'StartServices\|Failed to start' "$DRIVE/msitest/install.log" 2>/dev/null | tr -d '\r' | tail -3 | sed 's/^/    install.log: /' >&2 || true
 
 v=$(regmon --version | tr -d '\r')
 log "   installed: $v"
-echo "$v" | grep -q "^regmon $VERSION (" || fail "regmon.exe --version: $v"
+echo "$v" | q "^regmon $VERSION (" || fail "regmon.exe --version: $v"
 log "   regmon.exe -c regmon.conf --verify"
 regmon -c 'C:\Program Files\regmon\regmon.conf' --verify >"$WORK/verify.txt" 2>&1 \
     || fail "--verify of the installed configuration: $(tr -d '\r' <"$WORK/verify.txt")"
@@ -137,10 +140,10 @@ wait_for() { # FILE TEXT SECONDS
 wait_for "$DIR/log/regmon.log" 'started as a service' 60 \
     || fail "the service did not log 'started as a service' in log\\regmon.log: $(tr -d '\r' <"$DIR/log/regmon.log" 2>/dev/null)"
 log "   service: $(grep -a 'started as a service' "$DIR/log/regmon.log" | head -1 | tr -d '\r')"
-W sc query regmon 2>/dev/null | tr -d '\r' | grep -q 'RUNNING' || fail "sc query regmon: not RUNNING"
+W sc query regmon 2>/dev/null | tr -d '\r' | q 'RUNNING' || fail "sc query regmon: not RUNNING"
 log "   wine net stop regmon"
 W net stop regmon >/dev/null 2>&1 || fail "net stop regmon"
-W sc query regmon 2>/dev/null | tr -d '\r' | grep -q 'STOPPED' || fail "sc query regmon: not STOPPED after net stop"
+W sc query regmon 2>/dev/null | tr -d '\r' | q 'STOPPED' || fail "sc query regmon: not STOPPED after net stop"
 
 # --- 2. a baseline, an edited configuration, a change -------------------
 log "2. baseline, an administrator's edit, a registry change"
@@ -158,12 +161,12 @@ W msiexec /i 'C:\msitest\next.msi' /qn /l*v 'C:\msitest\upgrade.log' || fail "ms
 [ -f "$DIR/regmon.exe" ] || fail "no regmon.exe after the upgrade"
 grep -q '^# edited by the administrator' "$DIR/regmon.conf" || fail "the upgrade replaced regmon.conf"
 grep -q "^# default of $NEXT" "$DIR/regmon.conf.default" || fail "regmon.conf.default is not the new default"
-reg_query "$SVC" | grep -qF 'service run --name regmon' || fail "no service after the upgrade"
+reg_query "$SVC" | q -F 'service run --name regmon' || fail "no service after the upgrade"
 # The upgraded service's first scan reports the change made before the
 # upgrade, from the kept baseline: one CHANGE, not a NEW for every value.
 new_events() { tail -n +"$((EVENTS_BEFORE + 1))" "$DIR/log/regmon.json" | tr -d '\r'; }
 for _ in $(seq 60); do
-    new_events | grep -q RegmonMsiTest && break
+    new_events | q RegmonMsiTest && break
     sleep 1
 done
 log "   wine net stop regmon; regmon --once"
@@ -172,7 +175,7 @@ regmon -c 'C:\Program Files\regmon\regmon.conf' --once >/dev/null 2>&1 || fail "
 new_events=$(new_events)
 echo "$new_events" | sed 's/^/    /' >&2
 [ "$(echo "$new_events" | grep -c .)" = 1 ] || fail "expected one event after the upgrade (service + --once), got: $new_events"
-echo "$new_events" | grep -q '"EventType":"CHANGE"' && echo "$new_events" | grep -q 'RegmonMsiTest' \
+echo "$new_events" | q '"EventType":"CHANGE"' && echo "$new_events" | q 'RegmonMsiTest' \
     || fail "the event after the upgrade is not the CHANGE of RegmonMsiTest"
 
 log "   a downgrade is refused; another build of the same version replaces it"

@@ -30,6 +30,9 @@ case "${1:-}" in
     *) echo "usage: scripts/package.sh [--check]" >&2; exit 2 ;;
 esac
 log() { printf '==> %s\n' "$*" >&2; }
+# grep -q for pipes: reads all its input, so that under pipefail the writer
+# never dies of SIGPIPE when the match comes early.
+q() { grep "$@" >/dev/null; }
 fail() { printf 'package.sh: FAILED: %s\n' "$*" >&2; exit 1; }
 START=$(date +%s)
 
@@ -38,7 +41,7 @@ TGT=${CARGO_TARGET_DIR:-$ROOT/target}
 DIST=${REGMON_DIST:-$ROOT/dist}
 WIN=x86_64-pc-windows-gnu
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | q 'install ok installed'; }
 missing=()
 for p in wixl msitools lintian zip; do installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -139,27 +142,30 @@ log "check: SHA256SUMS"
 (cd "$DIST" && sha256sum --quiet -c SHA256SUMS) || fail "checksums"
 
 log "check: the zip"
-unzip -l "$ZIP" | grep -q "regmon-$VERSION-windows-x86_64/regmon.exe" || fail "regmon.exe not in $ZIP"
+unzip -l "$ZIP" | q "regmon-$VERSION-windows-x86_64/regmon.exe" || fail "regmon.exe not in $ZIP"
 
 log "check: the MSI's tables (msiinfo)"
-msi_table() { msiinfo export "$MSI" "$1"; }
-msi_table File | grep -q $'\tregmon.exe\t' || fail "MSI: no regmon.exe in the File table"
-msi_table File | grep -q $'\tregmon.conf.default\t' || fail "MSI: no regmon.conf.default"
-msi_table ServiceInstall | grep -q $'^Service\tregmon\t' || fail "MSI: no ServiceInstall row"
+# Each table read whole first: `msiinfo ... | grep -q` under pipefail fails
+# when grep stops reading early.
+msi_table() { local t; t=$(msiinfo export "$MSI" "$1") || fail "msiinfo export $1"; printf '%s\n' "$t"; }
+msi_table File | q $'\tregmon.exe\t' || fail "MSI: no regmon.exe in the File table"
+msi_table File | q $'\tregmon.conf.default\t' || fail "MSI: no regmon.conf.default"
+msi_table ServiceInstall | q $'^Service\tregmon\t' || fail "MSI: no ServiceInstall row"
 # Start=auto (2), LocalSystem, the arguments of `regmon service install`.
-msi_table ServiceInstall | grep -P '^Service\tregmon\t[^\t]*\t16\t2\t1\t[^\t]*\t[^\t]*\t[^\t]*\tLocalSystem\t' >/dev/null \
+msi_table ServiceInstall | grep -P '^Service\tregmon\t[^\t]*\t16\t2\t1\t[^\t]*\t[^\t]*\tLocalSystem\t' >/dev/null \
     || fail "MSI: the service is not own-process, automatic, LocalSystem: $(msi_table ServiceInstall | tail -1)"
-msi_table ServiceInstall | grep -qF 'service run --name regmon -c "[INSTALLDIR]regmon.conf"' \
+msi_table ServiceInstall | q -F 'service run --name regmon -c "[INSTALLDIR]regmon.conf"' \
     || fail "MSI: the service's arguments"
-msi_table ServiceControl | grep -q $'^ServiceControl\tregmon\t' || fail "MSI: no ServiceControl row"
-msi_table CustomAction | grep -q '^DefaultConfigCopy' || fail "MSI: no DefaultConfigCopy action"
-msi_table InstallExecuteSequence | grep -q '^DefaultConfigCopy' || fail "MSI: DefaultConfigCopy not scheduled"
+msi_table ServiceControl | q $'^ServiceControl\tregmon\t' || fail "MSI: no ServiceControl row"
+msi_table CustomAction | q '^DefaultConfigCopy' || fail "MSI: no DefaultConfigCopy action"
+msi_table InstallExecuteSequence | q '^DefaultConfigCopy' || fail "MSI: DefaultConfigCopy not scheduled"
 # Every version below the next patch version (this one included) is
 # removed first; a newer one is detected (and stops the install).
-msi_table Upgrade | grep -qP "FA10F6B4-7B37-425A-AA21-44210F3FB015\}\t0\.0\.0\t$NEXT\t\t256\t" || fail "MSI: the Upgrade row: $(msi_table Upgrade)"
-msi_table LaunchCondition | grep -q 'NOT REGMON_NEWER_FOUND' || fail "MSI: no downgrade condition"
-msi_table InstallExecuteSequence | grep -qP '^RemoveExistingProducts\t\t1401$' || fail "MSI: RemoveExistingProducts not right after InstallValidate"
-msiinfo suminfo "$MSI" | grep -q 'x64' || fail "MSI: not an x64 package"
+msi_table Upgrade | q -P "FA10F6B4-7B37-425A-AA21-44210F3FB015\}\t0\.0\.0\t$NEXT\t\t256\t" || fail "MSI: the Upgrade row: $(msi_table Upgrade)"
+msi_table LaunchCondition | q 'NOT REGMON_NEWER_FOUND' || fail "MSI: no downgrade condition"
+msi_table InstallExecuteSequence | q -P '^RemoveExistingProducts\t\t1401\r?$' || fail "MSI: RemoveExistingProducts not right after InstallValidate"
+suminfo=$(msiinfo suminfo "$MSI")
+echo "$suminfo" | q 'x64' || fail "MSI: not an x64 package: $suminfo"
 
 log "check: lintian"
 # Errors and warnings fail; the info tags are printed for the record. Left
@@ -173,7 +179,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v dpkg >/dev/null; then
     [ -n "${CI:-}" ] && fail "CI runs as root: the install check must run"
     exit 0
 fi
-if dpkg-query -W -f='${Status}' regmon 2>/dev/null | grep -q 'ok installed'; then
+if dpkg-query -W -f='${Status}' regmon 2>/dev/null | q 'ok installed'; then
     fail "a package regmon is already installed here: the check would replace it (dpkg --purge regmon first)"
 fi
 log "check: dpkg -i $DEB"
@@ -193,9 +199,9 @@ log "  runuser -u regmon -- regmon -c /etc/regmon/regmon.conf --once"
 for d in /var/lib/regmon /var/log/regmon; do
     [ "$(stat -c %U:%a "$d")" = "regmon:750" ] || fail "$d: $(stat -c %U:%a "$d")"
 done
-dpkg-query -W -f='${Conffiles}\n' regmon | grep -q '/etc/regmon/regmon.conf' || fail "regmon.conf is not a conffile"
+dpkg-query -W -f='${Conffiles}\n' regmon | q '/etc/regmon/regmon.conf' || fail "regmon.conf is not a conffile"
 [ -f /usr/share/man/man1/regmon.1.gz ] || fail "no man page"
-man -l /usr/share/man/man1/regmon.1.gz 2>/dev/null | grep -q -- '--verify' || zcat /usr/share/man/man1/regmon.1.gz | grep -q 'verify' || fail "the man page does not describe --verify"
+man -l /usr/share/man/man1/regmon.1.gz 2>/dev/null | q -- '--verify' || zcat /usr/share/man/man1/regmon.1.gz | q 'verify' || fail "the man page does not describe --verify"
 [ -f /usr/share/bash-completion/completions/regmon ] || fail "no bash completion"
 [ -f /lib/systemd/system/regmon.service ] || [ -f /usr/lib/systemd/system/regmon.service ] || fail "no regmon.service"
 if command -v systemd-analyze >/dev/null; then

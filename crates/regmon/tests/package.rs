@@ -49,7 +49,9 @@ fn version_names_commit_target_and_date() {
         target.starts_with(std::env::consts::ARCH) && target.contains(std::env::consts::OS),
         "{line}"
     );
-    let date = parts[2].strip_prefix("built ").unwrap_or_else(|| panic!("{line}"));
+    let date = parts[2]
+        .strip_prefix("built ")
+        .unwrap_or_else(|| panic!("{line}"));
     let ymd: Vec<u32> = date.split('-').map(|s| s.parse().unwrap()).collect();
     assert_eq!(date.len(), 10, "{line}");
     assert!(ymd[0] >= 2024 && (1..=12).contains(&ymd[1]) && (1..=31).contains(&ymd[2]));
@@ -70,7 +72,10 @@ fn man_pages_come_from_the_cli() {
     let out = run(&["generate", "man", dir.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let page = std::fs::read_to_string(dir.path().join("regmon.1")).unwrap();
-    assert!(page.starts_with(".ie") || page.contains(".TH regmon 1"), "{page}");
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH regmon 1"),
+        "{page}"
+    );
     // The options and their help text, as --help has them.
     for s in ["\\-\\-verify", "\\-\\-explain", "Check the configuration"] {
         assert!(page.contains(s), "regmon.1 lacks {s}");

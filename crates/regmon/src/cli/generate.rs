@@ -21,7 +21,8 @@ pub fn run(what: What, mut cmd: clap::Command, dir: &Path) -> Result<ExitCode, S
         What::Completions => {
             use clap_complete::Shell;
             for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-                let path = clap_complete::generate_to(shell, &mut cmd, "regmon", dir).map_err(err)?;
+                let path =
+                    clap_complete::generate_to(shell, &mut cmd, "regmon", dir).map_err(err)?;
                 println!("{}", path.display());
             }
         }

@@ -105,10 +105,7 @@ enum Command {
     /// Write the man pages (`man`) or the shell completions (`completions`)
     /// generated from this command line into DIR (scripts/package.sh).
     #[command(hide = true)]
-    Generate {
-        what: generate::What,
-        dir: PathBuf,
-    },
+    Generate { what: generate::What, dir: PathBuf },
 }
 
 #[derive(Subcommand)]
