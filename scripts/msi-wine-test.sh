@@ -4,13 +4,13 @@
 #      default, the service registered (automatic, LocalSystem, the command
 #      line of `regmon service install`) and running, the product
 #      registered; --version and --verify of the installed program;
-#   2. (service stopped) a scan records the baseline; an administrator
-#      edits regmon.conf; a registry value changes;
+#   2. (the service's first scan recorded the baseline; service stopped)
+#      an administrator edits regmon.conf; a registry value changes;
 #   3. msiexec /i of the next version (the same binary, a version one patch
 #      higher, a changed regmon.conf.default): the old product is gone,
 #      regmon.conf kept as edited, regmon.conf.default the new one; the
-#      restarted service's scan (and a --once after it) report exactly the
-#      one change (the baseline was kept); then the old version is refused
+#      restarted service's first scan reports exactly the one change (the
+#      baseline was kept); then the old version is refused
 #      and another build of the same version replaces this one;
 #   4. msiexec /x /qn: the program and the service gone; regmon.conf, the
 #      baseline and the logs kept.
@@ -82,11 +82,16 @@ AFTER=$(echo "$NEXT" | awk -F. '{printf "%d.%d.%d", $1, $2, $3 + 1}')
 
 log "wineboot (WINEPREFIX=$PREFIX, $("$WINE" --version 2>/dev/null || echo wine))"
 "$WINE" wineboot -i >/dev/null 2>&1 || true
+# Wait until the prefix' first start has settled: a service created by
+# msiexec while wineboot's services.exe is still loading is lost
+# (StartServices then fails with 1060 and the install rolls back).
+wineserver -w
 DRIVE=$PREFIX/drive_c
 # The shim, for regmon.exe only (see above).
 cp "$SHIM" "$DRIVE/windows/system32/bcryptprimitives.dll"
 "$WINE" reg add 'HKCU\Software\Wine\AppDefaults\regmon.exe\DllOverrides' \
     /v bcryptprimitives /t REG_SZ /d native /f >/dev/null 2>&1
+wineserver -w
 mkdir -p "$DRIVE/msitest"
 cp "$MSI1" "$DRIVE/msitest/this.msi"
 cp "$WORK/next.msi" "$DRIVE/msitest/next.msi"
@@ -101,6 +106,8 @@ products() { reg_query "$UNINSTALL" /s | awk '/^HKEY/ {k=$0} /DisplayName.*regmo
 regmon() { (cd "$DIR" && W "C:\\Program Files\\regmon\\regmon.exe" "$@"); }
 
 # --- 1. install -----------------------------------------------------------
+# A value for the service's first scan to put in the baseline.
+W reg add 'HKLM\Software\Policies' /v RegmonMsiTest /t REG_SZ /d one /f >/dev/null
 log "1. wine msiexec /i regmon-$VERSION-x64.msi /qn"
 W msiexec /i 'C:\msitest\this.msi' /qn /l*v 'C:\msitest\install.log' || fail "msiexec /i: exit $?"
 for f in regmon.exe regmon.conf.default regmon.conf; do
@@ -140,6 +147,7 @@ wait_for() { # FILE TEXT SECONDS
 wait_for "$DIR/log/regmon.log" 'started as a service' 60 \
     || fail "the service did not log 'started as a service' in log\\regmon.log: $(tr -d '\r' <"$DIR/log/regmon.log" 2>/dev/null)"
 log "   service: $(grep -a 'started as a service' "$DIR/log/regmon.log" | head -1 | tr -d '\r')"
+wait_for "$DIR/log/regmon.log" 'baseline built' 60 || fail "the service's first scan did not build the baseline"
 W sc query regmon 2>/dev/null | tr -d '\r' | q 'RUNNING' || fail "sc query regmon: not RUNNING"
 log "   wine net stop regmon"
 W net stop regmon >/dev/null 2>&1 || fail "net stop regmon"
@@ -147,10 +155,12 @@ W sc query regmon 2>/dev/null | tr -d '\r' | q 'STOPPED' || fail "sc query regmo
 
 # --- 2. a baseline, an edited configuration, a change -------------------
 log "2. baseline, an administrator's edit, a registry change"
-W reg add 'HKLM\Software\Policies' /v RegmonMsiTest /t REG_SZ /d one /f >/dev/null
-regmon -c 'C:\Program Files\regmon\regmon.conf' --once >/dev/null 2>&1 || fail "first --once"
+# Scans are the service's only: a console run under Wine finds another
+# baseline key than the service (see the notes) and would restart the
+# baseline.
 ls "$DIR/data/"*.sqlite >/dev/null 2>&1 || fail "no baseline in data\\ after a scan"
-EVENTS_BEFORE=$(wc -l <"$DIR/log/regmon.json" 2>/dev/null || echo 0)
+EVENTS_BEFORE=0
+[ -f "$DIR/log/regmon.json" ] && EVENTS_BEFORE=$(wc -l <"$DIR/log/regmon.json")
 printf '# edited by the administrator\r\n' >>"$DIR/regmon.conf"
 W reg add 'HKLM\Software\Policies' /v RegmonMsiTest /t REG_SZ /d two /f >/dev/null
 
@@ -169,12 +179,11 @@ for _ in $(seq 60); do
     new_events | q RegmonMsiTest && break
     sleep 1
 done
-log "   wine net stop regmon; regmon --once"
+log "   wine net stop regmon"
 W net stop regmon >/dev/null 2>&1 || fail "net stop regmon (after the upgrade)"
-regmon -c 'C:\Program Files\regmon\regmon.conf' --once >/dev/null 2>&1 || fail "--once after the upgrade"
 new_events=$(new_events)
 echo "$new_events" | sed 's/^/    /' >&2
-[ "$(echo "$new_events" | grep -c .)" = 1 ] || fail "expected one event after the upgrade (service + --once), got: $new_events"
+[ "$(echo "$new_events" | grep -c .)" = 1 ] || fail "expected one event after the upgrade, got: $new_events"
 echo "$new_events" | q '"EventType":"CHANGE"' && echo "$new_events" | q 'RegmonMsiTest' \
     || fail "the event after the upgrade is not the CHANGE of RegmonMsiTest"
 
@@ -187,6 +196,10 @@ grep -q '^# edited by the administrator' "$DIR/regmon.conf" || fail "the rebuild
 
 # --- 4. uninstall ---------------------------------------------------------
 log "4. wine msiexec /x /qn"
+# Under Wine the MSI's StopServices does not wait for regmon.exe to exit,
+# and the .exe still in use is left behind: the test stops the service
+# first (on Windows, ServiceControl Wait="yes" waits for it).
+W net stop regmon >/dev/null 2>&1 || fail "net stop regmon (before the uninstall)"
 W msiexec /x 'C:\msitest\rebuild.msi' /qn /l*v 'C:\msitest\uninstall.log' || fail "msiexec /x: exit $?"
 [ -z "$(products)" ] || fail "still registered after the uninstall: $(products)"
 for f in regmon.exe regmon.conf.default; do
