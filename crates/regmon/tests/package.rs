@@ -93,7 +93,9 @@ fn completions_for_three_shells() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     for f in ["regmon.bash", "_regmon", "regmon.fish"] {
         let s = std::fs::read_to_string(dir.path().join(f)).unwrap();
-        assert!(s.contains("--verify") && s.contains("diff"), "{f}: {s}");
+        // fish spells options `-l verify`, the others `--verify`.
+        assert!(s.contains("verify") && s.contains("explain"), "{f}: {s}");
+        assert!(s.contains("diff") && s.contains("hive"), "{f}: {s}");
     }
 }
 
