@@ -192,6 +192,13 @@ for target in hive_walk config_exec log_replay; do
         -max_len="$max_len" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 done
 
+# The release artifacts from the release builds (.deb, .msi, the Windows zip,
+# SHA256SUMS in dist/), checked: lintian, the MSI's tables, the .deb
+# installed, run (--version, --verify) and purged on this machine. The MSI
+# under Wine is the last step of scripts/wine-test.sh.
+log "scripts/package.sh --check"
+scripts/package.sh --check
+
 # The Windows build and the Wine tests (crates/regmon/tests/wine.rs run for
 # real against regmon.exe in a fresh WINEPREFIX; under the plain cargo test
 # above they are listed as ignored, having no REGMON_EXE).

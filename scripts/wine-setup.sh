@@ -54,7 +54,7 @@ fi
 
 # The shim: Wine 8's bcryptprimitives.dll lacks ProcessPrng, which Rust's
 # std imports; a DLL beside the .exe is loaded first.
-OUT="$ROOT/target/$TARGET/$PROFILE"
+OUT="${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/$PROFILE"
 mkdir -p "$OUT"
 if [ ! -f "$OUT/bcryptprimitives.dll" ] || [ shim/bcryptprimitives.c -nt "$OUT/bcryptprimitives.dll" ]; then
     log "building $OUT/bcryptprimitives.dll"

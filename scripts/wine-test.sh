@@ -3,7 +3,8 @@
 # (scripts/wine-setup.sh), builds regmon.exe for x86_64-pc-windows-gnu,
 # checks clippy for that target, runs the unit tests built for Windows under
 # Wine, then crates/regmon/tests/wine.rs against regmon.exe under wine64, in
-# a fresh WINEPREFIX removed afterwards.
+# a fresh WINEPREFIX removed afterwards, then the MSI under Wine
+# (scripts/msi-wine-test.sh).
 #
 #   scripts/wine-test.sh            build + clippy + tests
 #   scripts/wine-test.sh --bench    also the benchmark: a scan of
@@ -29,10 +30,6 @@ fi
 log "cargo build --release --target $TARGET -p regmon"
 cargo build --release --target "$TARGET" -p regmon
 EXE="${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release/regmon.exe"
-# wine-setup.sh builds the shim into ./target; a CARGO_TARGET_DIR elsewhere
-# gets a copy.
-SHIM="$ROOT/target/$TARGET/release/bcryptprimitives.dll"
-[ -f "$(dirname "$EXE")/bcryptprimitives.dll" ] || cp "$SHIM" "$(dirname "$EXE")/" 2>/dev/null || true
 [ -f "$(dirname "$EXE")/bcryptprimitives.dll" ] || { log "shim missing beside $EXE"; exit 1; }
 
 WINE=/usr/lib/wine/wine64
@@ -72,6 +69,10 @@ log "Wine tests of regmon.exe (WINEPREFIX=$PREFIX)"
 REGMON_EXE="$EXE" REGMON_WINEPREFIX="$PREFIX" \
     cargo test --release -p regmon --test wine -- --include-ignored --test-threads 2
 
+# The MSI: install, upgrade, uninstall with wine msiexec in a prefix of its
+# own (the artifacts of scripts/package.sh, made when missing).
+log "scripts/msi-wine-test.sh"
+scripts/msi-wine-test.sh
 fi
 case "${1:-}" in --bench | --bench-only) ;; *) exit 0 ;; esac
 

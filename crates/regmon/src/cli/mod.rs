@@ -3,6 +3,7 @@
 mod diff;
 mod edit;
 mod explain;
+mod generate;
 mod hive;
 mod run;
 #[cfg(windows)]
@@ -14,10 +15,23 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `regmon --version`: the version, the commit, the target and the build
+/// date (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("REGMON_BUILD_COMMIT"),
+    ", ",
+    env!("REGMON_BUILD_TARGET"),
+    ", built ",
+    env!("REGMON_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "regmon",
-    version,
+    version = VERSION,
     about = "Registry integrity monitor, a drop-in for NXLog's im_regmon"
 )]
 struct Cli {
@@ -88,6 +102,10 @@ enum Command {
         #[command(subcommand)]
         command: ServiceCommand,
     },
+    /// Write the man pages (`man`) or the shell completions (`completions`)
+    /// generated from this command line into DIR (scripts/package.sh).
+    #[command(hide = true)]
+    Generate { what: generate::What, dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -232,6 +250,7 @@ pub fn main() -> ExitCode {
             ServiceCommand::Uninstall { name } => service::uninstall(&name),
             ServiceCommand::Run { config, name } => service::run(&name, &config),
         },
+        Some(Command::Generate { what, dir }) => generate::run(what, Cli::command(), &dir),
         None => {
             eprintln!("regmon: nothing to do (see regmon --help)");
             return ExitCode::from(2);
