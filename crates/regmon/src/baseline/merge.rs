@@ -188,18 +188,45 @@ impl<'i> Merger<'i> {
         Ok(())
     }
 
-    /// Whether the old row `id` is a value of a key the scan carried. Old
-    /// rows come in path order, so their keys never go back: carried keys
-    /// before this row's key are done with.
+    /// Whether the old row `id` is a value of a key the scan carried.
     fn under_carried(&mut self, id: &[u8]) -> bool {
+        self.carried_now(&id[..ident::key_len(id)])
+    }
+
+    /// Whether the scan carried `key`, as far as the items taken so far
+    /// tell. Old rows come in path order, so their keys never go back:
+    /// carried keys before `key` are done with.
+    fn carried_now(&mut self, key: &[u8]) -> bool {
         if self.carried.is_empty() {
             return false;
         }
-        let key = &id[..ident::key_len(id)];
         while self.carried.front().is_some_and(|c| c.as_slice() < key) {
             self.carried.pop_front();
         }
         self.carried.front().is_some_and(|c| c.as_slice() == key)
+    }
+
+    /// Whether the scan carried the key `key`, whose stored values come
+    /// next: then the caller may [`Merger::keep`] them as a count instead
+    /// of giving them one by one (a hinted rescan does no work per value
+    /// of an unchanged key). The scan's values before the key's are taken
+    /// (reported NEW, as [`Merger::old`] would report them), so the key's
+    /// own item, which comes before any value at or after it, has been seen.
+    pub fn carried(&mut self, key: &[u8]) -> Result<bool, MergeError> {
+        while let Some(n) = self.peek()? {
+            if n.id.as_slice() >= key {
+                break;
+            }
+            let n = self.peeked.take().expect("peeked");
+            self.changes.push(Change::New(n));
+        }
+        Ok(self.carried_now(key))
+    }
+
+    /// `n` stored values of a carried key (see [`Merger::carried`]): kept
+    /// as they are.
+    pub fn keep(&mut self, n: usize) {
+        self.kept += n;
     }
 
     /// The changes and the number of new values, once every old row was given.
@@ -298,6 +325,38 @@ mod tests {
             })
             .collect();
         (names, c)
+    }
+
+    #[test]
+    fn a_carried_key_asked_before_its_rows_is_kept_as_a_count() {
+        // As the per-key store asks: is key A carried? (a new value of an
+        // earlier key is reported on the way), then A's rows as a count.
+        let new = vec![
+            Item::Entry(entry(&["HKLM", "0"], "n", 1)),
+            key(&["HKLM", "A"], true),
+            key(&["HKLM", "B"], false),
+            Item::Entry(entry(&["HKLM", "B"], "w", 2)),
+        ];
+        let mut items = new.into_iter();
+        let mut m = Merger::new(&mut items, Vec::new());
+        assert!(m.carried(&key_id(&["HKLM", "A"])).unwrap());
+        m.keep(2);
+        assert!(!m.carried(&key_id(&["HKLM", "B"])).unwrap());
+        let w = entry(&["HKLM", "B"], "w", 1);
+        m.old(&w.id, |n| Ok(!differs(&w, n)), || Ok(w.clone()))
+            .unwrap();
+        let c = m.finish_all().unwrap();
+        let kinds: Vec<_> = c
+            .changes
+            .iter()
+            .map(|c| match c {
+                Change::New(_) => "NEW",
+                Change::Changed { .. } => "CHANGE",
+                _ => "OTHER",
+            })
+            .collect();
+        assert_eq!(kinds, ["NEW", "CHANGE"]);
+        assert_eq!((c.count, c.kept), (2, 2));
     }
 
     #[test]

@@ -1127,15 +1127,25 @@ impl Baseline {
             let mut values = rows::Reader::new(blob);
             let mut prev: Option<&[u8]> = None;
             let malformed = |m: rows::Malformed| malformed_row(&self.path, key, &m);
+            // A key an Incremental scan carried: its values stand as they
+            // are, counted (and the blob still checked whole) but not
+            // merged one by one. Refreshing needs each of them.
+            let carried = !refresh && merger.carried(key)?;
+            let mut kept = 0;
             while let Some(v) = values.next_value().map_err(malformed)? {
                 if prev.is_some_and(|p| p >= v.rest) {
                     return Err(malformed(rows::Malformed("values out of order")).into());
                 }
                 prev = Some(v.rest);
+                if carried {
+                    kept += 1;
+                    continue;
+                }
                 id.truncate(base);
                 id.extend_from_slice(v.rest);
                 merger.old(&id, |n| Ok(v.same(n)), || Ok(v.entry(key)))?;
             }
+            merger.keep(kept);
             // The scan's keys up to this one: a key with values and no row
             // gets one (its stats come with it); this key's row is
             // rewritten if its stats changed.

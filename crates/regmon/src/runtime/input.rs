@@ -62,6 +62,9 @@ pub(crate) struct Incremental {
     /// memory (a service process): this scan's hints. None: from the
     /// baseline ([`crate::baseline::Baseline::key_hints`]).
     pub(crate) hints: Option<Arc<crate::model::KeyHints>>,
+    /// Keep each whole scan's key stats as the next one's hints (a
+    /// service); `--once` keeps none.
+    pub(crate) keep_hints: bool,
 }
 
 impl Incremental {
@@ -70,6 +73,7 @@ impl Incremental {
             interval,
             at_start: true,
             hints: None,
+            keep_hints: true,
         }
     }
 

@@ -642,7 +642,14 @@ impl Runtime {
         // The keys a whole scan took values from, with their stats: the
         // next scan's hints (see `Incremental`).
         let collect = scope.incremental && within.is_none();
-        let mut seen = Seen::default();
+        // A `--once` run scans no more: no next hints to keep (the stats
+        // of every key in scope would only cost memory).
+        let keep_stats = self.inputs[i].incremental.keep_hints;
+        let fresh = || Seen {
+            keep_stats,
+            ..Seen::default()
+        };
+        let mut seen = fresh();
         // Entries a region scan yields outside its regions are dropped (a
         // pinned key name is matched exactly, so there should be none).
         let inside = |it: &Item| match (it, within) {
@@ -691,7 +698,7 @@ impl Runtime {
                 let mut snap = self.snapshot_following_hives(i, &scope, hint, rebuild.is_some())?;
                 // A key before its values, as a streamed scan gives them.
                 let keys = std::mem::take(&mut snap.key_items);
-                seen = Seen::default();
+                seen = fresh();
                 if collect {
                     for k in &keys {
                         seen.key(k);
@@ -885,7 +892,9 @@ impl Runtime {
         if !snap.unreadable.is_empty() {
             keys.retain(|(id, _)| !snap.is_unavailable(id));
         }
-        self.inputs[i].incremental.hints = Some(Arc::new(KeyHints::new(keys)));
+        if self.inputs[i].incremental.keep_hints {
+            self.inputs[i].incremental.hints = Some(Arc::new(KeyHints::new(keys)));
+        }
         if full {
             self.baseline(i)?
                 .set_meta(FULL_SCAN_META, Some(&now.to_string()))?;
@@ -1164,8 +1173,10 @@ impl Runtime {
     /// `--once`: one scan of every input.
     pub fn run_once(&mut self) -> Result<(), RunError> {
         // Runs scheduled by cron: hints until FullScanInterval is due.
+        // One scan each: nothing to keep for a next one.
         for inp in &mut self.inputs {
             inp.incremental.at_start = false;
+            inp.incremental.keep_hints = false;
         }
         self.start_warnings();
         self.recover()?;
@@ -1335,7 +1346,9 @@ struct Plan {
 /// and counts for the log.
 #[derive(Default)]
 struct Seen {
+    /// Kept only for a next scan of this process (not `--once`).
     stats: Vec<(Vec<u8>, KeyStats)>,
+    keep_stats: bool,
     keys: usize,
     carried: usize,
 }
@@ -1350,7 +1363,7 @@ impl Seen {
     fn key(&mut self, k: &KeyItem) {
         self.keys += 1;
         self.carried += usize::from(k.carried);
-        if let Some(s) = k.stats {
+        if let (true, Some(s)) = (self.keep_stats, k.stats) {
             self.stats.push((k.id.clone(), s));
         }
     }
