@@ -77,6 +77,13 @@ fn runtime(env: &Env, directives: &str) -> Runtime {
 }
 
 /// The events written since the last call: `EventType name digest`.
+/// The events since the last look are one CHANGE of the value `path`.
+fn one_change(env: &Env, path: &str) {
+    let seen = events(env);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].starts_with(&format!("CHANGE {path}")), "{seen:?}");
+}
+
 fn events(env: &Env) -> Vec<String> {
     let text = env.read("out.log");
     std::fs::write(env.path("out.log"), "").unwrap();
@@ -200,12 +207,7 @@ fn a_forged_change_waits_for_the_full_rehash() {
     // FullScanInterval has passed: every value is read again.
     std::thread::sleep(Duration::from_millis(3100).saturating_sub(started.elapsed()));
     rt.scan(0).unwrap();
-    let seen = events(&env);
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(
-        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"),
-        "{seen:?}"
-    );
+    one_change(&env, "HKLM\\SOFTWARE\\Other\\D");
 }
 
 #[test]
@@ -218,9 +220,7 @@ fn without_incremental_a_forged_change_is_seen_at_once() {
     set(&mut t, "Other", "D", 40, false);
     write_hive(&env.path("SOFTWARE"), &t);
     rt.scan(0).unwrap();
-    let seen = events(&env);
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"));
+    one_change(&env, "HKLM\\SOFTWARE\\Other\\D");
 }
 
 #[test]
@@ -241,9 +241,7 @@ fn full_scan_interval_0_rehashes_only_at_start() {
     drop(rt);
     let mut rt = runtime(&env, &directives);
     rt.scan(0).unwrap();
-    let seen = events(&env);
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"));
+    one_change(&env, "HKLM\\SOFTWARE\\Other\\D");
 }
 
 #[test]
@@ -265,12 +263,7 @@ fn a_region_rescan_carries_unchanged_keys_too() {
         subtree: true,
     };
     rt.scan_regions(0, &[region]).unwrap();
-    let seen = events(&env);
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(
-        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\App\\A"),
-        "{seen:?}"
-    );
+    one_change(&env, "HKLM\\SOFTWARE\\App\\A");
     // Nothing below a carried key was reported deleted; a whole scan agrees.
     rt.scan(0).unwrap();
     assert!(events(&env).is_empty());
@@ -300,21 +293,11 @@ fn once_runs_use_the_stored_hints_until_the_interval_is_due() {
         "too slow for the interval"
     );
     assert!(log.contains("incremental: "), "{log}");
-    let seen = events(&env);
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(
-        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\App\\A"),
-        "{seen:?}"
-    );
+    one_change(&env, "HKLM\\SOFTWARE\\App\\A");
     std::thread::sleep(Duration::from_millis(3100).saturating_sub(started.elapsed()));
     let log = env.once(&conf);
     assert!(log.contains("full rehash"), "{log}");
-    let seen = events(&env);
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(
-        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"),
-        "{seen:?}"
-    );
+    one_change(&env, "HKLM\\SOFTWARE\\Other\\D");
 }
 
 /// A scope change rebuilds the baseline (a full read); a data-setting
@@ -342,12 +325,7 @@ fn a_data_setting_change_reads_every_value() {
     );
     let log = env.once(&conf);
     assert!(log.contains("full rehash"), "{log}");
-    let seen = events(&env);
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(
-        seen[0].starts_with("CHANGE HKLM\\SOFTWARE\\Other\\D"),
-        "{seen:?}"
-    );
+    one_change(&env, "HKLM\\SOFTWARE\\Other\\D");
 }
 
 #[test]
