@@ -245,13 +245,10 @@ fn key_of(id: &[u8]) -> &[u8] {
 }
 
 fn tampered_row(path: &Path, id: &[u8]) -> BaselineError {
-    BaselineError::Damaged {
-        file: path.to_path_buf(),
-        fault: Fault::Tampered(format!(
-            "the row of key {} does not match its MAC",
-            row_name(id)
-        )),
-    }
+    tampered_at(
+        path,
+        format!("the row of key {} does not match its MAC", row_name(id)),
+    )
 }
 
 fn malformed_row(path: &Path, id: &[u8], m: &rows::Malformed) -> BaselineError {
@@ -911,7 +908,7 @@ impl Baseline {
                 let Some(id) = id.filter(|id| id.starts_with(parent)) else {
                     break;
                 };
-                let Some(end) = component_end(&id[parent.len()..]) else {
+                let Some(end) = crate::path::ident::component_end(&id[parent.len()..]) else {
                     break;
                 };
                 let child = id[..parent.len() + end].to_vec();
@@ -1183,10 +1180,7 @@ impl Baseline {
     }
 
     fn tampered(&self, why: String) -> BaselineError {
-        BaselineError::Damaged {
-            file: self.path.clone(),
-            fault: Fault::Tampered(why),
-        }
+        tampered_at(&self.path, why)
     }
 
     /// The key changes (`KeyEvents`) between the baseline and a finished scan
@@ -1522,23 +1516,6 @@ impl Iterator for Watch<'_> {
         }
         Some(it)
     }
-}
-
-/// The length of the first key component of `rest` (a part of an
-/// identity), its end byte included; None when `rest` starts a value name
-/// or holds no whole component. (0 starts a value, 1 ends a key, 2 escapes
-/// the next byte: see [`crate::path::ident`].)
-fn component_end(rest: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < rest.len() {
-        match rest[i] {
-            0 => return None,
-            1 => return Some(i + 1),
-            2 => i += 2,
-            _ => i += 1,
-        }
-    }
-    None
 }
 
 fn tampered_at(path: &Path, why: String) -> BaselineError {

@@ -182,6 +182,22 @@ pub fn key_len(id: &[u8]) -> usize {
     id.iter().position(|&b| b == VALUE_MARK).unwrap_or(id.len())
 }
 
+/// The length of the first key component of `rest` (a part of an
+/// identity), its end byte included; None when `rest` starts a value name
+/// or holds no whole component.
+pub fn component_end(rest: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i] {
+            VALUE_MARK => return None,
+            KEY_END => return Some(i + 1),
+            ESC => i += 2,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// How a name is shown in events: WTF-8 decoded, an unpaired surrogate as
 /// U+FFFD. Valid names (nearly all) are borrowed as they are.
 pub fn display_name(wtf8: &[u8]) -> Cow<'_, str> {

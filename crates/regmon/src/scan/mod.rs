@@ -606,7 +606,13 @@ impl Scanner<'_> {
                 last_written: k.last_written(),
             });
         }
-        let stats = k.stats();
+        // Asked only by `Incremental` (a live key then lists its subkeys
+        // and its values separately, so a carried key's stay unread).
+        let stats = if self.scope.incremental {
+            k.stats()
+        } else {
+            None
+        };
         // `Incremental`: a key whose last-write time and counts equal the
         // baseline's keeps its stored values unread (a key with a pending
         // link entry is read: its target may come from another key).
@@ -614,13 +620,17 @@ impl Scanner<'_> {
             (Some(h), Some(s)) => self.pending_link.is_none() && h.get(&self.id) == Some(s),
             _ => false,
         };
-        let item = KeyItem {
-            id: self.id.clone(),
-            stats,
-            carried,
-        };
-        if let Some(item) = self.out.key(item) {
-            self.key_items.push(item);
+        // Only `Incremental` stores and compares key stats: other inputs
+        // pay no copy of each key's identity for them.
+        if self.scope.incremental {
+            let item = KeyItem {
+                id: self.id.clone(),
+                stats,
+                carried,
+            };
+            if let Some(item) = self.out.key(item) {
+                self.key_items.push(item);
+            }
         }
         if carried {
             // Counted as a key; its values are the baseline's, not counted
