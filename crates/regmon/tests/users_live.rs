@@ -180,14 +180,22 @@ fn take(dir: &Path) -> (Vec<String>, Vec<serde_json::Value>) {
     (kinds, recs)
 }
 
-fn setup() {
+/// Privileges, and the one lock both tests hold: each test's scan of
+/// `HKU\*\...` opens every loaded hive, the other test's too, and a hive
+/// with an open handle cannot be unloaded (Wine and Windows answer
+/// ERROR_ACCESS_DENIED), so the tests run one at a time however cargo
+/// schedules them.
+fn setup() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     enable("SeBackupPrivilege");
     enable("SeRestorePrivilege");
+    guard
 }
 
 #[test]
 fn a_user_hive_unloaded_and_loaded_again_is_a_state_change_not_a_deletion() {
-    setup();
+    let _one = setup();
     const SID: &str = "S-1-5-21-1111-2222-3333-1001";
     const KEY: &str = "RegmonUsersA";
     let dir = tempfile::tempdir().unwrap();
@@ -253,7 +261,7 @@ fn a_user_hive_unloaded_and_loaded_again_is_a_state_change_not_a_deletion() {
 
 #[test]
 fn exclude_classes_skips_the_users_classes_hives() {
-    setup();
+    let _one = setup();
     const SID: &str = "S-1-5-21-1111-2222-3333-1002";
     const KEY: &str = "RegmonUsersB";
     let classes = format!("{SID}_Classes");
