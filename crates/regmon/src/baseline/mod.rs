@@ -373,7 +373,15 @@ pub struct Baseline {
     /// keys with values), with the scan's stats: written by the commit
     /// that follows it.
     pending: RefCell<Vec<(Vec<u8>, Option<KeyStats>)>>,
+    /// When the file's structure was last checked whole and passed (Unix
+    /// seconds; None: never, e.g. the record could not be read).
+    checked: Option<i64>,
 }
+
+/// How long a structural check of an unchanged file counts: a day, so a
+/// file damaged at rest (bad sectors, a copy gone wrong) is found by the
+/// next day's first open at the latest, even where no row read trips on it.
+const RECHECK_SECS: i64 = 86_400;
 
 /// Changes rendered into events at a time when committing.
 const RENDER_CHUNK: usize = 4096;
@@ -508,6 +516,14 @@ fn current(conn: &Connection, key: Option<&Key>, path: &Path) -> Result<State, B
     })
 }
 
+/// Whether SQLite's log beside the baseline (`FILE-wal`) is absent or
+/// empty: otherwise the file alone is not the whole database.
+fn no_pending_log(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(&wal).map_or(true, |m| m.len() == 0)
+}
+
 impl Baseline {
     /// Opens (or creates) the baseline at `path`, checked against `guard`:
     /// a file that is not a database, damaged, of a later layout, of another
@@ -541,6 +557,14 @@ impl Baseline {
                 source,
             })?;
         }
+        let now = chrono::Utc::now().timestamp();
+        // The file exactly as this program closed it, its structure checked
+        // less than a day ago: the whole-file check is not repeated.
+        let settled = recorded.and_then(|r| r.settled).filter(|s| {
+            Some(s.stamp) == seal::Stamp::of(path)
+                && (0..RECHECK_SECS).contains(&(now - s.checked))
+                && no_pending_log(path)
+        });
         let conn = Connection::open(path).map_err(|source| BaselineError::Open {
             file: path.to_path_buf(),
             source,
@@ -552,19 +576,32 @@ impl Baseline {
              PRAGMA synchronous=FULL;",
         )
         .map_err(err)?;
-        let check: Vec<String> = conn
-            .prepare("PRAGMA quick_check(5)")
-            .and_then(|mut q| {
-                q.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(err)?;
-        if check.first().map(String::as_str) != Some("ok") {
-            return Err(damaged(Fault::Damaged(format!(
-                "quick_check: {}",
-                check.join("; ")
-            ))));
-        }
+        let checked = match settled {
+            Some(s) => {
+                tracing::debug!(
+                    "{}: unchanged since regmon closed it; structure checked at {}",
+                    path.display(),
+                    s.checked
+                );
+                s.checked
+            }
+            None => {
+                let check: Vec<String> = conn
+                    .prepare("PRAGMA quick_check(5)")
+                    .and_then(|mut q| {
+                        q.query_map([], |r| r.get::<_, String>(0))?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(err)?;
+                if check.first().map(String::as_str) != Some("ok") {
+                    return Err(damaged(Fault::Damaged(format!(
+                        "quick_check: {}",
+                        check.join("; ")
+                    ))));
+                }
+                now
+            }
+        };
         let mut b = Baseline {
             conn,
             path: path.to_path_buf(),
@@ -573,6 +610,7 @@ impl Baseline {
             state: State::default(),
             outbox_limit: OUTBOX_LIMIT,
             pending: RefCell::new(Vec::new()),
+            checked: Some(checked),
         };
         let before = b.upgrade(&guard.host)?;
         crate::baseline::outbox::migrate(&b.conn).map_err(err)?;
@@ -849,7 +887,35 @@ impl Baseline {
             l.write(seal::Entry {
                 commits: self.state.commits,
                 good: chrono::Utc::now().timestamp(),
+                settled: None,
             });
+        }
+    }
+
+    /// Records the file as it is now, when all of it is in the file (every
+    /// logged page copied in): the next open of the file unchanged skips
+    /// the structural check. For the end of a run, by the process holding
+    /// the baseline's lock (no one else writes meanwhile); the checkpoint
+    /// is passive: it never waits for or blocks another connection.
+    pub fn settle(&self) {
+        let (Some(l), Some(checked)) = (&self.ledger, self.checked) else {
+            return;
+        };
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            });
+        match done {
+            Ok((0, logged, copied)) if logged == copied => {}
+            _ => return,
+        }
+        if let Some(stamp) = seal::Stamp::of(&self.path) {
+            l.settle(stamp, checked);
         }
     }
 
@@ -1959,5 +2025,62 @@ mod tests {
             stored_values(b.file()).unwrap(),
             vec![e("A\\a", 5), e("B\\b", 2), e("C\\c", 3), e("D\\d", 6)]
         );
+    }
+
+    #[test]
+    fn an_unchanged_file_skips_the_structural_check_a_changed_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache").join("b.sqlite");
+        let guard = Guard {
+            key: Some(Key::from_bytes([7; 32])),
+            host: "test".into(),
+            ledger_dir: Some(dir.path().join("ledger")),
+        };
+        let mut b = Baseline::open(&path, &guard).unwrap();
+        b.set_meta("scope", Some("s")).unwrap();
+        let ledger = b.ledger().unwrap().clone();
+        b.settle();
+        drop(b);
+        // Settled, closed: recorded with the file's stamp.
+        let settled = ledger.read().unwrap().settled.unwrap();
+        assert_eq!(Some(settled.stamp), seal::Stamp::of(&path));
+        assert!(no_pending_log(&path));
+        // Checked an hour ago, unchanged since: not checked again.
+        let hour_ago = chrono::Utc::now().timestamp() - 3600;
+        ledger.settle(settled.stamp, hour_ago);
+        let b = Baseline::open(&path, &guard).unwrap();
+        assert_eq!(b.checked, Some(hour_ago));
+        drop(b);
+        // Checked two days ago: checked now.
+        let stamp = ledger.read().unwrap().settled.unwrap().stamp;
+        ledger.settle(stamp, hour_ago - 2 * RECHECK_SECS);
+        let mut b = Baseline::open(&path, &guard).unwrap();
+        assert!(b.checked.unwrap() > hour_ago);
+        // A commit forgets the record: a crash before the close leaves none.
+        b.set_meta("scope", Some("t")).unwrap();
+        assert_eq!(ledger.read().unwrap().settled, None);
+        // A file closed without settling has no record either.
+        drop(b);
+        assert_eq!(ledger.read().unwrap().settled, None);
+        let b = Baseline::open(&path, &guard).unwrap();
+        b.settle();
+        drop(b);
+        // Written by someone else after the close (same length, one byte
+        // of the last page): another stamp, so checked, and the damage found.
+        let stamp = ledger.read().unwrap().settled.unwrap().stamp;
+        ledger.settle(stamp, hour_ago);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let page = 4096.min(bytes.len());
+        let at = bytes.len() - page;
+        for x in &mut bytes[at..at + 100.min(page)] {
+            *x ^= 0xff;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        assert_ne!(seal::Stamp::of(&path), Some(stamp));
+        match Baseline::open(&path, &guard) {
+            Err(BaselineError::Damaged { .. }) => {}
+            Err(e) => panic!("not a damaged-baseline error: {e}"),
+            Ok(b) => assert!(b.checked.unwrap() > hour_ago, "the check was skipped"),
+        }
     }
 }

@@ -329,6 +329,7 @@ impl Sum {
 /// CacheDir): how many sealed commits it had and when the last was made.
 /// A baseline with fewer commits than its record is an older copy; a
 /// missing baseline with a record was deleted.
+#[derive(Clone)]
 pub struct Ledger {
     pub path: PathBuf,
     /// The baseline it is about (canonical).
@@ -341,6 +342,58 @@ pub struct Entry {
     pub commits: u64,
     /// Unix seconds of the last commit.
     pub good: i64,
+    /// The file as regmon closed it last, if nothing was written since.
+    pub settled: Option<Settled>,
+}
+
+/// A baseline file left whole by a clean close: its stamp then, and when
+/// SQLite's structural check (`PRAGMA quick_check`, which reads the whole
+/// file) last passed. Opening the file with the same stamp within a day of
+/// that check skips it: rows are still MAC-checked as they are read, and a
+/// file written since (by anyone) has another stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settled {
+    pub stamp: Stamp,
+    /// Unix seconds of the last structural check that passed.
+    pub checked: i64,
+}
+
+/// What changes when a file is written: its length, modification time and,
+/// on Unix, its inode and status-change time (which no one can set back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub len: u64,
+    pub modified: i128,
+    pub changed: i128,
+    pub inode: u64,
+}
+
+impl Stamp {
+    pub fn of(path: &Path) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok()?;
+        let modified = m
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos() as i128;
+        #[cfg(unix)]
+        let (changed, inode) = {
+            use std::os::unix::fs::MetadataExt as _;
+            (
+                i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+                m.ino(),
+            )
+        };
+        #[cfg(not(unix))]
+        let (changed, inode) = (0, 0);
+        Some(Stamp {
+            len: m.len(),
+            modified,
+            changed,
+            inode,
+        })
+    }
 }
 
 impl Ledger {
@@ -348,16 +401,19 @@ impl Ledger {
         let text = std::fs::read_to_string(&self.path).ok()?;
         let mut commits = None;
         let mut good = None;
+        let mut settled = None;
         for l in text.lines() {
             match l.split_once(' ') {
                 Some(("commits", v)) => commits = v.parse().ok(),
                 Some(("good", v)) => good = v.parse().ok(),
+                Some(("settled", v)) => settled = parse_settled(v),
                 _ => {}
             }
         }
         Some(Entry {
             commits: commits?,
             good: good?,
+            settled,
         })
     }
 
@@ -378,6 +434,14 @@ impl Ledger {
                 e.commits,
                 e.good
             )?;
+            if let Some(s) = e.settled {
+                let t = s.stamp;
+                writeln!(
+                    f,
+                    "settled {} {} {} {} {}",
+                    t.len, t.modified, t.changed, t.inode, s.checked
+                )?;
+            }
             drop(f);
             std::fs::rename(&tmp, &self.path)
         })();
@@ -390,10 +454,35 @@ impl Ledger {
         }
     }
 
+    /// Records that the baseline was closed whole, as `stamp` (its commits
+    /// and time as recorded before). A failure only costs the next open a
+    /// structural check.
+    pub fn settle(&self, stamp: Stamp, checked: i64) {
+        if let Some(e) = self.read() {
+            self.write(Entry {
+                settled: Some(Settled { stamp, checked }),
+                ..e
+            });
+        }
+    }
+
     /// Forgets the record (the baseline was moved aside: a new one starts).
     pub fn clear(&self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// `LEN MODIFIED CHANGED INODE CHECKED` of a `settled` line.
+fn parse_settled(v: &str) -> Option<Settled> {
+    let mut w = v.split(' ');
+    let stamp = Stamp {
+        len: w.next()?.parse().ok()?,
+        modified: w.next()?.parse().ok()?,
+        changed: w.next()?.parse().ok()?,
+        inode: w.next()?.parse().ok()?,
+    };
+    let checked = w.next()?.parse().ok()?;
+    w.next().is_none().then_some(Settled { stamp, checked })
 }
 
 #[cfg(test)]

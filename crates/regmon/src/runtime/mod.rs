@@ -1385,7 +1385,33 @@ fn interleave(keys: Vec<KeyItem>, entries: Vec<Entry>) -> impl Iterator<Item = I
 /// Takes the lock of the database at `db` (`<db>.lock` beside it), waiting
 /// while another regmon process holds it; `name` is the instance, for the
 /// message.
+impl Drop for Runtime {
+    /// Each baseline this run opened is settled (see
+    /// [`Baseline::settle`]) and closed while holding its lock, when the
+    /// lock is free now: a process waiting for it is about to write the
+    /// file anyway, and this one does not wait at exit.
+    fn drop(&mut self) {
+        for inp in &mut self.inputs {
+            let Some(b) = inp.baseline.take() else {
+                continue;
+            };
+            let lock = inp.baseline_path.with_extension("sqlite.lock");
+            let held = crate::platform::perms::open_private(
+                &lock,
+                std::fs::OpenOptions::new().truncate(false).write(true),
+            )
+            .ok()
+            .filter(|f| f.try_lock().is_ok());
+            if held.is_some() {
+                b.settle();
+            }
+            drop(b);
+        }
+    }
+}
+
 fn lock_file(db: &Path, name: &str) -> Result<std::fs::File, RunError> {
+    // The same name as in `Drop for Runtime`.
     let path = db.with_extension("sqlite.lock");
     if let Some(dir) = path.parent() {
         crate::platform::perms::create_dir_private(dir).map_err(|source| RunError::Lock {
