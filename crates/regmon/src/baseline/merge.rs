@@ -85,6 +85,8 @@ pub struct Merger<'i> {
     kept: usize,
     /// The last new identity taken, to check the order and drop duplicates.
     prev: Vec<u8>,
+    /// The identity of the last key item taken.
+    last_key: Vec<u8>,
     started: bool,
     /// New values seen.
     count: usize,
@@ -103,6 +105,7 @@ impl<'i> Merger<'i> {
             carried: VecDeque::new(),
             kept: 0,
             prev: Vec::new(),
+            last_key: Vec::new(),
             started: false,
             count: 0,
             changes: Vec::new(),
@@ -113,35 +116,45 @@ impl<'i> Merger<'i> {
 
     fn peek(&mut self) -> Result<Option<&Entry>, MergeError> {
         while self.peeked.is_none() {
-            match self.items.next() {
-                None => break,
-                Some(Item::Unreadable(p)) => self.unavailable.push(p),
-                // A key comes before its values (and before its subkeys'):
-                // every carried key at or before an old row's key has been
-                // seen by the time that row is matched.
-                Some(Item::Key(k)) => {
-                    if k.carried {
-                        self.carried.push_back(k.id);
-                    }
-                }
-                Some(Item::Entry(e)) => {
-                    if self.started {
-                        match e.id.cmp(&self.prev) {
-                            std::cmp::Ordering::Less => return Err(MergeError::Disorder),
-                            // Two patterns reaching the same value: once.
-                            std::cmp::Ordering::Equal => continue,
-                            std::cmp::Ordering::Greater => {}
-                        }
-                    }
-                    self.prev.clear();
-                    self.prev.extend_from_slice(&e.id);
-                    self.started = true;
-                    self.count += 1;
-                    self.peeked = Some(e);
-                }
+            if !self.pull()? {
+                break;
             }
         }
         Ok(self.peeked.as_ref())
+    }
+
+    /// Takes one item of the scan; false at its end.
+    fn pull(&mut self) -> Result<bool, MergeError> {
+        match self.items.next() {
+            None => return Ok(false),
+            Some(Item::Unreadable(p)) => self.unavailable.push(p),
+            // A key comes before its values (and before its subkeys'):
+            // every carried key at or before an old row's key has been
+            // seen by the time that row is matched.
+            Some(Item::Key(k)) => {
+                self.last_key.clear();
+                self.last_key.extend_from_slice(&k.id);
+                if k.carried {
+                    self.carried.push_back(k.id);
+                }
+            }
+            Some(Item::Entry(e)) => {
+                if self.started {
+                    match e.id.cmp(&self.prev) {
+                        std::cmp::Ordering::Less => return Err(MergeError::Disorder),
+                        // Two patterns reaching the same value: once.
+                        std::cmp::Ordering::Equal => return Ok(true),
+                        std::cmp::Ordering::Greater => {}
+                    }
+                }
+                self.prev.clear();
+                self.prev.extend_from_slice(&e.id);
+                self.started = true;
+                self.count += 1;
+                self.peeked = Some(e);
+            }
+        }
+        Ok(true)
     }
 
     /// One old row: its identity, a test of whether it equals a new entry
@@ -212,13 +225,22 @@ impl<'i> Merger<'i> {
     /// of an unchanged key). The scan's values before the key's are taken
     /// (reported NEW, as [`Merger::old`] would report them), so the key's
     /// own item, which comes before any value at or after it, has been seen.
+    /// Items are taken only until one lies past `key` (in identity order,
+    /// everything at or before it has then been seen): a scan that carries
+    /// every key sends no values, and its keys are not all queued here.
     pub fn carried(&mut self, key: &[u8]) -> Result<bool, MergeError> {
-        while let Some(n) = self.peek()? {
-            if n.id.as_slice() >= key {
+        loop {
+            if let Some(n) = &self.peeked {
+                if n.id.as_slice() >= key {
+                    break;
+                }
+                let n = self.peeked.take().expect("peeked");
+                self.changes.push(Change::New(n));
+                continue;
+            }
+            if self.last_key.as_slice() > key || !self.pull()? {
                 break;
             }
-            let n = self.peeked.take().expect("peeked");
-            self.changes.push(Change::New(n));
         }
         Ok(self.carried_now(key))
     }
@@ -422,5 +444,26 @@ mod tests {
         let (changes, c) = compare(&old, new, false);
         assert!(changes.is_empty(), "{changes:?}");
         assert_eq!(c.kept, 1);
+    }
+
+    #[test]
+    fn asking_for_a_carried_key_takes_items_only_up_to_it() {
+        // A hinted scan that changed nothing: keys only, every one carried.
+        let all: Vec<Item> = (0..1000)
+            .map(|i| key(&["R", &format!("K{i:04}")], true))
+            .collect();
+        let mut items = all.into_iter();
+        let mut m = Merger::new(&mut items, Vec::new());
+        for i in [0, 1, 500] {
+            assert!(m.carried(&key_id(&["R", &format!("K{i:04}")])).unwrap());
+            m.keep(2);
+        }
+        // A key the scan did not carry (never sent): no.
+        assert!(!m.carried(&key_id(&["R", "K0500x"])).unwrap());
+        // Not the whole stream queued: at most the keys around the last.
+        assert!(m.carried.len() <= 2, "{} keys queued", m.carried.len());
+        let c = m.finish_all().unwrap();
+        assert!(c.changes.is_empty());
+        assert_eq!(c.kept, 6);
     }
 }
