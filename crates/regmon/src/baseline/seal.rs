@@ -427,21 +427,21 @@ impl Ledger {
             let tmp = self.path.with_extension("tmp");
             let _ = std::fs::remove_file(&tmp);
             let mut f = private_new(&tmp)?;
-            write!(
-                f,
+            let mut text = format!(
                 "file {}\ncommits {}\ngood {}\n",
                 self.file.display(),
                 e.commits,
                 e.good
-            )?;
+            );
             if let Some(s) = e.settled {
                 let t = s.stamp;
-                writeln!(
-                    f,
-                    "settled {} {} {} {} {}",
+                text += &format!(
+                    "settled {} {} {} {} {}\n",
                     t.len, t.modified, t.changed, t.inode, s.checked
-                )?;
+                );
             }
+            // One write: a file is never seen half written under its name.
+            f.write_all(text.as_bytes())?;
             drop(f);
             std::fs::rename(&tmp, &self.path)
         })();

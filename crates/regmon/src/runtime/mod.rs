@@ -1238,6 +1238,8 @@ impl Runtime {
 
     /// The foreground loop, until `stop` is set.
     pub fn run(&mut self, stop: Arc<AtomicBool>) -> Result<(), RunError> {
+        // A paced scan in progress gives way to a stop (see scan::pace).
+        let _pace = crate::scan::pace::stop_on(stop.clone());
         self.run_with(&stop, &clock::SystemClock::new())
     }
 

@@ -16,11 +16,16 @@
 //!
 //! `LowPriority TRUE` lowers every thread of the scan to background CPU and
 //! I/O priority while it scans ([`crate::platform::priority`]).
+//!
+//! A stop request (the service's, see [`stop_on`]) lifts the pace: the scan
+//! in progress finishes at full speed, its changes reported and committed,
+//! instead of holding the stop for as long as its rate would take (hours
+//! at `ScanRate 100` over a million values).
 
 use crate::config::Pace;
 use crate::platform::priority;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,12 +39,35 @@ pub struct Shared {
     done: AtomicU64,
     /// Values per clock check (about 20 ms of the rate).
     step: u64,
+    /// The stop request the scan's pace gives way to.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 thread_local! {
     /// The scan this thread works for, if any.
     static CURRENT: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    /// The stop request scans begun on this thread give way to.
+    static STOP: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
 }
+
+/// While the returned guard lives, scans begun on this thread stop pacing
+/// once `stop` is set (the service loop's stop request).
+pub fn stop_on(stop: Arc<AtomicBool>) -> StopGuard {
+    STOP.with(|s| *s.borrow_mut() = Some(stop));
+    StopGuard(())
+}
+
+/// See [`stop_on`].
+pub struct StopGuard(());
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        STOP.with(|s| *s.borrow_mut() = None);
+    }
+}
+
+/// The longest a paced thread sleeps before looking at the stop request.
+const NAP: Duration = Duration::from_millis(50);
 
 /// Values per clock check: about this long's worth of the rate.
 const STEP: Duration = Duration::from_millis(20);
@@ -71,6 +99,7 @@ impl Scan {
                 .rate
                 .map(|r| ((r as f64 * STEP.as_secs_f64()) as u64).max(1))
                 .unwrap_or(u64::MAX),
+            stop: STOP.with(|s| s.borrow().clone()),
         });
         Scan::join(Some(shared))
     }
@@ -132,10 +161,20 @@ impl Shared {
             return;
         }
         let due = self.start + Duration::from_secs_f64(after as f64 / rate as f64);
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
+        loop {
+            if self.stopping() {
+                return;
+            }
+            let now = Instant::now();
+            if due <= now {
+                return;
+            }
+            std::thread::sleep((due - now).min(NAP));
         }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
     }
 }
 
@@ -197,6 +236,29 @@ mod tests {
         assert_eq!(shared.done.load(Ordering::Relaxed), 7);
         drop(outer);
         assert!(current().is_none());
+    }
+
+    #[test]
+    fn a_stop_request_lifts_the_pace() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let _g = stop_on(stop.clone());
+        // 1000 values at 10 per second: 100 s paced.
+        let _s = Scan::begin(&paced(10));
+        let setter = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                stop.store(true, Ordering::SeqCst);
+            })
+        };
+        let t = Instant::now();
+        for _ in 0..1000 {
+            tick(1);
+        }
+        setter.join().unwrap();
+        let took = t.elapsed();
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        assert!(took >= Duration::from_millis(150), "{took:?}");
     }
 
     #[test]
