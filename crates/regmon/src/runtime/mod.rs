@@ -870,7 +870,17 @@ impl Runtime {
         // as the baseline stores them (`--once`).
         let hints = match &self.inputs[i].incremental.hints {
             Some(h) => Some(h.clone()),
-            None => self.baseline(i)?.key_hints()?.map(Arc::new),
+            None => {
+                let t = Instant::now();
+                let h = self.baseline(i)?.key_hints()?.map(Arc::new);
+                tracing::debug!(
+                    input = %self.inputs[i].name,
+                    "key stats of {} keys read from the baseline in {:.3}s",
+                    h.as_ref().map_or(0, |h| h.len()),
+                    t.elapsed().as_secs_f64()
+                );
+                h
+            }
         };
         Ok(Plan { hints, now })
     }
