@@ -28,6 +28,8 @@ fn damaged_key_hides_values_without_a_delete_storm() {
     let run = || {
         let out = Command::new(env!("CARGO_BIN_EXE_regmon"))
             .current_dir(dir.path())
+            // The baseline key and side records: never the real home.
+            .env("REGMON_KEY_DIR", dir.path().join(".regmon-keys"))
             .args(["-c", "r.conf", "--once"])
             .output()
             .unwrap();

@@ -55,6 +55,8 @@ fn config(dir: &Path, extra: &str) {
 fn once(dir: &Path) -> Vec<J> {
     let out = Command::new(BIN)
         .current_dir(dir)
+        // The baseline key and side records: never the real home.
+        .env("REGMON_KEY_DIR", dir.join(".regmon-keys"))
         .args(["-c", "regmon.conf", "--once"])
         .output()
         .unwrap();

@@ -88,6 +88,8 @@ fn a_hive_changed_during_a_scan_never_kills_regmon_nor_fakes_events() {
     let once = || {
         Command::new(&bin)
             .current_dir(env.dir.path())
+            // The baseline key and side records: never the real home.
+            .env("REGMON_KEY_DIR", env.path(".regmon-keys"))
             .args(["-c", &conf, "--once"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

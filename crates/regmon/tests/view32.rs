@@ -45,6 +45,8 @@ fn scan(view64: bool) -> Vec<(String, Vec<u8>)> {
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_regmon"))
         .current_dir(dir.path())
+        // The baseline key and side records: never the real home.
+        .env("REGMON_KEY_DIR", dir.path().join(".regmon-keys"))
         .args(["-c", "r.conf", "--once"])
         .output()
         .unwrap();
