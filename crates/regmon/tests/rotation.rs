@@ -168,6 +168,8 @@ fn ten_thousand_files_under_a_low_descriptor_limit() {
     let log = std::fs::File::create(env.path("run.log")).unwrap();
     let mut cmd = std::process::Command::new("sh");
     cmd.current_dir(env.dir.path())
+        // The baseline key and side records: never the real home.
+        .env("REGMON_KEY_DIR", env.path(".regmon-keys"))
         .args(["-c", &format!("ulimit -n 256 && exec {BIN} -c {c}")])
         .stdout(Stdio::null())
         .stderr(log);
