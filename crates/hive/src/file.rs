@@ -10,7 +10,7 @@ use std::fmt;
 use std::fs::{File, Metadata};
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The largest file the format can address: the base block and hive bins
 /// whose cell offsets are 32-bit.
@@ -58,30 +58,51 @@ impl From<ReadError> for Error {
 
 type Result<T> = std::result::Result<T, ReadError>;
 
-/// What says "the same file, unchanged": where it is, its size, and its
-/// times (on Unix the change time too, which a writer cannot set back).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Identity {
-    #[cfg(unix)]
-    dev_ino: (u64, u64),
-    #[cfg(unix)]
-    ctime: (i64, i64),
-    len: u64,
-    modified: Option<std::time::SystemTime>,
+/// What says "the same file, unchanged": where it is (device and inode on
+/// Unix), its size, and its times (on Unix the change time too, which a
+/// writer cannot set back). [`read_stable`] compares it before and after a
+/// read; regmon records it for a baseline it closed whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    /// Status-change time, nanoseconds since 1970 (0 off Unix).
+    pub changed: i128,
+    pub len: u64,
+    /// Modification time, nanoseconds since 1970 (0 where unknown).
+    pub modified: i128,
 }
 
-impl Identity {
-    fn of(m: &Metadata) -> Identity {
+impl FileStamp {
+    pub fn of(m: &Metadata) -> FileStamp {
         #[cfg(unix)]
         use std::os::unix::fs::MetadataExt;
-        Identity {
-            #[cfg(unix)]
-            dev_ino: (m.dev(), m.ino()),
-            #[cfg(unix)]
-            ctime: (m.ctime(), m.ctime_nsec()),
+        #[cfg(unix)]
+        let (dev, ino, changed) = (
+            m.dev(),
+            m.ino(),
+            i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        );
+        #[cfg(not(unix))]
+        let (dev, ino, changed) = (0, 0, 0);
+        let modified = m
+            .modified()
+            .map_or(0, |t| match t.duration_since(UNIX_EPOCH) {
+                Ok(d) => d.as_nanos() as i128,
+                Err(e) => -(e.duration().as_nanos() as i128),
+            });
+        FileStamp {
+            dev,
+            ino,
+            changed,
             len: m.len(),
-            modified: m.modified().ok(),
+            modified,
         }
+    }
+
+    /// The stamp of the file at `path`, if it can be read.
+    pub fn of_path(path: &Path) -> Option<FileStamp> {
+        std::fs::metadata(path).ok().map(|m| FileStamp::of(&m))
     }
 }
 
@@ -121,7 +142,7 @@ fn read_once(
     limit: &impl Fn(&[u8]) -> u64,
 ) -> Result<std::result::Result<Vec<u8>, String>> {
     let mut file = File::open(path).map_err(ReadError::Io)?;
-    let before = Identity::of(&file.metadata().map_err(ReadError::Io)?);
+    let before = FileStamp::of(&file.metadata().map_err(ReadError::Io)?);
     let head_len = before.len.min(BASE_BLOCK_SIZE as u64);
     let mut data = Vec::new();
     read_into(&mut file, &mut data, head_len)?;
@@ -131,9 +152,9 @@ fn read_once(
         .min(MAX_HIVE_FILE);
     let rest = want.saturating_sub(data.len() as u64);
     read_into(&mut file, &mut data, rest)?;
-    let after = Identity::of(&file.metadata().map_err(ReadError::Io)?);
+    let after = FileStamp::of(&file.metadata().map_err(ReadError::Io)?);
     // A rename over the path or a removal: what we read is no longer the file.
-    let now = std::fs::metadata(path).map(|m| Identity::of(&m));
+    let now = std::fs::metadata(path).map(|m| FileStamp::of(&m));
     if data.len() as u64 != want {
         return Ok(Err(format!(
             "{} bytes read of {want}: it shrank",

@@ -85,20 +85,7 @@ fn one_change(env: &Env, path: &str) {
 }
 
 fn events(env: &Env) -> Vec<String> {
-    let text = env.read("out.log");
-    std::fs::write(env.path("out.log"), "").unwrap();
-    text.lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let name = v
-                .get("RegistryValueName")
-                .or_else(|| v.get("RegistryKeyName"))
-                .and_then(|n| n.as_str())
-                .unwrap_or("");
-            let digest = v.get("Digest").and_then(|n| n.as_str()).unwrap_or("");
-            format!("{} {name} {digest}", v["EventType"].as_str().unwrap_or(""))
-        })
-        .collect()
+    common::take_event_summaries(&env.path("out.log"))
 }
 
 const RECURSIVE: &str = " RegValue 'HKLM\\SOFTWARE\\*'\n Recursive TRUE\n KeyEvents TRUE";

@@ -7,6 +7,8 @@
 
 #![cfg(windows)]
 
+mod common;
+
 use regmon::runtime::Runtime;
 use std::path::Path;
 use std::process::Command;
@@ -36,21 +38,7 @@ fn runtime(dir: &Path, extra: &str) -> Runtime {
 
 /// The events written since the last call: `EventType name Digest`.
 fn take(dir: &Path) -> Vec<String> {
-    let p = dir.join("out.log");
-    let text = std::fs::read_to_string(&p).unwrap_or_default();
-    std::fs::write(&p, "").unwrap();
-    text.lines()
-        .map(|l| {
-            let e: serde_json::Value = serde_json::from_str(l.trim_end()).unwrap();
-            let name = e
-                .get("RegistryValueName")
-                .or_else(|| e.get("RegistryKeyName"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            let digest = e.get("Digest").and_then(|v| v.as_str()).unwrap_or("");
-            format!("{} {name} {digest}", e["EventType"].as_str().unwrap_or(""))
-        })
-        .collect()
+    common::take_event_summaries(&dir.join("out.log"))
 }
 
 #[test]

@@ -374,8 +374,8 @@ pub struct Baseline {
     /// that follows it.
     pending: RefCell<Vec<(Vec<u8>, Option<KeyStats>)>>,
     /// When the file's structure was last checked whole and passed (Unix
-    /// seconds; None: never, e.g. the record could not be read).
-    checked: Option<i64>,
+    /// seconds): at this open, or as the side record says (see `settle`).
+    checked: i64,
 }
 
 /// How long a structural check of an unchanged file counts: a day, so a
@@ -561,7 +561,7 @@ impl Baseline {
         // The file exactly as this program closed it, its structure checked
         // less than a day ago: the whole-file check is not repeated.
         let settled = recorded.and_then(|r| r.settled).filter(|s| {
-            Some(s.stamp) == seal::Stamp::of(path)
+            Some(s.stamp) == hive::file::FileStamp::of_path(path)
                 && (0..RECHECK_SECS).contains(&(now - s.checked))
                 && no_pending_log(path)
         });
@@ -610,7 +610,7 @@ impl Baseline {
             state: State::default(),
             outbox_limit: OUTBOX_LIMIT,
             pending: RefCell::new(Vec::new()),
-            checked: Some(checked),
+            checked,
         };
         let before = b.upgrade(&guard.host)?;
         crate::baseline::outbox::migrate(&b.conn).map_err(err)?;
@@ -898,7 +898,7 @@ impl Baseline {
     /// the baseline's lock (no one else writes meanwhile); the checkpoint
     /// is passive: it never waits for or blocks another connection.
     pub fn settle(&self) {
-        let (Some(l), Some(checked)) = (&self.ledger, self.checked) else {
+        let Some(l) = &self.ledger else {
             return;
         };
         let done = self
@@ -914,8 +914,8 @@ impl Baseline {
             Ok((0, logged, copied)) if logged == copied => {}
             _ => return,
         }
-        if let Some(stamp) = seal::Stamp::of(&self.path) {
-            l.settle(stamp, checked);
+        if let Some(stamp) = hive::file::FileStamp::of_path(&self.path) {
+            l.settle(stamp, self.checked);
         }
     }
 
@@ -2043,19 +2043,19 @@ mod tests {
         drop(b);
         // Settled, closed: recorded with the file's stamp.
         let settled = ledger.read().unwrap().settled.unwrap();
-        assert_eq!(Some(settled.stamp), seal::Stamp::of(&path));
+        assert_eq!(Some(settled.stamp), hive::file::FileStamp::of_path(&path));
         assert!(no_pending_log(&path));
         // Checked an hour ago, unchanged since: not checked again.
         let hour_ago = chrono::Utc::now().timestamp() - 3600;
         ledger.settle(settled.stamp, hour_ago);
         let b = Baseline::open(&path, &guard).unwrap();
-        assert_eq!(b.checked, Some(hour_ago));
+        assert_eq!(b.checked, hour_ago);
         drop(b);
         // Checked two days ago: checked now.
         let stamp = ledger.read().unwrap().settled.unwrap().stamp;
         ledger.settle(stamp, hour_ago - 2 * RECHECK_SECS);
         let mut b = Baseline::open(&path, &guard).unwrap();
-        assert!(b.checked.unwrap() > hour_ago);
+        assert!(b.checked > hour_ago);
         // A commit forgets the record: a crash before the close leaves none.
         b.set_meta("scope", Some("t")).unwrap();
         assert_eq!(ledger.read().unwrap().settled, None);
@@ -2076,11 +2076,11 @@ mod tests {
             *x ^= 0xff;
         }
         std::fs::write(&path, &bytes).unwrap();
-        assert_ne!(seal::Stamp::of(&path), Some(stamp));
+        assert_ne!(hive::file::FileStamp::of_path(&path), Some(stamp));
         match Baseline::open(&path, &guard) {
             Err(BaselineError::Damaged { .. }) => {}
             Err(e) => panic!("not a damaged-baseline error: {e}"),
-            Ok(b) => assert!(b.checked.unwrap() > hour_ago, "the check was skipped"),
+            Ok(b) => assert!(b.checked > hour_ago, "the check was skipped"),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! Administrators, the account regmon runs as) can forge anything.
 
 use crate::platform::perms;
+use hive::file::FileStamp;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -353,47 +354,9 @@ pub struct Entry {
 /// file written since (by anyone) has another stamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settled {
-    pub stamp: Stamp,
+    pub stamp: FileStamp,
     /// Unix seconds of the last structural check that passed.
     pub checked: i64,
-}
-
-/// What changes when a file is written: its length, modification time and,
-/// on Unix, its inode and status-change time (which no one can set back).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stamp {
-    pub len: u64,
-    pub modified: i128,
-    pub changed: i128,
-    pub inode: u64,
-}
-
-impl Stamp {
-    pub fn of(path: &Path) -> Option<Stamp> {
-        let m = std::fs::metadata(path).ok()?;
-        let modified = m
-            .modified()
-            .ok()?
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_nanos() as i128;
-        #[cfg(unix)]
-        let (changed, inode) = {
-            use std::os::unix::fs::MetadataExt as _;
-            (
-                i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-                m.ino(),
-            )
-        };
-        #[cfg(not(unix))]
-        let (changed, inode) = (0, 0);
-        Some(Stamp {
-            len: m.len(),
-            modified,
-            changed,
-            inode,
-        })
-    }
 }
 
 impl Ledger {
@@ -436,8 +399,8 @@ impl Ledger {
             if let Some(s) = e.settled {
                 let t = s.stamp;
                 text += &format!(
-                    "settled {} {} {} {} {}\n",
-                    t.len, t.modified, t.changed, t.inode, s.checked
+                    "settled {} {} {} {} {} {}\n",
+                    t.len, t.modified, t.changed, t.dev, t.ino, s.checked
                 );
             }
             // One write: a file is never seen half written under its name.
@@ -457,7 +420,7 @@ impl Ledger {
     /// Records that the baseline was closed whole, as `stamp` (its commits
     /// and time as recorded before). A failure only costs the next open a
     /// structural check.
-    pub fn settle(&self, stamp: Stamp, checked: i64) {
+    pub fn settle(&self, stamp: FileStamp, checked: i64) {
         if let Some(e) = self.read() {
             self.write(Entry {
                 settled: Some(Settled { stamp, checked }),
@@ -472,14 +435,15 @@ impl Ledger {
     }
 }
 
-/// `LEN MODIFIED CHANGED INODE CHECKED` of a `settled` line.
+/// `LEN MODIFIED CHANGED DEV INODE CHECKED` of a `settled` line.
 fn parse_settled(v: &str) -> Option<Settled> {
     let mut w = v.split(' ');
-    let stamp = Stamp {
+    let stamp = FileStamp {
         len: w.next()?.parse().ok()?,
         modified: w.next()?.parse().ok()?,
         changed: w.next()?.parse().ok()?,
-        inode: w.next()?.parse().ok()?,
+        dev: w.next()?.parse().ok()?,
+        ino: w.next()?.parse().ok()?,
     };
     let checked = w.next()?.parse().ok()?;
     w.next().is_none().then_some(Settled { stamp, checked })

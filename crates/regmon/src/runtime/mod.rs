@@ -1407,13 +1407,9 @@ impl Drop for Runtime {
             let Some(b) = inp.baseline.take() else {
                 continue;
             };
-            let lock = inp.baseline_path.with_extension("sqlite.lock");
-            let held = crate::platform::perms::open_private(
-                &lock,
-                std::fs::OpenOptions::new().truncate(false).write(true),
-            )
-            .ok()
-            .filter(|f| f.try_lock().is_ok());
+            let held = open_lock(&lock_path(&inp.baseline_path))
+                .ok()
+                .filter(|f| f.try_lock().is_ok());
             if held.is_some() {
                 b.settle();
             }
@@ -1422,9 +1418,21 @@ impl Drop for Runtime {
     }
 }
 
+/// The lock file beside the baseline `db`.
+fn lock_path(db: &Path) -> PathBuf {
+    db.with_extension("sqlite.lock")
+}
+
+/// Opens (or creates, private) a lock file; locking is the caller's.
+fn open_lock(path: &Path) -> std::io::Result<std::fs::File> {
+    crate::platform::perms::open_private(
+        path,
+        std::fs::OpenOptions::new().truncate(false).write(true),
+    )
+}
+
 fn lock_file(db: &Path, name: &str) -> Result<std::fs::File, RunError> {
-    // The same name as in `Drop for Runtime`.
-    let path = db.with_extension("sqlite.lock");
+    let path = lock_path(db);
     if let Some(dir) = path.parent() {
         crate::platform::perms::create_dir_private(dir).map_err(|source| RunError::Lock {
             path: dir.to_path_buf(),
@@ -1442,11 +1450,7 @@ fn lock_file(db: &Path, name: &str) -> Result<std::fs::File, RunError> {
             source,
         })?;
     }
-    let f = crate::platform::perms::open_private(
-        &path,
-        std::fs::OpenOptions::new().truncate(false).write(true),
-    )
-    .map_err(|source| RunError::Lock {
+    let f = open_lock(&path).map_err(|source| RunError::Lock {
         path: path.clone(),
         what: "cannot open lock",
         source,

@@ -313,6 +313,25 @@ pub fn dword_tree(
 }
 
 /// The standard output section of the tests' configurations: JSON lines to `file`.
+/// `EventType name Digest` of each JSON event in the file at `path` (the
+/// value's name, or the key's for key events), which is then emptied.
+pub fn take_event_summaries(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, "").unwrap();
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let name = v
+                .get("RegistryValueName")
+                .or_else(|| v.get("RegistryKeyName"))
+                .and_then(|n| n.as_str())
+                .unwrap_or("");
+            let digest = v.get("Digest").and_then(|n| n.as_str()).unwrap_or("");
+            format!("{} {name} {digest}", v["EventType"].as_str().unwrap_or(""))
+        })
+        .collect()
+}
+
 pub fn json_output(file: &str) -> String {
     format!(
         "<Extension json>\n Module xm_json\n</Extension>\n\
